@@ -1,0 +1,108 @@
+"""The ``flask sms-otp`` command group."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .connectors.registry import available_connectors
+from .errors import DeliveryError, InvalidPhoneNumber
+from .phone import mask_phone, normalize_with
+from .state import get_state as _state
+from .usage import Usage
+
+
+@click.group("sms-otp")
+def sms_otp_cli() -> None:
+    """SMS one-time codes: connectors, config check, test sends, clean-up."""
+
+
+@sms_otp_cli.command("connectors")
+@with_appcontext
+def connectors_command() -> None:
+    """List the connectors that can be used; '*' marks the configured one."""
+    active = _state().settings.connector
+    for name, target in available_connectors().items():
+        mark = "*" if name == active else " "
+        click.echo(f"{mark} {name:<12} {target}")
+
+
+@sms_otp_cli.command("check")
+@click.option(
+    "--ping", is_flag=True, help="Also ask the provider whether it accepts the credentials."
+)
+@with_appcontext
+def check_command(ping: bool) -> None:
+    """Show the validated configuration (it was checked when the app started)."""
+    state = _state()
+    s = state.settings
+    click.echo(f"connector: {s.connector} ({state.connector!r})")
+    click.echo(f"code: {s.code_length} digits, valid {s.code_ttl} s, {s.max_attempts} attempts")
+    click.echo(f"resend: cooldown {s.resend_cooldown} s, at most {s.max_resends} per challenge")
+    click.echo(
+        f"lockout: {s.lockout_threshold} consecutive failures lock for {s.lockout_duration} s"
+    )
+    regions = ", ".join(sorted(s.allowed_regions)) if s.allowed_regions else "any"
+    click.echo(
+        f"numbers: default region {s.default_region or 'none'}, regions {regions}, "
+        f"VoIP {'allowed' if s.allow_voip else 'refused'}"
+    )
+    if ping:
+        try:
+            checked = state.connector.check()
+        except DeliveryError as exc:
+            raise click.ClickException(f"provider check failed: {exc.describe()}") from None
+        click.echo(
+            f"provider: {checked}"
+            if checked
+            else f"provider: the {s.connector} connector has no check that sends nothing"
+        )
+    click.echo("configuration OK")
+
+
+@sms_otp_cli.command("send-test")
+@click.argument("phone")
+@click.option(
+    "--usage",
+    default=Usage.GENERIC.value,
+    show_default=True,
+    type=click.Choice([u.value for u in Usage]),
+    help="Template usage type.",
+)
+@with_appcontext
+def send_test_command(phone: str, usage: str) -> None:
+    """Send a test code to PHONE through the configured connector.
+
+    Exits 0 once the provider accepted the message, non-zero with its reason otherwise.
+    """
+    state = _state()
+    try:
+        e164 = normalize_with(state.settings, phone)
+    except InvalidPhoneNumber as exc:
+        raise click.BadParameter(
+            f"not an accepted phone number ({exc.reason})", param_hint="PHONE"
+        ) from None
+    code = state.challenges.code_generator(state.settings.code_length)
+    message = state.delivery.message(to=e164, usage=usage, code=code)
+    try:
+        result = state.delivery.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            message,
+        )
+    except DeliveryError as exc:
+        raise click.ClickException(
+            f"the provider did not accept the message: {exc.describe()}"
+        ) from None
+    click.echo(
+        f"Sent a {usage} test code to {mask_phone(e164)} via {result.connector}"
+        + (f" (message id {result.message_id})" if result.message_id else "")
+    )
+
+
+@sms_otp_cli.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Delete expired challenges and empty failure counters."""
+    challenges, counters = _state().challenges.purge()
+    click.echo(f"Deleted {challenges} expired challenges and {counters} empty failure counters.")

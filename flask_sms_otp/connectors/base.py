@@ -1,0 +1,116 @@
+"""The connector contract: one message in, one result out, typed errors on failure.
+
+Modelled on Django's ``BaseEmailBackend``: a tiny base class, one module per provider. A
+connector is built once per app at ``init_app`` (so bad config fails there) and reused for
+every send; it must be safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..errors import ConfigurationError
+
+CONFIG_KEY = "SMS_OTP_CONNECTOR_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class SmsMessage:
+    """What to send: the E.164 number, why, the code and any extra template variables.
+
+    New fields get defaults, so third-party connectors keep working as this grows.
+    """
+
+    to: str
+    usage: str
+    code: str
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    client_ip: str | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """Template variables, ``code`` included (Logto's ``payload``)."""
+        return {**self.variables, "code": self.code}
+
+    def __repr__(self) -> str:  # the code stays out of reprs, and so out of logs and tracebacks
+        return f"SmsMessage(to={self.to!r}, usage={self.usage!r}, code='******')"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """The provider accepted the message. ``message_id`` is the provider's id when it gives one."""
+
+    connector: str
+    message_id: str | None = None
+    status: str = "accepted"
+
+
+class SmsConnector(ABC):
+    """Base class of every connector. Subclasses set :attr:`name` and implement :meth:`send`.
+
+    ``config`` is the connector's Logto-shaped config. :meth:`configure` validates it and
+    raises :class:`~flask_sms_otp.ConfigurationError` naming the bad field.
+    """
+
+    name: ClassVar[str] = ""
+    #: Config fields holding secrets. They never appear in ``repr``, errors or logs.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+    ) -> None:
+        self.config: dict[str, Any] = dict(config or {})
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.configure(self.config)
+
+    def configure(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Validate ``config`` and keep what :meth:`send` needs. Default: accept anything."""
+
+    @abstractmethod
+    def send(self, message: SmsMessage) -> DeliveryResult:
+        """Hand ``message`` to the provider; raise a :class:`DeliveryError` subclass on failure."""
+
+    def check(self) -> str | None:
+        """Ping the provider without sending an SMS, if it offers a way.
+
+        Return a short description of what was checked, or ``None`` when the connector has
+        no such check. Raise a :class:`DeliveryError` when the check fails.
+        """
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release pooled connections."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # Helpers for configure() -------------------------------------------------------------
+
+    @staticmethod
+    def config_error(field_name: str, problem: str) -> ConfigurationError:
+        return ConfigurationError(f"{CONFIG_KEY}.{field_name}", problem)
+
+    def require_str(self, config: Mapping[str, Any], field_name: str) -> str:
+        """A required, non-empty string field."""
+        value = config.get(field_name)
+        if value is None or value == "":
+            raise self.config_error(field_name, f"is required by the {self.name} connector")
+        if not isinstance(value, str):
+            raise self.config_error(field_name, "must be a string")
+        return value
+
+    def optional_str(self, config: Mapping[str, Any], field_name: str) -> str | None:
+        value = config.get(field_name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self.config_error(field_name, "must be a string")
+        return value

@@ -1,0 +1,45 @@
+"""Connector names to classes: the built-ins, plus third-party connectors that register
+under the ``flask_sms_otp.connectors`` entry-point group. Imported lazily, by name."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+
+from ..errors import ConfigurationError
+from .base import SmsConnector
+
+ENTRY_POINT_GROUP = "flask_sms_otp.connectors"
+
+BUILTIN_CONNECTORS: dict[str, str] = {
+    "console": "flask_sms_otp.connectors.console:ConsoleConnector",
+    "memory": "flask_sms_otp.connectors.memory:MemoryConnector",
+}
+
+
+def available_connectors() -> dict[str, str]:
+    """Every connector name and where it comes from (``module:Class``), built-ins first."""
+    found = dict(BUILTIN_CONNECTORS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def get_connector_class(name: str) -> type[SmsConnector]:
+    """Import and return the connector class registered as ``name``."""
+    target = available_connectors().get(name)
+    if target is None:
+        known = ", ".join(sorted(available_connectors()))
+        raise ConfigurationError(
+            "SMS_OTP_CONNECTOR", f"unknown connector {name!r} (known: {known})"
+        )
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(
+            "SMS_OTP_CONNECTOR", f"connector {name!r} ({target}) cannot be loaded: {exc}"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, SmsConnector)):
+        raise ConfigurationError("SMS_OTP_CONNECTOR", f"{target} is not an SmsConnector subclass")
+    return cls

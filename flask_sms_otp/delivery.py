@@ -1,0 +1,86 @@
+"""Hands a code to the configured connector and reports the outcome.
+
+The web request waits for the provider here (synchronous delivery, the default). Logs and
+signals carry the masked number and the provider's reason, never the code.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from flask import Flask
+
+from . import signals
+from .connectors.base import DeliveryResult, SmsConnector, SmsMessage
+from .errors import DeliveryError, ProviderUnavailable, SmsOtpError
+from .phone import mask_phone
+from .settings import Settings
+
+logger = logging.getLogger("flask_sms_otp")
+
+
+class Delivery:
+    def __init__(self, connector: SmsConnector, settings: Settings) -> None:
+        self.connector = connector
+        self.settings = settings
+
+    def message(
+        self, *, to: str, usage: str, code: str, client_ip: str | None = None
+    ) -> SmsMessage:
+        """The message for ``code``, with the variables every template may use."""
+        minutes = max(1, math.ceil(self.settings.code_ttl / 60))
+        return SmsMessage(
+            to=to, usage=usage, code=code, variables={"minutes": minutes}, client_ip=client_ip
+        )
+
+    def send(
+        self,
+        app: Flask,
+        message: SmsMessage,
+        *,
+        challenge_id: str | None = None,
+        resend: bool = False,
+    ) -> DeliveryResult:
+        """Send ``message`` now. Raise :class:`DeliveryError` (also for connector bugs)."""
+        name = self.connector.name
+        try:
+            result = self.connector.send(message)
+        except DeliveryError as exc:
+            error = exc
+        except SmsOtpError as exc:  # e.g. TemplateNotFound: a config problem the user cannot fix
+            error = DeliveryError(str(exc), connector=name)
+        except Exception as exc:  # a connector bug must not become a 500 or leak a traceback
+            logger.exception("connector %r raised an unexpected error", name)
+            error = ProviderUnavailable(f"unexpected {type(exc).__name__}", connector=name)
+        else:
+            logger.info(
+                "SMS %s sent to %s via %s (message id %s)",
+                message.usage,
+                mask_phone(message.to),
+                name,
+                result.message_id,
+            )
+            signals.code_sent.send(
+                app,
+                challenge_id=challenge_id,
+                usage=message.usage,
+                phone=message.to,
+                connector=name,
+                message_id=result.message_id,
+                resend=resend,
+            )
+            return result
+        error.connector = error.connector or name
+        logger.warning(
+            "SMS %s to %s failed: %s", message.usage, mask_phone(message.to), error.describe()
+        )
+        signals.delivery_failed.send(
+            app,
+            challenge_id=challenge_id,
+            usage=message.usage,
+            phone=message.to,
+            connector=name,
+            error=error,
+        )
+        raise error

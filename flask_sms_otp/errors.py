@@ -1,0 +1,135 @@
+"""The error types: configuration, delivery (from connectors) and HTTP-facing answers.
+
+HTTP-facing errors subclass werkzeug's, as Flask-WTF's ``CSRFError`` does, so an app that
+does nothing gets a sensible status, and each carries a stable ``error_code`` for the JSON API.
+"""
+
+from __future__ import annotations
+
+from werkzeug.exceptions import BadRequest, ServiceUnavailable, TooManyRequests
+
+
+class SmsOtpError(Exception):
+    """Base class of every error this extension raises on purpose."""
+
+
+class ConfigurationError(SmsOtpError, ValueError):
+    """A config key is missing or wrong. Raised at ``init_app``, never at a user's request."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
+class TemplateNotFound(SmsOtpError):
+    """The connector config has no template for the usage type and no ``Generic`` one."""
+
+    def __init__(self, usage: str) -> None:
+        self.usage = usage
+        super().__init__(f"no SMS template for usage type {usage!r} and no 'Generic' template")
+
+
+class DeliveryError(SmsOtpError):
+    """A connector could not hand the message to its provider.
+
+    Carries what an operator needs: the connector, the HTTP status, the provider's own
+    error code and text, and whether trying again later may succeed. Never the code or secrets.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str = "",
+        status_code: int | None = None,
+        provider_code: str | None = None,
+        provider_message: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        self.connector = connector
+        self.status_code = status_code
+        self.provider_code = provider_code
+        self.provider_message = provider_message
+        self.retryable = retryable
+        super().__init__(message)
+
+    def describe(self) -> str:
+        """One line for logs and the CLI: connector, status, provider code and text."""
+        parts = [f"{self.connector or 'connector'}: {self}"]
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.provider_code:
+            parts.append(f"provider code {self.provider_code}")
+        if self.provider_message and self.provider_message != str(self):
+            parts.append(self.provider_message)
+        return "; ".join(parts)
+
+
+class ProviderRejected(DeliveryError):
+    """The provider answered and refused the message (bad number, blocked, bad credentials...)."""
+
+
+class ProviderRateLimited(DeliveryError):
+    """The provider refused the message because of its own rate limits or quotas."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        kwargs.setdefault("retryable", True)
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ProviderUnavailable(DeliveryError):
+    """Transient: timeout, connection failure or a 5xx answer."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        kwargs.setdefault("retryable", True)
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class InvalidPhoneNumber(BadRequest, SmsOtpError):
+    """The input is not a phone number this app accepts. ``reason`` says why (for logs, tests)."""
+
+    error_code = "invalid_phone"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__("Enter a valid mobile phone number.")
+
+
+class InvalidCode(BadRequest, SmsOtpError):
+    """Wrong, expired, used, foreign or unknown: one answer for all, on purpose."""
+
+    error_code = "invalid_code"
+
+    def __init__(self) -> None:
+        super().__init__("The code is invalid or has expired.")
+
+
+class TooManyAttempts(TooManyRequests, SmsOtpError):
+    """The challenge ran out of attempts, or the number is locked after repeated failures."""
+
+    error_code = "too_many_attempts"
+
+    def __init__(self, retry_after: int | None = None) -> None:
+        self.retry_after_seconds = retry_after
+        super().__init__("Too many attempts. Request a new code later.", retry_after=retry_after)
+
+
+class ResendNotAllowed(TooManyRequests, SmsOtpError):
+    """A resend inside the cooldown, or past the per-challenge resend cap."""
+
+    error_code = "resend_not_allowed"
+
+    def __init__(self, retry_after: int | None = None) -> None:
+        self.retry_after_seconds = retry_after
+        super().__init__("A new code cannot be sent yet.", retry_after=retry_after)
+
+
+class DeliveryFailed(ServiceUnavailable, SmsOtpError):
+    """The SMS could not be sent. The user sees this calm message; the log has the reason."""
+
+    error_code = "delivery_failed"
+
+    def __init__(self) -> None:
+        super().__init__("The text message could not be sent. Please try again later.")

@@ -1,0 +1,102 @@
+"""Database models, created on the app's own Flask-SQLAlchemy ``db`` so that
+``db.create_all()`` and the app's migrations see them.
+
+The code itself is never stored: only an HMAC-SHA256 digest keyed by a server secret.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: flask-sms-otp stores aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ChallengeColumns:
+    """A code sent to a number for one purpose. The client holds only :attr:`id`."""
+
+    __tablename__ = "sms_otp_challenge"
+
+    #: Opaque random id, 192 bits, URL-safe: the ``verification_id`` of the API.
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    usage: Mapped[str] = mapped_column(sa.String(40))
+    phone: Mapped[str] = mapped_column(sa.String(20))
+    #: The app user the code is for, when known (MFA, re-verification); any id type as text.
+    user_id: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    #: HMAC-SHA256(server key, id | usage | phone | code), hex.
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    #: False for a challenge that must look real but sends nothing (no account to send to).
+    delivered: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    resends: Mapped[int] = mapped_column(sa.Integer, default=0)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: Set when the challenge died without success (delivery failed); it never verifies again.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class FailureCounterColumns:
+    """Consecutive failed verifications per number. Survives resends and new challenges;
+    reset by a success; locks the number for a while when it reaches the threshold."""
+
+    __tablename__ = "sms_otp_failure_counter"
+
+    phone: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    failures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    """The model classes bound to one ``db``."""
+
+    Challenge: type[ChallengeColumns]
+    FailureCounter: type[FailureCounterColumns]
+
+
+_models_by_db: weakref.WeakKeyDictionary[SQLAlchemy, Models] = weakref.WeakKeyDictionary()
+
+
+def models_for(db: SQLAlchemy) -> Models:
+    """The models on ``db.Model``, created on first use and shared by every app using ``db``."""
+    models = _models_by_db.get(db)
+    if models is None:
+        base: Any = db.Model
+
+        class SmsOtpChallenge(ChallengeColumns, base):  # type: ignore[misc]
+            __table_args__ = (sa.Index("ix_sms_otp_challenge_phone_usage", "phone", "usage"),)
+
+        class SmsOtpFailureCounter(FailureCounterColumns, base):  # type: ignore[misc]
+            pass
+
+        models = Models(Challenge=SmsOtpChallenge, FailureCounter=SmsOtpFailureCounter)
+        _models_by_db[db] = models
+    return models

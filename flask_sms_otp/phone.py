@@ -1,0 +1,89 @@
+"""Phone numbers: parse what people type, normalise to E.164, apply the number policy.
+
+Only MOBILE and FIXED_LINE_OR_MOBILE numbers can receive codes by default (the US has no
+distinct MOBILE type). Premium, toll-free, shared-cost and other types are where SMS-pumping
+fraud makes its money, so they are refused before any SMS is sent. VOIP is opt-in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+from .errors import InvalidPhoneNumber
+from .settings import Settings
+
+MAX_INPUT_LENGTH = 32
+
+_ACCEPTED_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+def normalize_phone(
+    raw: Any,
+    *,
+    default_region: str | None = None,
+    allowed_regions: frozenset[str] | None = None,
+    allow_voip: bool = False,
+) -> str:
+    """Return ``raw`` as an E.164 string, or raise :class:`InvalidPhoneNumber`.
+
+    Accepts spaces, dashes, dots, brackets, full-width and other Unicode digits, a ``+``
+    or ``00`` international prefix, and national formats when ``default_region`` is set.
+    """
+    if not isinstance(raw, str):
+        raise InvalidPhoneNumber("not_a_string")
+    text = raw.strip()
+    if not text:
+        raise InvalidPhoneNumber("empty")
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidPhoneNumber("too_long")
+    if default_region is None and text.startswith("00"):
+        # Without a region phonenumbers cannot read the common "00" international prefix.
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except NumberParseException:
+        raise InvalidPhoneNumber("unparsable") from None
+    if number.extension:
+        raise InvalidPhoneNumber("extension")
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber("invalid")
+    number_type = phonenumbers.number_type(number)
+    if number_type not in _ACCEPTED_TYPES and not (
+        allow_voip and number_type == PhoneNumberType.VOIP
+    ):
+        raise InvalidPhoneNumber("number_type")
+    if allowed_regions is not None and phonenumbers.region_code_for_number(number) not in (
+        allowed_regions
+    ):
+        raise InvalidPhoneNumber("region")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_with(settings: Settings, raw: Any) -> str:
+    """:func:`normalize_phone` with the app's configured policy."""
+    return normalize_phone(
+        raw,
+        default_region=settings.default_region,
+        allowed_regions=settings.allowed_regions,
+        allow_voip=settings.allow_voip,
+    )
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO region of an E.164 number, e.g. ``"CN"``; ``None`` if unknown."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except NumberParseException:
+        return None
+    return str(region) if region and region != "ZZ" else None
+
+
+def mask_phone(e164: str) -> str:
+    """Hide all but the last four digits, for logs: ``+8613800138000`` -> ``+*********8000``."""
+    digits = e164.removeprefix("+")
+    if len(digits) <= 4:
+        return "+" + "*" * len(digits)
+    return "+" + "*" * (len(digits) - 4) + digits[-4:]

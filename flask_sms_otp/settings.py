@@ -1,0 +1,177 @@
+"""One typed, validated view of the ``SMS_OTP_*`` config keys.
+
+Built once at ``init_app``; the rest of the package reads this object, never ``app.config``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+
+from .errors import ConfigurationError
+
+#: Every key this extension reads, with its default. ``init_app`` sets these with
+#: ``app.config.setdefault``; docs/configuration.rst documents each one.
+DEFAULTS: dict[str, Any] = {
+    "SMS_OTP_CONNECTOR": "console",
+    "SMS_OTP_CONNECTOR_CONFIG": {},
+    "SMS_OTP_CODE_LENGTH": 6,
+    "SMS_OTP_CODE_TTL": 600,
+    "SMS_OTP_MAX_ATTEMPTS": 5,
+    "SMS_OTP_RESEND_COOLDOWN": 60,
+    "SMS_OTP_MAX_RESENDS": 3,
+    "SMS_OTP_LOCKOUT_THRESHOLD": 10,
+    "SMS_OTP_LOCKOUT_DURATION": 900,
+    "SMS_OTP_DEFAULT_REGION": None,
+    "SMS_OTP_ALLOWED_REGIONS": None,
+    "SMS_OTP_ALLOW_VOIP": False,
+    "SMS_OTP_HTTP_TIMEOUT": (5.0, 10.0),
+}
+
+MIN_CODE_LENGTH = 6
+MAX_CODE_LENGTH = 10
+MAX_CODE_TTL = 600
+MAX_LOCKOUT_THRESHOLD = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    connector: str
+    connector_config: Mapping[str, Any]
+    code_length: int
+    code_ttl: int
+    max_attempts: int
+    resend_cooldown: int
+    max_resends: int
+    lockout_threshold: int
+    lockout_duration: int
+    default_region: str | None
+    allowed_regions: frozenset[str] | None
+    allow_voip: bool
+    connect_timeout: float
+    read_timeout: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """Validate the ``SMS_OTP_*`` keys; raise :class:`ConfigurationError` naming the key."""
+        connect_timeout, read_timeout = _timeouts(config["SMS_OTP_HTTP_TIMEOUT"])
+        return cls(
+            connector=_connector_name(config["SMS_OTP_CONNECTOR"]),
+            connector_config=_connector_config(config["SMS_OTP_CONNECTOR_CONFIG"]),
+            code_length=_int(config, "SMS_OTP_CODE_LENGTH", MIN_CODE_LENGTH, MAX_CODE_LENGTH),
+            code_ttl=_int(config, "SMS_OTP_CODE_TTL", 30, MAX_CODE_TTL),
+            max_attempts=_int(config, "SMS_OTP_MAX_ATTEMPTS", 1, 10),
+            resend_cooldown=_int(config, "SMS_OTP_RESEND_COOLDOWN", 0, 3600),
+            max_resends=_int(config, "SMS_OTP_MAX_RESENDS", 0, 10),
+            lockout_threshold=_int(config, "SMS_OTP_LOCKOUT_THRESHOLD", 1, MAX_LOCKOUT_THRESHOLD),
+            lockout_duration=_int(config, "SMS_OTP_LOCKOUT_DURATION", 1, 7 * 24 * 3600),
+            default_region=_region_or_none(config["SMS_OTP_DEFAULT_REGION"]),
+            allowed_regions=_regions(config["SMS_OTP_ALLOWED_REGIONS"]),
+            allow_voip=_bool(config, "SMS_OTP_ALLOW_VOIP"),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+
+
+def _connector_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError("SMS_OTP_CONNECTOR", "must name a connector, e.g. 'console'")
+    return value.strip()
+
+
+def _connector_config(value: Any) -> Mapping[str, Any]:
+    key = "SMS_OTP_CONNECTOR_CONFIG"
+    if value is None:
+        return {}
+    if isinstance(value, str | bytes):
+        # From the environment: FLASK_SMS_OTP_CONNECTOR_CONFIG='{"accountSID": ...}'.
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(key, "must be a dict (Logto's connector JSON) or a JSON object")
+    return dict(value)
+
+
+def _int(config: Mapping[str, Any], key: str, low: int, high: int) -> int:
+    value = config[key]
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(key, f"must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigurationError(key, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(config: Mapping[str, Any], key: str) -> bool:
+    value = config[key]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    }:
+        return value.lower() in {"1", "true", "yes", "on"}
+    raise ConfigurationError(key, f"must be true or false, got {value!r}")
+
+
+def _region(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(key, f"region codes are strings like 'US', got {value!r}")
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigurationError(key, f"{value!r} is not an ISO 3166 region phonenumbers knows")
+    return region
+
+
+def _region_or_none(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    return _region(value, "SMS_OTP_DEFAULT_REGION")
+
+
+def _regions(value: Any) -> frozenset[str] | None:
+    key = "SMS_OTP_ALLOWED_REGIONS"
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        value = [part for part in value.replace(";", ",").split(",") if part.strip()]
+    if not isinstance(value, list | tuple | set | frozenset) or not value:
+        raise ConfigurationError(
+            key, "must be a list of region codes such as ['US', 'GB'], or None"
+        )
+    return frozenset(_region(item, key) for item in value)
+
+
+def _timeouts(value: Any) -> tuple[float, float]:
+    key = "SMS_OTP_HTTP_TIMEOUT"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigurationError(
+                key, f"must be seconds or [connect, read], got {value!r}"
+            ) from None
+    pair = (value, value) if isinstance(value, int | float) else value
+    if (
+        not isinstance(pair, list | tuple)
+        or len(pair) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pair)
+        or not all(0 < v <= 120 for v in pair)
+    ):
+        raise ConfigurationError(
+            key, f"must be seconds (0-120] or a [connect, read] pair of them, got {value!r}"
+        )
+    return float(pair[0]), float(pair[1])

@@ -1,0 +1,42 @@
+"""Per-app state of the extension, kept in ``app.extensions["sms_otp"]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from flask_sqlalchemy import SQLAlchemy
+
+from .challenges import ChallengeService
+from .connectors.base import SmsConnector
+from .delivery import Delivery
+from .models import Models
+from .settings import Settings
+
+EXTENSION_KEY = "sms_otp"
+
+
+@dataclass(frozen=True, slots=True)
+class SmsOtpState:
+    """Everything the extension keeps for one app."""
+
+    settings: Settings
+    connector: SmsConnector
+    delivery: Delivery
+    challenges: ChallengeService
+    models: Models
+    db: SQLAlchemy
+    user_model: type[Any] | None
+
+
+def get_state(app: Flask | None = None) -> SmsOtpState:
+    """The extension's state for ``app`` (default: the current app)."""
+    target = app if app is not None else current_app
+    try:
+        state: SmsOtpState = target.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "flask-sms-otp is not initialised on this app (SmsOtp.init_app)"
+        ) from None
+    return state
