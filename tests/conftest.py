@@ -1,0 +1,120 @@
+"""Shared fixtures: an app factory on SQLite or PostgreSQL, a fake clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_sms_otp import SmsOtp
+
+POSTGRES_URI = os.environ.get(
+    "SMS_OTP_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+#: Set in CI: a missing service fails the run instead of skipping its tests.
+REQUIRE_SERVICES = os.environ.get("SMS_OTP_REQUIRE_SERVICES") == "1"
+
+
+class FakeClock:
+    """An aware UTC clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _postgres_available() -> str | None:
+    """None when the test PostgreSQL server answers, else why not."""
+    try:
+        engine = sa.create_engine(POSTGRES_URI)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to reach it means: no server here
+        return f"PostgreSQL not reachable at {POSTGRES_URI}: {type(exc).__name__}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> str:
+    reason = _postgres_available()
+    if reason is not None:
+        if REQUIRE_SERVICES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return POSTGRES_URI
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_uri(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Run the test once on SQLite (a file, so threads share it) and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/test.db"
+    uri: str = request.getfixturevalue("postgres_uri")
+    return uri
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Any) -> str:
+    return f"sqlite:///{tmp_path}/test.db"
+
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(sqlite_uri: str) -> Iterator[AppFactory]:
+    """``make_app(**config)``: a Flask app with Flask-SQLAlchemy and SmsOtp initialised and
+    the tables created. Defaults: the memory connector, SQLite in a temporary file.
+
+    Keyword arguments ``clock`` and ``code_generator`` go to :class:`SmsOtp`; anything else
+    is app config. Tables are dropped at the end of the test (PostgreSQL is shared).
+    """
+    made: list[tuple[Flask, SQLAlchemy]] = []
+
+    def factory(
+        *, clock: Any = None, code_generator: Any = None, **config: Any
+    ) -> Flask:
+        app = Flask("sms_otp_test")
+        app.config.update(
+            TESTING=True,
+            SECRET_KEY="test-secret-key",
+            SQLALCHEMY_DATABASE_URI=sqlite_uri,
+            SMS_OTP_CONNECTOR="memory",
+        )
+        app.config.update(config)
+        db = SQLAlchemy(app)
+        options: dict[str, Any] = {}
+        if clock is not None:
+            options["clock"] = clock
+        if code_generator is not None:
+            options["code_generator"] = code_generator
+        SmsOtp(app, db=db, **options)
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+        made.append((app, db))
+        return app
+
+    yield factory
+    for app, db in made:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
