@@ -88,9 +88,7 @@ def make_app(sqlite_uri: str) -> Iterator[AppFactory]:
     """
     made: list[tuple[Flask, SQLAlchemy]] = []
 
-    def factory(
-        *, clock: Any = None, code_generator: Any = None, **config: Any
-    ) -> Flask:
+    def factory(*, clock: Any = None, code_generator: Any = None, **config: Any) -> Flask:
         app = Flask("sms_otp_test")
         app.config.update(
             TESTING=True,

@@ -1,0 +1,269 @@
+"""The console and memory connectors, the registry and the shared HTTP plumbing."""
+
+from __future__ import annotations
+
+import io
+import threading
+from importlib.metadata import EntryPoint
+from typing import Any
+
+import httpx
+import pytest
+
+from flask_sms_otp import (
+    ConfigurationError,
+    DeliveryResult,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+    SmsConnector,
+    SmsMessage,
+)
+from flask_sms_otp.connectors import registry
+from flask_sms_otp.connectors._http import HttpConnector, retry_after_seconds
+from flask_sms_otp.connectors.console import ConsoleConnector
+from flask_sms_otp.connectors.memory import MemoryConnector
+from flask_sms_otp.testing import SentSms
+
+MESSAGE = SmsMessage(to="+8613800138000", usage="SignIn", code="123456", variables={"minutes": 10})
+
+
+def test_console_prints_a_framed_block() -> None:
+    stream = io.StringIO()
+    result = ConsoleConnector(stream=stream).send(MESSAGE)
+    out = stream.getvalue()
+    assert "SMS to +8613800138000 (SignIn)" in out
+    assert "Your sign-in verification code is 123456." in out
+    assert out.startswith("-" * 72)
+    assert result.connector == "console"
+    assert result.message_id is not None
+
+
+def test_console_uses_configured_templates() -> None:
+    stream = io.StringIO()
+    config = {"templates": [{"usageType": "Generic", "content": "Code {{code}}"}]}
+    ConsoleConnector(config, stream=stream).send(MESSAGE)
+    assert "Code 123456" in stream.getvalue()
+
+
+def test_console_is_thread_safe() -> None:
+    stream = io.StringIO()
+    connector = ConsoleConnector(stream=stream)
+    threads = [threading.Thread(target=connector.send, args=(MESSAGE,)) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stream.getvalue().count("SMS to") == 20
+    assert stream.getvalue().count("-" * 72 + "\n") == 40
+
+
+def test_memory_outbox_and_failures(sms_outbox: list[SentSms]) -> None:
+    connector = MemoryConnector()
+    result = connector.send(MESSAGE)
+    assert len(sms_outbox) == 1
+    sent = sms_outbox[0]
+    assert (sent.to, sent.usage, sent.code) == ("+8613800138000", "SignIn", "123456")
+    assert "123456" in sent.text
+    assert result.message_id == sent.message_id
+    connector.fail_next(ProviderRejected("nope", connector="memory"), times=2)
+    for _ in range(2):
+        with pytest.raises(ProviderRejected):
+            connector.send(MESSAGE)
+    connector.send(MESSAGE)
+    assert len(sms_outbox) == 2
+
+
+def test_message_repr_hides_the_code() -> None:
+    assert "123456" not in repr(MESSAGE)
+    assert MESSAGE.payload == {"minutes": 10, "code": "123456"}
+
+
+# Registry
+
+
+def test_builtin_names_resolve() -> None:
+    assert registry.get_connector_class("console") is ConsoleConnector
+    assert registry.get_connector_class("memory") is MemoryConnector
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        registry.get_connector_class("nope")
+    assert error.value.key == "SMS_OTP_CONNECTOR"
+    assert "console" in str(error.value)
+
+
+class PigeonConnector(SmsConnector):
+    name = "pigeon"
+
+    def send(self, message: SmsMessage) -> DeliveryResult:
+        return DeliveryResult(connector=self.name)
+
+
+def test_third_party_connectors_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    points = [
+        EntryPoint("pigeon", f"{__name__}:PigeonConnector", registry.ENTRY_POINT_GROUP),
+        EntryPoint("broken", f"{__name__}:NotThere", registry.ENTRY_POINT_GROUP),
+        EntryPoint("wrong", "io:StringIO", registry.ENTRY_POINT_GROUP),
+    ]
+    monkeypatch.setattr(registry, "entry_points", lambda group: points)
+    assert registry.available_connectors()["pigeon"] == f"{__name__}:PigeonConnector"
+    assert registry.get_connector_class("pigeon") is PigeonConnector
+    with pytest.raises(ConfigurationError, match="cannot be loaded"):
+        registry.get_connector_class("broken")
+    with pytest.raises(ConfigurationError, match="not an SmsConnector"):
+        registry.get_connector_class("wrong")
+
+
+# Shared HTTP plumbing
+
+
+class Echo(HttpConnector):
+    name = "echo"
+    secret_fields = frozenset({"token"})
+
+    def configure(self, config: Any) -> None:
+        self.token = self.require_str(config, "token")
+        self.origin = self.endpoint_origin(config, "https://sms.example")
+
+    def send(self, message: SmsMessage) -> DeliveryResult:
+        response = self.request("POST", f"{self.origin}/send", json={"to": message.to})
+        if response.status_code != 200:
+            raise self.error_for_status(response, provider_message=response.text or None)
+        return DeliveryResult(connector=self.name, message_id=self.json_body(response)["id"])
+
+
+def echo(handler: Any, **config: Any) -> tuple[Echo, list[float]]:
+    sleeps: list[float] = []
+    connector = Echo(
+        {"token": "s3cret", **config},
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
+    )
+    return connector, sleeps
+
+
+def test_requests_use_the_configured_origin_and_timeouts() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "m1"})
+
+    connector, _ = echo(handler, endpoint="http://127.0.0.1:8025")
+    assert connector.send(MESSAGE).message_id == "m1"
+    assert str(seen[0].url) == "http://127.0.0.1:8025/send"
+    assert seen[0].extensions["timeout"] == {
+        "connect": 5.0,
+        "read": 10.0,
+        "write": 10.0,
+        "pool": 10.0,
+    }
+    assert "s3cret" not in repr(connector)
+
+
+@pytest.mark.parametrize("bad", ["ftp://x", "https://x/path", "https://x?q=1", "x.example"])
+def test_endpoint_must_be_an_origin(bad: str) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        echo(lambda r: httpx.Response(200), endpoint=bad)
+    assert error.value.key == "SMS_OTP_CONNECTOR_CONFIG.endpoint"
+
+
+def test_connection_errors_are_retried_then_unavailable() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("refused", request=request)
+
+    connector, sleeps = echo(handler)
+    with pytest.raises(ProviderUnavailable) as error:
+        connector.send(MESSAGE)
+    assert calls == 3
+    assert sleeps == [0.25, 0.5]
+    assert error.value.retryable
+    assert error.value.connector == "echo"
+
+
+def test_a_read_timeout_is_never_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ReadTimeout("slow", request=request)
+
+    connector, _ = echo(handler)
+    with pytest.raises(ProviderUnavailable, match="in time"):
+        connector.send(MESSAGE)
+    assert calls == 1  # the provider may have accepted it: a retry could send a second SMS
+
+
+def test_429_with_short_retry_after_is_retried() -> None:
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "1"}),
+        httpx.Response(200, json={"id": "ok"}),
+    ]
+    connector, sleeps = echo(lambda r: answers.pop(0))
+    assert connector.send(MESSAGE).message_id == "ok"
+    assert sleeps == [1.0]
+
+
+def test_429_with_long_retry_after_fails_at_once_as_rate_limited() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(429, headers={"Retry-After": "30"}, text="slow down")
+
+    connector, sleeps = echo(handler)
+    with pytest.raises(ProviderRateLimited) as error:
+        connector.send(MESSAGE)
+    assert calls == 1
+    assert sleeps == []
+    assert error.value.retry_after == 30.0
+    assert error.value.status_code == 429
+
+
+def test_500_is_not_retried_and_is_unavailable() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(500, text="boom")
+
+    connector, _ = echo(handler)
+    with pytest.raises(ProviderUnavailable) as error:
+        connector.send(MESSAGE)
+    assert calls == 1
+    assert error.value.status_code == 500
+
+
+def test_4xx_is_rejected_with_the_provider_text() -> None:
+    connector, _ = echo(lambda r: httpx.Response(400, text="bad number"))
+    with pytest.raises(ProviderRejected) as error:
+        connector.send(MESSAGE)
+    assert error.value.provider_message == "bad number"
+    assert "bad number" in error.value.describe()
+    assert not error.value.retryable
+
+
+def test_non_json_success_is_an_error() -> None:
+    connector, _ = echo(lambda r: httpx.Response(200, text="<html>"))
+    with pytest.raises(ProviderUnavailable, match="not JSON"):
+        connector.send(MESSAGE)
+
+
+def test_retry_after_parsing() -> None:
+    def response(value: str) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": value})
+
+    assert retry_after_seconds(response("5")) == 5.0
+    assert retry_after_seconds(response("garbage")) is None
+    assert retry_after_seconds(httpx.Response(429)) is None
+    http_date = retry_after_seconds(response("Wed, 21 Oct 2015 07:28:00 GMT"))
+    assert http_date == 0.0  # in the past

@@ -1,0 +1,93 @@
+"""Template lookup and rendering with Logto's semantics (providers.md §1.3, §1.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flask_sms_otp import ConfigurationError, TemplateNotFound, Usage
+from flask_sms_otp.connectors.templates import (
+    DEFAULT_TEXTS,
+    find_template,
+    render,
+    text_for,
+    validate_templates,
+)
+
+TEMPLATES = [
+    {"usageType": "SignIn", "content": "sign in {{code}}"},
+    {"usageType": "Generic", "content": "generic {{code}}"},
+]
+
+
+def test_exact_usage_first_then_generic() -> None:
+    assert find_template(TEMPLATES, "SignIn")["content"] == "sign in {{code}}"
+    assert find_template(TEMPLATES, "Register")["content"] == "generic {{code}}"
+
+
+def test_lookup_is_case_sensitive() -> None:
+    assert find_template(TEMPLATES, "signin")["content"] == "generic {{code}}"
+
+
+def test_no_match_and_no_generic_is_template_not_found() -> None:
+    with pytest.raises(TemplateNotFound) as error:
+        find_template([{"usageType": "SignIn", "content": "x"}], "Register")
+    assert error.value.usage == "Register"
+    with pytest.raises(TemplateNotFound):
+        find_template(None, "SignIn")
+
+
+@pytest.mark.parametrize(
+    ("content", "payload", "expected"),
+    [
+        ("{{code}}", {"code": "123456"}, "123456"),
+        ("{{     code }}", {"code": "123456"}, "123456"),
+        ("{{code}} and {{code}}", {"code": "1"}, "1 and 1"),
+        ("{{foo}}", {"code": "1"}, "{{foo}}"),
+        ("{{a.b}}", {"a": {"c": 1}}, ""),
+        ("{{a.b.c}}", {"a": {"b": "x"}}, ""),
+        ("{{list.0}}", {"list": ["x", "y"]}, "x"),
+        ("{{list.5}}", {"list": ["x"]}, ""),
+        ("{{n}}", {"n": None}, ""),
+        ("{{n}} {{m}}", {"n": 3, "m": 2.5}, "3 2.5"),
+        ("{{f}}", {"f": 4.0}, "4"),
+        ("{{t}} {{f}}", {"t": True, "f": False}, "true false"),
+        ("{{xs}}", {"xs": [1, "a", None]}, "1,a,"),
+        ("{{o}}", {"o": {"k": 1}}, "[object Object]"),
+        ("{{ünï}}", {"ünï": "x"}, "{{ünï}}"),  # keys are ASCII word characters only
+        ("{{a-b}}", {"a-b": "x"}, "{{a-b}}"),
+    ],
+)
+def test_render_follows_logto(content: str, payload: dict[str, Any], expected: str) -> None:
+    assert render(content, payload) == expected
+
+
+def test_validate_templates_requires_the_four_usages() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        validate_templates({"templates": TEMPLATES})
+    assert error.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
+    assert "Register, ForgotPassword" in str(error.value)
+    full = [
+        {"usageType": u, "content": "{{code}}"}
+        for u in ("Register", "SignIn", "ForgotPassword", "Generic")
+    ]
+    assert validate_templates({"templates": full}) == full
+
+
+def test_validate_templates_names_the_broken_entry() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        validate_templates({"templates": [{"usageType": "Generic", "templateCode": "SMS_1"}]})
+    assert error.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates[0].content"
+    with pytest.raises(ConfigurationError) as missing:
+        validate_templates({})
+    assert missing.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
+
+
+def test_default_texts_cover_every_usage_and_carry_the_code() -> None:
+    assert set(DEFAULT_TEXTS) == {u.value for u in Usage}
+    for usage in Usage:
+        text = text_for(usage, {"code": "123456", "minutes": 10}, {})
+        assert "123456" in text
+        assert "10 minutes" in text
+    assert text_for("Register", {"code": "1"}, {"templates": TEMPLATES}) == "generic 1"
