@@ -14,6 +14,13 @@ ENTRY_POINT_GROUP = "flask_sms_otp.connectors"
 BUILTIN_CONNECTORS: dict[str, str] = {
     "console": "flask_sms_otp.connectors.console:ConsoleConnector",
     "memory": "flask_sms_otp.connectors.memory:MemoryConnector",
+    "twilio": "flask_sms_otp.connectors.twilio:TwilioConnector",
+    "smsaero": "flask_sms_otp.connectors.smsaero:SmsAeroConnector",
+    "gatewayapi": "flask_sms_otp.connectors.gatewayapi:GatewayApiConnector",
+    "vonage": "flask_sms_otp.connectors.vonage:VonageConnector",
+    "aliyun": "flask_sms_otp.connectors.aliyun:AliyunConnector",
+    "tencent": "flask_sms_otp.connectors.tencent:TencentConnector",
+    "http": "flask_sms_otp.connectors.http:HttpSmsConnector",
 }
 
 

@@ -1,0 +1,71 @@
+"""HTTP SMS (providers.md §2.7): hand the code to your own endpoint, which sends the SMS.
+
+No templates: the endpoint gets the usage type and the template variables and words the
+message itself. The body is Logto's ``{to, type, payload, ip?}``, so an endpoint written for
+Logto's HTTP SMS connector works unchanged. Any 2xx is success, as in Logto.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ._http import HttpConnector
+from .base import DeliveryResult, SmsMessage
+
+_MAX_PROVIDER_TEXT = 300
+#: The credential part of ``authorization`` is redacted on its own only when it is at
+#: least this long, so a toy value cannot blank out ordinary words of an error body.
+_MIN_REDACTED = 8
+
+
+class HttpSmsConnector(HttpConnector):
+    name = "http"
+    secret_fields = frozenset({"authorization"})
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        self.endpoint = self.endpoint_url(config)
+        self._authorization = self.optional_str(config, "authorization")
+        secrets: list[str] = []
+        if self._authorization:
+            secrets.append(self._authorization)
+            _, _, credential = self._authorization.partition(" ")
+            if len(credential.strip()) >= _MIN_REDACTED:
+                secrets.append(credential.strip())
+        self._secrets = tuple(secrets)
+
+    def send(self, message: SmsMessage) -> DeliveryResult:
+        # Logto's key order: code first, then the other variables. Nothing from the config.
+        payload: dict[str, Any] = {"code": message.code}
+        payload.update({k: v for k, v in message.variables.items() if k != "code"})
+        body: dict[str, Any] = {
+            # Logto's stored form: country code and digits, no "+" (what a Logto endpoint gets).
+            "to": message.to.removeprefix("+"),
+            "type": message.usage,
+            "payload": payload,
+        }
+        if message.client_ip:
+            body["ip"] = message.client_ip
+        headers = {"Content-Type": "application/json"}
+        if self._authorization:
+            headers["Authorization"] = self._authorization
+        response = self.request(
+            "POST",
+            self.endpoint,
+            content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+            headers=headers,
+        )
+        if not response.is_success:
+            # The endpoint is yours, so its body has no fixed shape: keep it as the reason.
+            raise self.error_for_status(
+                response, provider_message=self._provider_text(response.text)
+            )
+        return DeliveryResult(connector=self.name)
+
+    def _provider_text(self, value: str) -> str | None:
+        """The endpoint's answer for errors: one line, bounded, never carrying our secret."""
+        for secret in self._secrets:
+            value = value.replace(secret, "[redacted]")
+        text = " ".join(value.split())
+        return text[:_MAX_PROVIDER_TEXT] or None

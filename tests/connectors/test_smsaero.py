@@ -1,0 +1,357 @@
+"""SMS Aero connector against a local fake of its v2 API (providers.md §2.2)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from flask_sms_otp import (
+    ConfigurationError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from flask_sms_otp.connectors.base import SmsMessage
+from flask_sms_otp.connectors.smsaero import SmsAeroConnector
+
+from ..conftest import AppFactory
+
+# providers.md §7.3: base64("test@test.com:api-key").
+BASIC_AUTH = "Basic dGVzdEB0ZXN0LmNvbTphcGkta2V5"
+SEND_PATH = "/v2/sms/send"
+LOGTO_TEXT = "This is for testing purposes only. Your verification code is {{code}}."
+
+TEMPLATES = [
+    {"usageType": "Generic", "content": LOGTO_TEXT},
+    {"usageType": "SignIn", "content": "Sign-in code {{code}}"},
+    {"usageType": "Register", "content": "Sign-up code {{code}}"},
+    {"usageType": "ForgotPassword", "content": "Password code {{code}}"},
+]
+BASE_CONFIG: dict[str, Any] = {
+    "email": "test@test.com",
+    "apiKey": "api-key",
+    "senderName": "sender-name",
+    "templates": TEMPLATES,
+}
+
+
+def origin(httpserver: HTTPServer) -> str:
+    return str(httpserver.url_for("/")).rstrip("/")
+
+
+def make(httpserver: HTTPServer, **overrides: Any) -> SmsAeroConnector:
+    config = {**BASE_CONFIG, "endpoint": origin(httpserver), **overrides}
+    return SmsAeroConnector(config, sleep=lambda s: None)
+
+
+def message(to: str = "+8613800138000", usage: str = "Generic", code: str = "1234") -> SmsMessage:
+    return SmsMessage(to=to, usage=usage, code=code)
+
+
+def expect_send(httpserver: HTTPServer) -> Any:
+    return httpserver.expect_oneshot_request(
+        SEND_PATH,
+        method="POST",
+        headers={"Authorization": BASIC_AUTH, "Content-Type": "application/json"},
+    )
+
+
+def accepted(message_id: int = 686325) -> dict[str, Any]:
+    return {
+        "success": True,
+        "data": {
+            "id": message_id,
+            "from": "sender-name",
+            "number": "8613800138000",
+            "text": "...",
+            "status": 8,
+            "extendStatus": "moderation",
+            "channel": "FREE SIGN",
+            "cost": 4.36,
+            "dateCreate": 1697533302,
+            "dateSend": 1697533302,
+        },
+        "message": None,
+    }
+
+
+def refused(text: str | None) -> dict[str, Any]:
+    return {"success": False, "data": None, "message": text}
+
+
+def sent_body(httpserver: HTTPServer, index: int = 0) -> bytes:
+    data: bytes = httpserver.log[index][0].get_data()
+    return data
+
+
+# Request shape ---------------------------------------------------------------------------
+
+
+def test_logto_request_vector(httpserver: HTTPServer) -> None:
+    # Logto's nock test: digits as given, sender name as "sign", rendered text, Basic auth.
+    expect_send(httpserver).respond_with_json(accepted())
+    result = make(httpserver).send(message(to="13800138000"))
+    assert result.connector == "smsaero"
+    assert result.message_id == "686325"
+    assert len(httpserver.log) == 1
+    request = httpserver.log[0][0]
+    assert (request.method, request.path) == ("POST", SEND_PATH)
+    assert request.headers["Authorization"] == BASIC_AUTH
+    assert request.headers["Content-Type"] == "application/json"
+    assert json.loads(sent_body(httpserver)) == {
+        "number": "13800138000",
+        "sign": "sender-name",
+        "text": "This is for testing purposes only. Your verification code is 1234.",
+    }
+    assert sent_body(httpserver) == (
+        b'{"number":"13800138000","sign":"sender-name",'
+        b'"text":"This is for testing purposes only. Your verification code is 1234."}'
+    )
+
+
+def test_e164_plus_is_dropped(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(accepted())
+    make(httpserver).send(message(to="+79990000000"))
+    assert json.loads(sent_body(httpserver))["number"] == "79990000000"
+
+
+def test_non_ascii_text_is_sent_as_utf8_json(httpserver: HTTPServer) -> None:
+    templates = [{**t, "content": "Ваш код: {{code}}"} for t in TEMPLATES]
+    expect_send(httpserver).respond_with_json(accepted())
+    make(httpserver, templates=templates).send(message())
+    assert "Ваш код: 1234".encode() in sent_body(httpserver)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ("SignIn", "Sign-in code 4321"),
+        # Logto's SMS Aero gives template_not_found here; we fall back to Generic (§0).
+        ("OrganizationInvitation", LOGTO_TEXT.replace("{{code}}", "4321")),
+    ],
+)
+def test_template_by_usage_then_generic(httpserver: HTTPServer, usage: str, expected: str) -> None:
+    expect_send(httpserver).respond_with_json(accepted())
+    make(httpserver).send(message(usage=usage, code="4321"))
+    assert json.loads(sent_body(httpserver))["text"] == expected
+
+
+def test_default_endpoint_is_smsaero() -> None:
+    assert SmsAeroConnector(BASE_CONFIG).send_url == "https://gate.smsaero.ru/v2/sms/send"
+
+
+# Failure shapes --------------------------------------------------------------------------
+
+
+def test_200_with_success_false_is_rejected_with_smsaero_message(httpserver: HTTPServer) -> None:
+    # Logto would call this a success; providers.md §0 says it is not.
+    expect_send(httpserver).respond_with_json(refused("Validation error."))
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    error = info.value
+    assert (error.status_code, error.provider_message) == (200, "Validation error.")
+    assert error.provider_code is None
+    assert error.connector == "smsaero"
+    assert "Validation error." in str(error)
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        refused(None),
+        {"data": {"id": 1}},  # no success field at all
+        {"success": "true", "data": {"id": 1}},  # not the JSON true
+        ["success"],
+    ],
+)
+def test_anything_but_success_true_is_rejected(httpserver: HTTPServer, body: Any) -> None:
+    expect_send(httpserver).respond_with_json(body)
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    assert info.value.status_code == 200
+
+
+def test_success_false_without_message_says_why(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(refused(None))
+    with pytest.raises(ProviderRejected, match="does not say success: true"):
+        make(httpserver).send(message())
+
+
+def test_non_json_2xx_is_an_error(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_data("ok", status=200)
+    with pytest.raises(ProviderUnavailable, match="not JSON"):
+        make(httpserver).send(message())
+
+
+def test_http_400_raw_body_is_kept(httpserver: HTTPServer) -> None:
+    # Logto's test: HTTP 400 with "some error body" gives that body as the message.
+    expect_send(httpserver).respond_with_data("some error body", status=400)
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    assert (info.value.status_code, info.value.provider_message) == (400, "some error body")
+
+
+def test_http_401_json_message_is_kept(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(refused("Your ip is blocked"), status=401)
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    assert (info.value.status_code, info.value.provider_message) == (401, "Your ip is blocked")
+
+
+def test_http_429_is_rate_limited(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(SEND_PATH, method="POST").respond_with_json(
+        refused("Too many requests"), status=429, headers={"Retry-After": "120"}
+    )
+    with pytest.raises(ProviderRateLimited) as info:
+        make(httpserver).send(message())
+    assert (info.value.retry_after, info.value.provider_message) == (120, "Too many requests")
+    assert len(httpserver.log) == 1
+
+
+def test_http_5xx_is_unavailable(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_data("Internal Server Error", status=500)
+    with pytest.raises(ProviderUnavailable) as info:
+        make(httpserver).send(message())
+    assert info.value.status_code == 500
+    assert info.value.retryable
+
+
+def test_503_is_retried_then_succeeds(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request(SEND_PATH, method="POST").respond_with_data(
+        "busy", status=503
+    )
+    httpserver.expect_ordered_request(SEND_PATH, method="POST").respond_with_json(accepted(7))
+    assert make(httpserver).send(message()).message_id == "7"
+    assert len(httpserver.log) == 2
+
+
+# Provider check --------------------------------------------------------------------------
+
+
+def test_check_calls_auth_without_sending(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request(
+        "/v2/auth",
+        method="POST",
+        headers={"Authorization": BASIC_AUTH, "Content-Type": "application/json"},
+    ).respond_with_json({"success": True, "data": None, "message": "Successful authorization."})
+    assert make(httpserver).check() == ("SMS Aero account test@test.com: Successful authorization.")
+    assert sent_body(httpserver) == b"{}"
+
+
+def test_check_reports_refusal(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request("/v2/auth").respond_with_json(refused("Authorization failed"))
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).check()
+    assert info.value.provider_message == "Authorization failed"
+
+
+# Configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["email", "apiKey", "senderName"])
+@pytest.mark.parametrize("bad", [None, "", 3])
+def test_required_strings(field: str, bad: Any) -> None:
+    config = dict(BASE_CONFIG)
+    if bad is None:
+        del config[field]
+    else:
+        config[field] = bad
+    with pytest.raises(ConfigurationError) as info:
+        SmsAeroConnector(config)
+    assert info.value.key == f"SMS_OTP_CONNECTOR_CONFIG.{field}"
+
+
+@pytest.mark.parametrize(
+    "email", ["test", "test@test", "test@test.c", ".a@test.com", "a..b@test.com", "a b@test.com"]
+)
+def test_email_must_be_an_email(email: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        SmsAeroConnector({**BASE_CONFIG, "email": email})
+    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.email"
+
+
+def test_templates_are_required() -> None:
+    config = {k: v for k, v in BASE_CONFIG.items() if k != "templates"}
+    with pytest.raises(ConfigurationError) as info:
+        SmsAeroConnector(config)
+    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
+
+
+def test_missing_required_templates_are_named() -> None:
+    templates = [t for t in TEMPLATES if t["usageType"] != "Register"]
+    with pytest.raises(ConfigurationError) as info:
+        SmsAeroConnector({**BASE_CONFIG, "templates": templates})
+    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
+    assert "Register" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["https://gate.smsaero.ru/v2", "gate.smsaero.ru", "mailto:x@y.z"]
+)
+def test_bad_endpoint_is_rejected(endpoint: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        SmsAeroConnector({**BASE_CONFIG, "endpoint": endpoint})
+    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.endpoint"
+
+
+# Secrets ---------------------------------------------------------------------------------
+
+
+def test_repr_and_errors_hide_the_key(httpserver: HTTPServer) -> None:
+    connector = make(httpserver)
+    assert "api-key" not in repr(connector)
+    assert "dGVzdEB0ZXN0LmNvbTphcGkta2V5" not in repr(connector)
+    expect_send(httpserver).respond_with_json(refused("wrong key api-key"), status=401)
+    with pytest.raises(ProviderRejected) as info:
+        connector.send(message())
+    for text in (str(info.value), info.value.describe(), repr(info.value)):
+        assert "api-key" not in text
+    assert info.value.provider_message == "wrong key [redacted]"
+
+
+def test_config_errors_hide_the_key() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        SmsAeroConnector({**BASE_CONFIG, "email": "not-an-email"})
+    assert "api-key" not in str(info.value)
+
+
+# CLI end to end --------------------------------------------------------------------------
+
+
+def cli_app(make_app: AppFactory, httpserver: HTTPServer) -> Any:
+    return make_app(
+        SMS_OTP_CONNECTOR="smsaero",
+        SMS_OTP_CONNECTOR_CONFIG={**BASE_CONFIG, "endpoint": origin(httpserver)},
+    )
+
+
+@pytest.mark.parametrize("phone", ["+8613800138000", "+12015550123"])
+def test_cli_send_test(make_app: AppFactory, httpserver: HTTPServer, phone: str) -> None:
+    expect_send(httpserver).respond_with_json(accepted(991))
+    app = cli_app(make_app, httpserver)
+    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", phone])
+    assert result.exit_code == 0, result.output
+    assert "991" in result.output
+    assert len(httpserver.log) == 1
+    body = json.loads(sent_body(httpserver))
+    assert body["number"] == phone.removeprefix("+")
+    assert body["sign"] == "sender-name"
+    assert re.fullmatch(
+        r"This is for testing purposes only\. Your verification code is \d{6}\.", body["text"]
+    )
+
+
+def test_cli_send_test_failure_names_smsaero_reason(
+    make_app: AppFactory, httpserver: HTTPServer
+) -> None:
+    expect_send(httpserver).respond_with_json(refused("Not enough money on the balance"))
+    app = cli_app(make_app, httpserver)
+    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", "+8613800138000"])
+    assert result.exit_code != 0
+    assert "Not enough money on the balance" in result.output
+    assert "api-key" not in result.output

@@ -1,0 +1,370 @@
+"""Vonage connector against a local fake of the SMS API (providers.md §2.4)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from flask_sms_otp import (
+    ConfigurationError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from flask_sms_otp.connectors.base import SmsMessage
+from flask_sms_otp.connectors.vonage import VonageConnector
+
+from ..conftest import AppFactory
+
+# Vonage's SMS API takes the key and secret in the JSON body (Logto's locked SDK), so there
+# is no Authorization header to compare with providers.md §7.3. Only the balance check uses
+# Basic auth: base64("api-key:api-secret").
+BALANCE_BASIC_AUTH = "Basic YXBpLWtleTphcGktc2VjcmV0"
+SEND_PATH = "/sms/json"
+
+TEMPLATES = [
+    {"usageType": "Generic", "content": "Your code is {{code}}."},
+    {"usageType": "SignIn", "content": "Sign-in code: {{code}}"},
+    {"usageType": "Register", "content": "Sign-up code: {{code}}"},
+    {"usageType": "ForgotPassword", "content": "Password code: {{code}}"},
+]
+BASE_CONFIG: dict[str, Any] = {
+    "apiKey": "api-key",
+    "apiSecret": "api-secret",
+    "brandName": "Acme",
+    "templates": TEMPLATES,
+}
+
+
+def origin(httpserver: HTTPServer) -> str:
+    return str(httpserver.url_for("/")).rstrip("/")
+
+
+def make(httpserver: HTTPServer, **overrides: Any) -> VonageConnector:
+    config = {**BASE_CONFIG, "endpoint": origin(httpserver), **overrides}
+    return VonageConnector(config, sleep=lambda s: None)
+
+
+def message(to: str = "+447700900000", usage: str = "Generic", code: str = "123456") -> SmsMessage:
+    return SmsMessage(to=to, usage=usage, code=code)
+
+
+def expect_send(httpserver: HTTPServer) -> Any:
+    return httpserver.expect_oneshot_request(
+        SEND_PATH, method="POST", headers={"Content-Type": "application/json"}
+    )
+
+
+def accepted(*ids: str) -> dict[str, Any]:
+    parts = [
+        {
+            "to": "447700900000",
+            "message-id": mid,
+            "status": "0",
+            "remaining-balance": "15.53590000",
+            "message-price": "0.03330000",
+            "network": "23410",
+        }
+        for mid in ids or ("0C000000217B7F02",)
+    ]
+    return {"message-count": str(len(parts)), "messages": parts}
+
+
+def refused(status: str, text: str) -> dict[str, Any]:
+    return {"message-count": "1", "messages": [{"status": status, "error-text": text}]}
+
+
+def sent_body(httpserver: HTTPServer, index: int = 0) -> bytes:
+    data: bytes = httpserver.log[index][0].get_data()
+    return data
+
+
+# Request shape ---------------------------------------------------------------------------
+
+
+def test_send_posts_the_exact_json_and_returns_the_message_id(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(accepted())
+    result = make(httpserver).send(message())
+    assert result.connector == "vonage"
+    assert result.message_id == "0C000000217B7F02"
+    assert len(httpserver.log) == 1
+    request = httpserver.log[0][0]
+    assert (request.method, request.path) == ("POST", SEND_PATH)
+    assert request.headers["Content-Type"] == "application/json"
+    assert "Authorization" not in request.headers
+    # The SDK's body: from, to, text, then the credentials; digits without "+".
+    assert sent_body(httpserver) == (
+        b'{"from":"Acme","to":"447700900000","text":"Your code is 123456.",'
+        b'"api_key":"api-key","api_secret":"api-secret"}'
+    )
+
+
+def test_non_ascii_text_is_sent_as_utf8_json(httpserver: HTTPServer) -> None:
+    templates = [{**t, "content": "Ваш код {{code}}"} for t in TEMPLATES]
+    expect_send(httpserver).respond_with_json(accepted())
+    make(httpserver, templates=templates).send(message())
+    body = sent_body(httpserver)
+    assert "Ваш код 123456".encode() in body
+    assert json.loads(body)["text"] == "Ваш код 123456"
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ("ForgotPassword", "Password code: 111222"),
+        ("MfaVerification", "Your code is 111222."),  # Generic fallback
+    ],
+)
+def test_template_by_usage_then_generic(httpserver: HTTPServer, usage: str, expected: str) -> None:
+    expect_send(httpserver).respond_with_json(accepted())
+    make(httpserver).send(message(usage=usage, code="111222"))
+    assert json.loads(sent_body(httpserver))["text"] == expected
+
+
+def test_multipart_answer_is_accepted_when_every_part_is(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(accepted("PART-1", "PART-2"))
+    assert make(httpserver).send(message()).message_id == "PART-1"
+
+
+def test_default_endpoint_is_vonage() -> None:
+    assert VonageConnector(BASE_CONFIG).send_url == "https://rest.nexmo.com/sms/json"
+
+
+# Failure shapes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        ("2", "Missing to param"),
+        ("3", "Invalid from param"),
+        ("4", "Bad Credentials"),
+        ("6", "Unroutable message - rejected"),
+        ("9", "Quota Exceeded - rejected"),
+        ("29", "Non White-listed Destination - rejected"),
+    ],
+)
+def test_refused_message_carries_error_text_and_status(
+    httpserver: HTTPServer, status: str, text: str
+) -> None:
+    expect_send(httpserver).respond_with_json(refused(status, text))
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    error = info.value
+    assert type(error) is ProviderRejected
+    assert (error.status_code, error.provider_code, error.provider_message) == (200, status, text)
+    assert text in str(error)
+    assert f"provider code {status}" in error.describe()
+    assert not error.retryable
+
+
+def test_status_1_throttled_is_rate_limited(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(refused("1", "Throughput Rate Exceeded"))
+    with pytest.raises(ProviderRateLimited) as info:
+        make(httpserver).send(message())
+    assert (info.value.provider_code, info.value.provider_message) == (
+        "1",
+        "Throughput Rate Exceeded",
+    )
+    assert info.value.retryable
+    assert len(httpserver.log) == 1  # an HTTP 200 is never retried
+
+
+def test_status_5_internal_error_is_unavailable(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(refused("5", "Internal Error"))
+    with pytest.raises(ProviderUnavailable) as info:
+        make(httpserver).send(message())
+    assert (info.value.provider_code, info.value.provider_message) == ("5", "Internal Error")
+
+
+def test_numeric_status_is_read_as_its_string(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(
+        {"messages": [{"status": 0, "message-id": "ID-1"}], "message-count": "1"}
+    )
+    assert make(httpserver).send(message()).message_id == "ID-1"
+
+
+def test_partial_failure_is_a_failure(httpserver: HTTPServer) -> None:
+    body = accepted("PART-1")
+    body["messages"].append({"status": "3", "error-text": "Invalid message"})
+    expect_send(httpserver).respond_with_json(body)
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    assert info.value.provider_code == "3"
+
+
+def test_refusal_without_error_text_names_the_status(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json({"messages": [{"status": "7"}]})
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    assert info.value.provider_message is None
+    assert "status 7" in str(info.value)
+
+
+@pytest.mark.parametrize("body", [{}, {"messages": []}, {"messages": "x"}, []])
+def test_answer_without_messages_is_an_error(httpserver: HTTPServer, body: Any) -> None:
+    expect_send(httpserver).respond_with_json(body)
+    with pytest.raises(ProviderUnavailable, match="no messages"):
+        make(httpserver).send(message())
+
+
+def test_non_json_2xx_is_an_error(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_data("OK", status=200)
+    with pytest.raises(ProviderUnavailable, match="not JSON"):
+        make(httpserver).send(message())
+
+
+def test_http_401_problem_json_is_rejected(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(
+        {
+            "type": "https://developer.vonage.com/api-errors#unauthorized",
+            "title": "Unauthorized",
+            "detail": "You did not provide correct credentials.",
+        },
+        status=401,
+    )
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    assert info.value.status_code == 401
+    assert info.value.provider_message == (
+        "Unauthorized - You did not provide correct credentials."
+    )
+
+
+def test_http_error_with_sms_shape_keeps_status_and_text(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_json(refused("4", "Bad Credentials"), status=401)
+    with pytest.raises(ProviderRejected) as info:
+        make(httpserver).send(message())
+    assert (info.value.status_code, info.value.provider_code) == (401, "4")
+    assert info.value.provider_message == "Bad Credentials"
+
+
+def test_http_429_is_rate_limited(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(SEND_PATH, method="POST").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "30"}
+    )
+    with pytest.raises(ProviderRateLimited) as info:
+        make(httpserver).send(message())
+    assert (info.value.status_code, info.value.retry_after) == (429, 30)
+    assert len(httpserver.log) == 1
+
+
+def test_http_5xx_is_unavailable(httpserver: HTTPServer) -> None:
+    expect_send(httpserver).respond_with_data("<h1>Bad Gateway</h1>", status=502)
+    with pytest.raises(ProviderUnavailable) as info:
+        make(httpserver).send(message())
+    assert (info.value.status_code, info.value.provider_message) == (502, "<h1>Bad Gateway</h1>")
+
+
+# Provider check --------------------------------------------------------------------------
+
+
+def test_check_reads_the_balance_without_sending(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request(
+        "/account/get-balance", method="GET", headers={"Authorization": BALANCE_BASIC_AUTH}
+    ).respond_with_json({"value": 10.28, "autoReload": False})
+    assert make(httpserver).check() == "Vonage account api-key has a balance of 10.28"
+    request = httpserver.log[0][0]
+    assert "api-secret" not in request.url
+
+
+def test_check_reports_bad_credentials(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request("/account/get-balance").respond_with_json(
+        {"title": "Unauthorized"}, status=401
+    )
+    with pytest.raises(ProviderRejected):
+        make(httpserver).check()
+
+
+# Configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["apiKey", "apiSecret", "brandName"])
+@pytest.mark.parametrize("bad", [None, "", 7])
+def test_required_strings(field: str, bad: Any) -> None:
+    config = dict(BASE_CONFIG)
+    if bad is None:
+        del config[field]
+    else:
+        config[field] = bad
+    with pytest.raises(ConfigurationError) as info:
+        VonageConnector(config)
+    assert info.value.key == f"SMS_OTP_CONNECTOR_CONFIG.{field}"
+
+
+def test_templates_are_required() -> None:
+    config = {k: v for k, v in BASE_CONFIG.items() if k != "templates"}
+    with pytest.raises(ConfigurationError) as info:
+        VonageConnector(config)
+    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
+
+
+def test_missing_required_templates_are_named() -> None:
+    templates = [t for t in TEMPLATES if t["usageType"] != "SignIn"]
+    with pytest.raises(ConfigurationError) as info:
+        VonageConnector({**BASE_CONFIG, "templates": templates})
+    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
+    assert "SignIn" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["https://rest.nexmo.com/sms/json", "rest.nexmo.com", "https://x#frag"]
+)
+def test_bad_endpoint_is_rejected(endpoint: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        VonageConnector({**BASE_CONFIG, "endpoint": endpoint})
+    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.endpoint"
+
+
+# Secrets ---------------------------------------------------------------------------------
+
+
+def test_repr_and_errors_hide_the_secret(httpserver: HTTPServer) -> None:
+    connector = make(httpserver)
+    assert "api-secret" not in repr(connector)
+    expect_send(httpserver).respond_with_json(refused("4", "Bad Credentials for api-secret"))
+    with pytest.raises(ProviderRejected) as info:
+        connector.send(message())
+    for text in (str(info.value), info.value.describe(), repr(info.value)):
+        assert "api-secret" not in text
+    assert info.value.provider_message == "Bad Credentials for [redacted]"
+
+
+# CLI end to end --------------------------------------------------------------------------
+
+
+def cli_app(make_app: AppFactory, httpserver: HTTPServer) -> Any:
+    return make_app(
+        SMS_OTP_CONNECTOR="vonage",
+        SMS_OTP_CONNECTOR_CONFIG={**BASE_CONFIG, "endpoint": origin(httpserver)},
+    )
+
+
+@pytest.mark.parametrize("phone", ["+8613800138000", "+12015550123"])
+def test_cli_send_test(make_app: AppFactory, httpserver: HTTPServer, phone: str) -> None:
+    expect_send(httpserver).respond_with_json(accepted("MSG-9"))
+    app = cli_app(make_app, httpserver)
+    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", phone])
+    assert result.exit_code == 0, result.output
+    assert "MSG-9" in result.output
+    assert len(httpserver.log) == 1
+    body = json.loads(sent_body(httpserver))
+    assert body["to"] == phone.removeprefix("+")
+    assert body["from"] == "Acme"
+    assert re.fullmatch(r"Your code is \d{6}\.", body["text"])
+
+
+def test_cli_send_test_failure_names_vonage_reason(
+    make_app: AppFactory, httpserver: HTTPServer
+) -> None:
+    expect_send(httpserver).respond_with_json(refused("29", "Non White-listed Destination"))
+    app = cli_app(make_app, httpserver)
+    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", "+12015550123"])
+    assert result.exit_code != 0
+    assert "Non White-listed Destination" in result.output
+    assert "provider code 29" in result.output
+    assert "api-secret" not in result.output
