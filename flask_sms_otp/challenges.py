@@ -34,6 +34,8 @@ from .usage import Usage
 
 Clock = Callable[[], datetime]
 CodeGenerator = Callable[[int], str]
+#: Takes the send as a function and runs it: now, after the response, or in a worker.
+Scheduler = Callable[[Callable[[], None]], None]
 
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _KEY_CONTEXT = b"flask-sms-otp:code-digest:v1"
@@ -120,6 +122,7 @@ class ChallengeService:
         user_id: Any = None,
         deliver: bool = True,
         client_ip: str | None = None,
+        schedule: Scheduler | None = None,
     ) -> IssuedChallenge:
         """Create a challenge and send its code to ``phone`` (normalised to E.164 first).
 
@@ -127,8 +130,11 @@ class ChallengeService:
         sent and no code can ever verify it: the answer for a number that must not learn
         whether it has an account.
 
-        Raises :class:`InvalidPhoneNumber`, :class:`TooManyAttempts` while the number is
-        locked, or :class:`DeliveryError` (the challenge is then closed).
+        With ``schedule`` the send is handed to it (to run after the response, or in a
+        worker) and its errors are the scheduler's to handle. Without, the send happens
+        now and a failure raises :class:`DeliveryError` (the challenge is then closed).
+        Also raises :class:`InvalidPhoneNumber`, or :class:`TooManyAttempts` while the
+        number is locked.
         """
         usage = Usage(usage).value
         e164 = normalize_with(self.settings, phone)
@@ -160,10 +166,16 @@ class ChallengeService:
         session.commit()
         issued = self._issued(challenge_id, usage, e164, now)
         if deliver:
-            self._deliver(issued, code, client_ip=client_ip, resend=False)
+            self._send(issued, code, client_ip=client_ip, resend=False, schedule=schedule)
         return issued
 
-    def resend(self, challenge_id: str, *, client_ip: str | None = None) -> IssuedChallenge:
+    def resend(
+        self,
+        challenge_id: str,
+        *,
+        client_ip: str | None = None,
+        schedule: Scheduler | None = None,
+    ) -> IssuedChallenge:
         """Replace the challenge's code with a new one and send it.
 
         The old code dies, the per-challenge attempt budget starts again for the new code,
@@ -173,7 +185,7 @@ class ChallengeService:
         """
         Challenge = self.models.Challenge
         session = self.db.session
-        row = self._find(challenge_id)
+        row = self.find(challenge_id)
         session.commit()  # end the read so the UPDATE below starts its own write
         now = self.clock()
         if row is None or row.consumed_at is not None or row.closed_at is not None:
@@ -212,7 +224,7 @@ class ChallengeService:
             raise ResendNotAllowed(retry_after=max(1, math.ceil(wait.total_seconds())))
         issued = self._issued(row.id, row.usage, row.phone, now)
         if row.delivered:
-            self._deliver(issued, code, client_ip=client_ip, resend=True)
+            self._send(issued, code, client_ip=client_ip, resend=True, schedule=schedule)
         return issued
 
     # Verify ----------------------------------------------------------------------------
@@ -261,7 +273,7 @@ class ChallengeService:
         session.commit()
         now = self.clock()
         if counted is None:
-            row = self._find(challenge_id)
+            row = self.find(challenge_id)
             session.commit()
             if row is not None and row.consumed_at is None and row.closed_at is None:
                 self._failed(app, challenge_id, usage, row.phone, "too_many_attempts")
@@ -345,6 +357,20 @@ class ChallengeService:
             resend_after=now + timedelta(seconds=self.settings.resend_cooldown),
         )
 
+    def _send(
+        self,
+        issued: IssuedChallenge,
+        code: str,
+        *,
+        client_ip: str | None,
+        resend: bool,
+        schedule: Scheduler | None,
+    ) -> None:
+        if schedule is None:
+            self._deliver(issued, code, client_ip=client_ip, resend=resend)
+        else:
+            schedule(lambda: self._deliver(issued, code, client_ip=client_ip, resend=resend))
+
     def _deliver(
         self, issued: IssuedChallenge, code: str, *, client_ip: str | None, resend: bool
     ) -> None:
@@ -365,7 +391,8 @@ class ChallengeService:
             self.db.session.commit()
             raise
 
-    def _find(self, challenge_id: str) -> Any:
+    def find(self, challenge_id: Any) -> Any:
+        """The challenge row for ``challenge_id``, or ``None`` (also for malformed ids)."""
         Challenge = self.models.Challenge
         if not isinstance(challenge_id, str) or not _CHALLENGE_ID.fullmatch(challenge_id):
             return None

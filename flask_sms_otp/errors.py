@@ -6,7 +6,14 @@ does nothing gets a sensible status, and each carries a stable ``error_code`` fo
 
 from __future__ import annotations
 
-from werkzeug.exceptions import BadRequest, ServiceUnavailable, TooManyRequests
+from werkzeug.exceptions import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
 
 
 class SmsOtpError(Exception):
@@ -133,3 +140,74 @@ class DeliveryFailed(ServiceUnavailable, SmsOtpError):
 
     def __init__(self) -> None:
         super().__init__("The text message could not be sent. Please try again later.")
+
+
+class RateLimited(TooManyRequests, SmsOtpError):
+    """A send or password limit was reached. ``Retry-After`` says when to try again."""
+
+    error_code = "rate_limited"
+
+    def __init__(self, retry_after: int | None = None) -> None:
+        self.retry_after_seconds = retry_after
+        super().__init__("Too many requests. Try again later.", retry_after=retry_after)
+
+
+class RateLimitUnavailable(ServiceUnavailable, SmsOtpError):
+    """The rate-limit storage cannot be reached: fail closed, send nothing."""
+
+    error_code = "rate_limit_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The service is busy. Please try again later.")
+
+
+class InvalidCredentials(Unauthorized, SmsOtpError):
+    """Wrong password, unknown number or locked account: one answer for all."""
+
+    error_code = "invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("The phone number or password is incorrect.")
+
+
+class SignInRequired(Unauthorized, SmsOtpError):
+    error_code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("Sign in first.")
+
+
+class VerificationRequired(Unauthorized, SmsOtpError):
+    """The action needs a recent identity verification (a code to the current phone)."""
+
+    error_code = "verification_required"
+
+    def __init__(self) -> None:
+        super().__init__("Confirm it is you first.")
+
+
+class InvalidRequest(BadRequest, SmsOtpError):
+    """A field is missing or malformed. ``field`` names it."""
+
+    error_code = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class ActionNotAllowed(Conflict, SmsOtpError):
+    """The account's state forbids the action (e.g. removing the last way to sign in)."""
+
+    def __init__(self, error_code: str, message: str) -> None:
+        self.error_code = error_code
+        super().__init__(message)
+
+
+class MethodDisabled(NotFound, SmsOtpError):
+    """The app turned this sign-in method off."""
+
+    error_code = "method_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("This sign-in method is not available.")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, current_app, jsonify, redirect, request, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user
 from flask_sqlalchemy import SQLAlchemy
 
+from . import sessions
 from .challenges import (
     ChallengeService,
     Clock,
@@ -23,11 +29,16 @@ from .cli import sms_otp_cli
 from .connectors.base import SmsConnector
 from .connectors.registry import get_connector_class
 from .delivery import Delivery
-from .errors import ConfigurationError
+from .errors import ConfigurationError, VerificationRequired
+from .flows import Flows
+from .limits import RateLimits
 from .models import models_for
 from .settings import DEFAULTS, Settings
 from .state import EXTENSION_KEY, SmsOtpState, get_state
 from .usage import Usage
+from .users import UserStore, default_user_model
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger("flask_sms_otp")
 
@@ -45,11 +56,23 @@ class SmsOtp:
     ``SMS_OTP_RESEND_COOLDOWN`` (60), ``SMS_OTP_MAX_RESENDS`` (3),
     ``SMS_OTP_LOCKOUT_THRESHOLD`` (10), ``SMS_OTP_LOCKOUT_DURATION`` (900),
     ``SMS_OTP_DEFAULT_REGION`` (None), ``SMS_OTP_ALLOWED_REGIONS`` (None),
-    ``SMS_OTP_ALLOW_VOIP`` (False), ``SMS_OTP_HTTP_TIMEOUT`` ((5.0, 10.0)); and Flask's
-    ``SECRET_KEY`` / ``SECRET_KEY_FALLBACKS``, from which the code-digest keys are derived.
+    ``SMS_OTP_ALLOW_VOIP`` (False), ``SMS_OTP_HTTP_TIMEOUT`` ((5.0, 10.0)),
+    ``SMS_OTP_URL_PREFIX`` ("/auth"), ``SMS_OTP_SIGN_IN_METHODS`` (["password", "code"]),
+    ``SMS_OTP_PASSWORD_REQUIRED`` (False), ``SMS_OTP_PASSWORD_MIN_LENGTH`` (8),
+    ``SMS_OTP_PASSWORD_HASH_METHOD`` ("scrypt:131072:8:1"), ``SMS_OTP_REVERIFY_MAX_AGE`` (300),
+    ``SMS_OTP_SECURE_COOKIES`` (True), ``SMS_OTP_SEND_LIMIT_PER_NUMBER``
+    ("1/minute;5/hour;10/day"), ``SMS_OTP_SEND_LIMIT_PER_IP`` ("10/hour"),
+    ``SMS_OTP_SEND_LIMIT_PER_PREFIX`` ("10/hour"), ``SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT``
+    ("5/5minutes;100/hour"), ``SMS_OTP_PASSWORD_LIMIT_PER_IP`` ("10/minute"); Flask's
+    ``SECRET_KEY`` / ``SECRET_KEY_FALLBACKS``, from which the code-digest keys are derived;
+    Flask-Limiter's ``RATELIMIT_STORAGE_URI`` and ``RATELIMIT_STRATEGY``.
 
     :param db: the app's Flask-SQLAlchemy object; the models are created on it.
-    :param user_model: the app's user model, if it has one.
+    :param user_model: the app's user model (with :class:`PhoneUserMixin`'s columns); by
+        default the extension's own ``SmsOtpUser``.
+    :param limiter: a Flask-Limiter ``Limiter`` already initialised on the app, whose storage
+        the send and password limits use; by default one is created from the app's
+        ``RATELIMIT_STORAGE_URI`` (``memory://`` if unset) with the moving-window strategy.
     :param clock: returns the current aware UTC datetime (tests inject a fake one).
     :param code_generator: makes a code of the given length (tests may inject one).
     """
@@ -60,11 +83,13 @@ class SmsOtp:
         *,
         db: SQLAlchemy | None = None,
         user_model: type[Any] | None = None,
+        limiter: Limiter | None = None,
         clock: Clock = utcnow,
         code_generator: CodeGenerator = generate_code,
     ) -> None:
         self.db = db
         self.user_model = user_model
+        self.limiter = limiter
         self.clock = clock
         self.code_generator = code_generator
         if app is not None:
@@ -94,7 +119,16 @@ class SmsOtp:
                 "flask-sms-otp uses the 'console' connector outside DEBUG/TESTING: codes are "
                 "printed, not sent. Set SMS_OTP_CONNECTOR for production."
             )
+        if app.config.get("RATELIMIT_SWALLOW_ERRORS"):
+            raise ConfigurationError(
+                "RATELIMIT_SWALLOW_ERRORS",
+                "must be off: it lets codes go out unmetered when the rate-limit storage "
+                "is down (flask-sms-otp fails closed with a 503 instead)",
+            )
         models = models_for(self.db)
+        users = UserStore(self.db, self.user_model or default_user_model(self.db), settings)
+        limiter = self.limiter or _create_limiter(app)
+        limits = RateLimits(limiter, settings)
         delivery = Delivery(connector, settings)
         challenges = ChallengeService(
             db=self.db,
@@ -105,6 +139,7 @@ class SmsOtp:
             clock=self.clock,
             code_generator=self.code_generator,
         )
+        flows = Flows(settings=settings, challenges=challenges, users=users, limits=limits)
         app.extensions[EXTENSION_KEY] = SmsOtpState(
             settings=settings,
             connector=connector,
@@ -112,9 +147,50 @@ class SmsOtp:
             challenges=challenges,
             models=models,
             db=self.db,
-            user_model=self.user_model,
+            users=users,
+            limiter=limiter,
+            limits=limits,
+            flows=flows,
         )
+        if settings.secure_cookies:
+            _secure_cookie_defaults(app)
+        if getattr(app, "login_manager", None) is None:
+            login_manager = LoginManager(app)
+            login_manager.user_loader(users.get)
+            login_manager.login_view = "sms_otp.sign_in"
+        app.before_request(sessions.enforce_epoch)
+        from .api import api_blueprint  # the views import the state; imported late
+        from .views import html_blueprint
+
+        app.register_blueprint(html_blueprint, url_prefix=settings.url_prefix)
+        app.register_blueprint(api_blueprint, url_prefix=settings.url_prefix + "/api")
         app.cli.add_command(sms_otp_cli)
+
+    def verification_required(self, view: F | None = None, *, max_age: int | None = None) -> Any:
+        """Decorate a view that needs the signed-in user to have confirmed their identity
+        (a code to their current phone, or their password) within ``max_age`` seconds
+        (default ``SMS_OTP_REVERIFY_MAX_AGE``). Browsers are sent through
+        ``/auth/verify-identity`` and back; JSON clients get a 401 ``verification_required``.
+        """
+
+        def decorate(func: F) -> F:
+            @functools.wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if not current_user.is_authenticated:
+                    return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+                limit = max_age or get_state().settings.reverify_max_age
+                if not sessions.verified_within(limit):
+                    if _wants_json():
+                        error = VerificationRequired()
+                        body = {"error": {"code": error.error_code, "message": error.description}}
+                        return jsonify(body), 401
+                    target = request.full_path if request.query_string else request.path
+                    return redirect(url_for("sms_otp.verify_identity", next=target))
+                return func(*args, **kwargs)
+
+            return wrapper  # type: ignore[return-value]
+
+        return decorate(view) if view is not None else decorate
 
     # The code engine for the current app ---------------------------------------------------
 
@@ -159,3 +235,30 @@ def build_connector(settings: Settings) -> SmsConnector:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
     )
+
+
+def _create_limiter(app: Flask) -> Limiter:
+    limiter = Limiter(
+        get_remote_address,
+        storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or "memory://",
+        strategy=app.config.get("RATELIMIT_STRATEGY") or "moving-window",
+    )
+    limiter.init_app(app)
+    return limiter
+
+
+def _secure_cookie_defaults(app: Flask) -> None:
+    """Secure, HttpOnly, SameSite=Lax session and remember cookies (Flask's defaults are
+    not secure and have no SameSite). An explicit SameSite value is kept."""
+    for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
+        app.config[f"{prefix}_SECURE"] = True
+        app.config[f"{prefix}_HTTPONLY"] = True
+        if not app.config.get(f"{prefix}_SAMESITE"):
+            app.config[f"{prefix}_SAMESITE"] = "Lax"
+
+
+def _wants_json() -> bool:
+    if request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"

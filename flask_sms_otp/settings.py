@@ -6,11 +6,14 @@ Built once at ``init_app``; the rest of the package reads this object, never ``a
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
+from limits import parse_many
 
 from .errors import ConfigurationError
 
@@ -30,6 +33,18 @@ DEFAULTS: dict[str, Any] = {
     "SMS_OTP_ALLOWED_REGIONS": None,
     "SMS_OTP_ALLOW_VOIP": False,
     "SMS_OTP_HTTP_TIMEOUT": (5.0, 10.0),
+    "SMS_OTP_URL_PREFIX": "/auth",
+    "SMS_OTP_SIGN_IN_METHODS": ["password", "code"],
+    "SMS_OTP_PASSWORD_REQUIRED": False,
+    "SMS_OTP_PASSWORD_MIN_LENGTH": 8,
+    "SMS_OTP_PASSWORD_HASH_METHOD": "scrypt:131072:8:1",
+    "SMS_OTP_REVERIFY_MAX_AGE": 300,
+    "SMS_OTP_SECURE_COOKIES": True,
+    "SMS_OTP_SEND_LIMIT_PER_NUMBER": "1/minute;5/hour;10/day",
+    "SMS_OTP_SEND_LIMIT_PER_IP": "10/hour",
+    "SMS_OTP_SEND_LIMIT_PER_PREFIX": "10/hour",
+    "SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT": "5/5minutes;100/hour",
+    "SMS_OTP_PASSWORD_LIMIT_PER_IP": "10/minute",
 }
 
 MIN_CODE_LENGTH = 6
@@ -54,6 +69,18 @@ class Settings:
     allow_voip: bool
     connect_timeout: float
     read_timeout: float
+    url_prefix: str
+    sign_in_methods: frozenset[str]
+    password_required: bool
+    password_min_length: int
+    password_hash_method: str
+    reverify_max_age: int
+    secure_cookies: bool
+    send_limit_per_number: str
+    send_limit_per_ip: str
+    send_limit_per_prefix: str
+    password_limit_per_account: str
+    password_limit_per_ip: str
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -74,6 +101,20 @@ class Settings:
             allow_voip=_bool(config, "SMS_OTP_ALLOW_VOIP"),
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            url_prefix=_url_prefix(config["SMS_OTP_URL_PREFIX"]),
+            sign_in_methods=_sign_in_methods(config["SMS_OTP_SIGN_IN_METHODS"]),
+            password_required=_bool(config, "SMS_OTP_PASSWORD_REQUIRED"),
+            password_min_length=_int(config, "SMS_OTP_PASSWORD_MIN_LENGTH", 8, 64),
+            password_hash_method=_hash_method(config["SMS_OTP_PASSWORD_HASH_METHOD"]),
+            reverify_max_age=_int(config, "SMS_OTP_REVERIFY_MAX_AGE", 30, 3600),
+            secure_cookies=_bool(config, "SMS_OTP_SECURE_COOKIES"),
+            send_limit_per_number=_limit(config, "SMS_OTP_SEND_LIMIT_PER_NUMBER"),
+            send_limit_per_ip=_limit(config, "SMS_OTP_SEND_LIMIT_PER_IP"),
+            send_limit_per_prefix=_limit(config, "SMS_OTP_SEND_LIMIT_PER_PREFIX"),
+            password_limit_per_account=_limit(
+                config, "SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT", max_per_hour=100
+            ),
+            password_limit_per_ip=_limit(config, "SMS_OTP_PASSWORD_LIMIT_PER_IP"),
         )
 
 
@@ -175,3 +216,67 @@ def _timeouts(value: Any) -> tuple[float, float]:
             key, f"must be seconds (0-120] or a [connect, read] pair of them, got {value!r}"
         )
     return float(pair[0]), float(pair[1])
+
+
+SIGN_IN_METHODS = frozenset({"password", "code"})
+
+
+def _url_prefix(value: Any) -> str:
+    key = "SMS_OTP_URL_PREFIX"
+    if not isinstance(value, str) or not value.startswith("/") or value.endswith("/"):
+        raise ConfigurationError(
+            key, f"must be a path like '/auth' (no trailing slash), got {value!r}"
+        )
+    return value
+
+
+def _sign_in_methods(value: Any) -> frozenset[str]:
+    key = "SMS_OTP_SIGN_IN_METHODS"
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple | set | frozenset) or not value:
+        raise ConfigurationError(key, "must list at least one of 'password' and 'code'")
+    methods = frozenset(value)
+    unknown = methods - SIGN_IN_METHODS
+    if unknown:
+        raise ConfigurationError(
+            key, f"unknown sign-in methods: {', '.join(sorted(map(str, unknown)))}"
+        )
+    return methods
+
+
+_HASH_METHOD = re.compile(r"scrypt(:\d+:\d+:\d+)?|pbkdf2:sha(256|512)(:\d+)?")
+
+
+def _hash_method(value: Any) -> str:
+    if not isinstance(value, str) or not _HASH_METHOD.fullmatch(value):
+        raise ConfigurationError(
+            "SMS_OTP_PASSWORD_HASH_METHOD",
+            f"must be a Werkzeug method such as 'scrypt:131072:8:1' or "
+            f"'pbkdf2:sha256:1000000', got {value!r}",
+        )
+    return value
+
+
+def _limit(config: Mapping[str, Any], key: str, *, max_per_hour: int | None = None) -> str:
+    value = config[key]
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            key, f"must be a rate-limit string like '5/hour;10/day', got {value!r}"
+        )
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ConfigurationError(
+            key, f"is not a rate-limit string like '5/hour;10/day': {value!r}"
+        ) from None
+    if not items:
+        raise ConfigurationError(key, "must set at least one limit")
+    if max_per_hour is not None:
+        # The most any one hour can see under these limits.
+        per_hour = min(i.amount * max(1, math.ceil(3600 / i.get_expiry())) for i in items)
+        if per_hour > max_per_hour:
+            raise ConfigurationError(
+                key, f"allows {per_hour} per hour; at most {max_per_hour} are allowed"
+            )
+    return value

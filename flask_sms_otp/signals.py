@@ -8,6 +8,14 @@
 - ``verification_failed``: ``challenge_id``, ``usage``, ``phone`` (``None`` for unknown challenges),
   ``reason`` (``"invalid"``, ``"too_many_attempts"`` or ``"locked"``)
 - ``phone_locked``: ``phone``, ``until`` (an aware UTC datetime)
+
+Account events, with ``user`` (connect a receiver to notify the user by e-mail or SMS):
+
+- ``user_registered``; ``user_signed_in`` (``method``: "password", "code", "password+sms",
+  "register"); ``sign_in_failed`` (``phone``, ``method``, no ``user``)
+- ``mfa_failed``: the second step failed too often and the pending sign-in ended
+- ``password_reset``; ``password_changed``; ``phone_changed`` (``old_phone``, ``new_phone``);
+  ``mfa_changed`` (``enabled``)
 """
 
 from __future__ import annotations
@@ -21,3 +29,12 @@ delivery_failed = _signals.signal("delivery-failed")
 code_verified = _signals.signal("code-verified")
 verification_failed = _signals.signal("verification-failed")
 phone_locked = _signals.signal("phone-locked")
+
+user_registered = _signals.signal("user-registered")
+user_signed_in = _signals.signal("user-signed-in")
+sign_in_failed = _signals.signal("sign-in-failed")
+mfa_failed = _signals.signal("mfa-failed")
+password_reset = _signals.signal("password-reset")
+password_changed = _signals.signal("password-changed")
+phone_changed = _signals.signal("phone-changed")
+mfa_changed = _signals.signal("mfa-changed")

@@ -6,13 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
+from flask_limiter import Limiter
 from flask_sqlalchemy import SQLAlchemy
 
 from .challenges import ChallengeService
 from .connectors.base import SmsConnector
 from .delivery import Delivery
+from .flows import Flows
+from .limits import RateLimits
 from .models import Models
 from .settings import Settings
+from .users import UserStore
 
 EXTENSION_KEY = "sms_otp"
 
@@ -27,7 +31,14 @@ class SmsOtpState:
     challenges: ChallengeService
     models: Models
     db: SQLAlchemy
-    user_model: type[Any] | None
+    users: UserStore
+    limiter: Limiter
+    limits: RateLimits
+    flows: Flows
+
+    @property
+    def user_model(self) -> type[Any]:
+        return self.users.model
 
 
 def get_state(app: Flask | None = None) -> SmsOtpState:

@@ -58,6 +58,9 @@ class SmsConnector(ABC):
     name: ClassVar[str] = ""
     #: Config fields holding secrets. They never appear in ``repr``, errors or logs.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    #: True when a send costs no noticeable time (no network): it may run inside the request
+    #: even where a provider's latency would otherwise tell whether a number has an account.
+    instant: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from .templates import text_for, validate_templates
 
 class ConsoleConnector(SmsConnector):
     name = "console"
+    instant = True
 
     def __init__(
         self,

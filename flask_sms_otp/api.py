@@ -1,0 +1,235 @@
+"""The flows as a JSON API for single-page and mobile clients, under ``/auth/api``.
+
+Bodies are JSON objects with snake_case keys; errors are
+``{"error": {"code": "...", "message": "..."}}`` with a fitting status (and ``Retry-After``
+on 429). Writes need the CSRF token from ``GET /auth/api/csrf`` in ``X-CSRFToken``, unless
+the app sets ``WTF_CSRF_ENABLED = False``; every write answer carries the current token in
+the same header (it changes when the session is renewed at sign-in and sign-out).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from werkzeug.exceptions import HTTPException
+from wtforms import ValidationError
+
+from . import sessions
+from .challenges import IssuedChallenge
+from .errors import InvalidRequest, SignInRequired
+from .flows import MfaRequired
+from .state import get_state
+
+api_blueprint = Blueprint("sms_otp_api", __name__)
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfFailed(InvalidRequest):
+    error_code = "csrf_failed"
+
+
+@api_blueprint.before_request
+def _check_csrf() -> None:
+    if request.method not in _WRITES or not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken"))
+    except ValidationError as exc:
+        raise CsrfFailed(str(exc.args[0]) if exc.args else "The CSRF token is missing.") from None
+
+
+@api_blueprint.after_request
+def _current_csrf_token(response: Response) -> Response:
+    """Signing in or out starts a new session and so a new CSRF token: every write
+    answer carries the current one, so clients need not ask ``/csrf`` again."""
+    if request.method in _WRITES and current_app.config.get("WTF_CSRF_ENABLED", True):
+        response.headers["X-CSRFToken"] = generate_csrf()
+    return response
+
+
+@api_blueprint.errorhandler(HTTPException)
+def _json_error(error: HTTPException) -> Response:
+    code = getattr(error, "error_code", None)
+    if code is None:
+        code = "csrf_failed" if type(error).__name__ == "CSRFError" else _snake(error.name)
+    response = jsonify({"error": {"code": code, "message": error.description}})
+    response.status_code = error.code or 500
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+# Endpoints -----------------------------------------------------------------------------------
+
+
+@api_blueprint.get("/csrf")
+def csrf() -> Response:
+    return jsonify({"csrf_token": generate_csrf()})
+
+
+@api_blueprint.post("/verification-codes")
+def send_code() -> tuple[Response, int]:
+    data = _body()
+    issued = _flows().request_code(
+        data.get("phone"), data.get("usage"), user=_user_or_none(), client_ip=_ip()
+    )
+    return _challenge(issued), 202
+
+
+@api_blueprint.post("/verification-codes/<verification_id>/resend")
+def resend_code(verification_id: str) -> tuple[Response, int]:
+    issued = _flows().resend_code(verification_id, client_ip=_ip())
+    return _challenge(issued), 202
+
+
+@api_blueprint.post("/sign-up")
+def sign_up() -> tuple[Response, int]:
+    data = _body()
+    user = _flows().sign_up(data.get("verification_id"), data.get("code"), data.get("password"))
+    return jsonify({"user": _user(user)}), 201
+
+
+@api_blueprint.post("/sign-in")
+def sign_in() -> Response:
+    data = _body()
+    result = _flows().sign_in_password(data.get("phone"), data.get("password"), client_ip=_ip())
+    if isinstance(result, MfaRequired):
+        return jsonify(
+            {
+                "mfa_required": True,
+                "verification_id": result.challenge.id,
+                "expires_at": _iso(result.challenge.expires_at),
+                "resend_after": _iso(result.challenge.resend_after),
+            }
+        )
+    return jsonify({"user": _user(result)})
+
+
+@api_blueprint.post("/sign-in/code")
+def sign_in_code() -> Response:
+    data = _body()
+    user = _flows().sign_in_code(data.get("verification_id"), data.get("code"))
+    return jsonify({"user": _user(user)})
+
+
+@api_blueprint.post("/mfa")
+def mfa() -> Response:
+    data = _body()
+    user = _flows().complete_mfa(data.get("verification_id"), data.get("code"))
+    return jsonify({"user": _user(user)})
+
+
+@api_blueprint.post("/reset-password")
+def reset_password() -> tuple[str, int]:
+    data = _body()
+    _flows().reset_password(data.get("verification_id"), data.get("code"), data.get("password"))
+    return "", 204
+
+
+@api_blueprint.get("/account")
+def account() -> Response:
+    return jsonify({"user": _user(_signed_in())})
+
+
+@api_blueprint.post("/verify-identity")
+def verify_identity() -> Response:
+    data = _body()
+    until = _flows().verify_identity(
+        _signed_in(),
+        data.get("verification_id"),
+        data.get("code"),
+        data.get("password"),
+        client_ip=_ip(),
+    )
+    return jsonify({"verified_until": _iso(until)})
+
+
+@api_blueprint.put("/account/phone")
+def change_phone() -> Response:
+    data = _body()
+    user = _flows().change_phone(_signed_in(), data.get("verification_id"), data.get("code"))
+    return jsonify({"user": _user(user)})
+
+
+@api_blueprint.delete("/account/phone")
+def remove_phone() -> tuple[str, int]:
+    _flows().remove_phone(_signed_in())
+    return "", 204
+
+
+@api_blueprint.put("/account/mfa")
+def set_mfa() -> Response:
+    data = _body()
+    user = _signed_in()
+    _flows().set_mfa(user, data.get("enabled"), data.get("verification_id"), data.get("code"))
+    return jsonify({"user": _user(user)})
+
+
+@api_blueprint.put("/account/password")
+def change_password() -> tuple[str, int]:
+    _flows().change_password(_signed_in(), _body().get("password"))
+    return "", 204
+
+
+@api_blueprint.post("/sign-out")
+def sign_out() -> tuple[str, int]:
+    sessions.sign_out()
+    return "", 204
+
+
+# Helpers ---------------------------------------------------------------------------------------
+
+
+def _flows() -> Any:
+    return get_state().flows
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return data
+
+
+def _user_or_none() -> Any:
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def _signed_in() -> Any:
+    user = _user_or_none()
+    if user is None:
+        raise SignInRequired()
+    return user
+
+
+def _ip() -> str:
+    return str(get_remote_address() or "")
+
+
+def _user(user: Any) -> dict[str, Any]:
+    return {"id": user.get_id(), "phone": user.phone, "mfa_enabled": bool(user.mfa_enabled)}
+
+
+def _challenge(issued: IssuedChallenge) -> Response:
+    return jsonify(
+        {
+            "verification_id": issued.id,
+            "expires_at": _iso(issued.expires_at),
+            "resend_after": _iso(issued.resend_after),
+        }
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _snake(name: str) -> str:
+    return name.lower().replace(" ", "_")

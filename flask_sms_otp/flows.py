@@ -1,0 +1,394 @@
+"""The end-user flows as services, shared by the HTML views and the JSON API.
+
+Each method takes plain values and the signed-in user (or ``None``), changes the session
+through :mod:`.sessions`, and raises the HTTP-facing errors of :mod:`.errors`. No method
+reveals whether a number has an account: for the anonymous usages the answer is the same,
+and a number without an account gets a silent challenge that sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, after_this_request, current_app
+from werkzeug.wrappers import Response
+
+from . import sessions, signals
+from .challenges import ChallengeService, IssuedChallenge, Scheduler
+from .errors import (
+    ActionNotAllowed,
+    DeliveryError,
+    DeliveryFailed,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidPhoneNumber,
+    InvalidRequest,
+    MethodDisabled,
+    SignInRequired,
+    TooManyAttempts,
+    VerificationRequired,
+)
+from .limits import INVALID_KEY, RateLimits
+from .phone import normalize_with
+from .settings import Settings
+from .usage import Usage
+from .users import UserStore
+
+logger = logging.getLogger("flask_sms_otp")
+
+#: Usages anyone may request; the answer must not depend on the number having an account.
+ANONYMOUS_USAGES = frozenset({Usage.REGISTER, Usage.SIGN_IN, Usage.FORGOT_PASSWORD})
+#: Usages whose sends must not reveal whether the number has an account.
+PROTECTED_USAGES = ANONYMOUS_USAGES | {Usage.BIND_NEW_IDENTIFIER}
+#: Usages for the signed-in user.
+SIGNED_IN_USAGES = frozenset(
+    {Usage.USER_PERMISSION_VALIDATION, Usage.BIND_NEW_IDENTIFIER, Usage.BIND_MFA}
+)
+PASSWORD_MAX_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class MfaRequired:
+    """The password was right; a code went to the user's phone; not signed in yet."""
+
+    challenge: IssuedChallenge
+
+
+class Flows:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        challenges: ChallengeService,
+        users: UserStore,
+        limits: RateLimits,
+    ) -> None:
+        self.settings = settings
+        self.challenges = challenges
+        self.users = users
+        self.limits = limits
+
+    # Codes -------------------------------------------------------------------------------
+
+    def request_code(self, phone: Any, usage: Any, *, user: Any, client_ip: str) -> IssuedChallenge:
+        """Send a code for ``usage``. Anonymous usages answer alike for every number."""
+        usage = self._usage(usage)
+        if usage in SIGNED_IN_USAGES and user is None:
+            raise SignInRequired()
+        if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
+            raise MethodDisabled()
+        if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
+            if not user.phone:
+                raise ActionNotAllowed("no_phone", "The account has no phone number.")
+            e164: str | None = user.phone
+        else:
+            e164 = self._phone_or_none(phone)
+        # Counted before the input is judged: garbage fills one constant bucket.
+        self.limits.hit_send(e164 or INVALID_KEY, client_ip)
+        if e164 is None:
+            normalize_with(self.settings, phone)  # raises InvalidPhoneNumber with its reason
+            raise InvalidPhoneNumber("invalid")  # pragma: no cover - normalize raised
+        owner = self.users.by_phone(e164)
+        if usage == Usage.REGISTER:
+            return self._issue_protected(e164, usage, None, deliver=owner is None, ip=client_ip)
+        if usage in (Usage.SIGN_IN, Usage.FORGOT_PASSWORD):
+            owner_id = owner.get_id() if owner is not None else None
+            return self._issue_protected(
+                e164, usage, owner_id, deliver=owner is not None, ip=client_ip
+            )
+        if usage == Usage.BIND_NEW_IDENTIFIER:
+            # A number held by any account (this one included) gets no usable code.
+            return self._issue_protected(
+                e164, usage, user.get_id(), deliver=owner is None, ip=client_ip
+            )
+        return self._issue_now(e164, usage, user.get_id(), client_ip)
+
+    def resend_code(self, verification_id: Any, *, client_ip: str) -> IssuedChallenge:
+        row = self.challenges.find(verification_id)
+        if row is None:
+            raise InvalidCode()
+        self.limits.hit_send(row.phone, client_ip)
+        if row.usage in PROTECTED_USAGES:
+            return self.challenges.resend(
+                verification_id, client_ip=client_ip, schedule=self._protected_schedule()
+            )
+        try:
+            return self.challenges.resend(verification_id, client_ip=client_ip)
+        except DeliveryError:
+            raise DeliveryFailed() from None
+
+    # Sign-up and sign-in -----------------------------------------------------------------
+
+    def sign_up(self, verification_id: Any, code: Any, password: Any) -> Any:
+        password = self._new_password(password, required=self.settings.password_required)
+        verified = self.challenges.verify(verification_id, code, usage=Usage.REGISTER)
+        user = self.users.create(verified.phone, password)
+        if user is None:  # the number was registered since the code was sent
+            raise InvalidCode()
+        sessions.sign_in(user)
+        signals.user_registered.send(_app(), user=user)
+        signals.user_signed_in.send(_app(), user=user, method="register")
+        return user
+
+    def sign_in_password(self, phone: Any, password: Any, *, client_ip: str) -> Any:
+        """The signed-in user, or :class:`MfaRequired` when a second step is needed."""
+        if "password" not in self.settings.sign_in_methods:
+            raise MethodDisabled()
+        e164 = normalize_with(self.settings, phone)
+        if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX_LENGTH:
+            raise InvalidRequest("Enter your password.", field="password")
+        self.limits.hit_password_attempt(e164, client_ip)
+        user = self.users.by_phone(e164)
+        if not self.users.check_password(user, password):
+            self.limits.password_failed(e164)
+            signals.sign_in_failed.send(_app(), phone=e164, method="password")
+            raise InvalidCredentials()
+        if user.mfa_enabled and user.phone:
+            issued = self._issue_now(user.phone, Usage.MFA_VERIFICATION, user.get_id(), client_ip)
+            sessions.start_mfa(user, issued.id, self.settings.code_ttl)
+            return MfaRequired(issued)
+        sessions.sign_in(user)
+        signals.user_signed_in.send(_app(), user=user, method="password")
+        return user
+
+    def sign_in_code(self, verification_id: Any, code: Any) -> Any:
+        if "code" not in self.settings.sign_in_methods:
+            raise MethodDisabled()
+        verified = self.challenges.verify(verification_id, code, usage=Usage.SIGN_IN)
+        user = self._owner(verified.user_id, verified.phone)
+        sessions.sign_in(user)
+        signals.user_signed_in.send(_app(), user=user, method="code")
+        return user
+
+    def complete_mfa(self, verification_id: Any, code: Any) -> Any:
+        pending = sessions.pending_mfa()
+        if pending is None or pending.get("vid") != verification_id:
+            raise InvalidCode()
+        try:
+            verified = self.challenges.verify(
+                verification_id, code, usage=Usage.MFA_VERIFICATION, user_id=pending["uid"]
+            )
+        except TooManyAttempts:
+            # The pending sign-in ends: the password must be entered again.
+            sessions.clear_mfa()
+            user = self.users.get(pending["uid"])
+            if user is not None:
+                signals.mfa_failed.send(_app(), user=user)
+            raise
+        user = self._owner(verified.user_id, verified.phone)
+        sessions.sign_in(user)
+        signals.user_signed_in.send(_app(), user=user, method="password+sms")
+        return user
+
+    def reset_password(self, verification_id: Any, code: Any, password: Any) -> None:
+        """Set a new password. Never signs in; ends every session of the user."""
+        new_password = self._required_password(password)
+        verified = self.challenges.verify(verification_id, code, usage=Usage.FORGOT_PASSWORD)
+        user = self._owner(verified.user_id, verified.phone)
+        self.users.set_password(user, new_password)
+        self.users.end_all_sessions(user)
+        sessions.sign_out()
+        signals.password_reset.send(_app(), user=user)
+
+    # Signed-in actions ---------------------------------------------------------------------
+
+    def verify_identity(
+        self,
+        user: Any,
+        verification_id: Any = None,
+        code: Any = None,
+        password: Any = None,
+        *,
+        client_ip: str = "",
+    ) -> datetime:
+        """Confirm it is the user: a code sent to their phone, or their password.
+        Returns until when sensitive actions are allowed."""
+        if user is None:
+            raise SignInRequired()
+        if password is not None:
+            if not isinstance(password, str) or not password:
+                raise InvalidRequest("Enter your password.", field="password")
+            key = user.phone or f"user:{user.get_id()}"
+            self.limits.hit_password_attempt(key, client_ip)
+            if not self.users.check_password(user, password):
+                self.limits.password_failed(key)
+                raise InvalidCredentials()
+        else:
+            self.challenges.verify(
+                verification_id,
+                code,
+                usage=Usage.USER_PERMISSION_VALIDATION,
+                user_id=user.get_id(),
+                phone=user.phone,
+            )
+        at = sessions.mark_verified()
+        return datetime.fromtimestamp(at + self.settings.reverify_max_age, UTC)
+
+    def change_phone(self, user: Any, verification_id: Any, code: Any) -> Any:
+        self._require_recent_verification(user)
+        verified = self.challenges.verify(
+            verification_id, code, usage=Usage.BIND_NEW_IDENTIFIER, user_id=user.get_id()
+        )
+        old = user.phone
+        if not self.users.set_phone(user, verified.phone):
+            raise InvalidCode()  # taken by another account meanwhile: say nothing more
+        signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=verified.phone)
+        return user
+
+    def remove_phone(self, user: Any) -> None:
+        self._require_recent_verification(user)
+        if not user.phone:
+            return
+        if not user.has_password:
+            raise ActionNotAllowed(
+                "last_sign_in_method", "Set a password before removing your only way to sign in."
+            )
+        if user.mfa_enabled:
+            raise ActionNotAllowed("mfa_enabled", "Turn off two-step verification first.")
+        old = user.phone
+        self.users.set_phone(user, None)
+        signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=None)
+
+    def set_mfa(
+        self, user: Any, enabled: Any, verification_id: Any = None, code: Any = None
+    ) -> None:
+        if user is None:
+            raise SignInRequired()
+        if not isinstance(enabled, bool):
+            raise InvalidRequest("'enabled' must be true or false.", field="enabled")
+        if enabled and not user.phone:
+            raise ActionNotAllowed("no_phone", "Add a phone number first.")
+        if enabled and verification_id is not None:
+            # Enrolment: the phone proves it receives codes (BindMfa).
+            self.challenges.verify(
+                verification_id,
+                code,
+                usage=Usage.BIND_MFA,
+                user_id=user.get_id(),
+                phone=user.phone,
+            )
+        else:
+            self._require_recent_verification(user)
+        if bool(user.mfa_enabled) != enabled:
+            self.users.set_mfa(user, enabled)
+            signals.mfa_changed.send(_app(), user=user, enabled=enabled)
+
+    def change_password(self, user: Any, new_password: Any) -> None:
+        self._require_recent_verification(user)
+        self.users.set_password(user, self._required_password(new_password))
+        self.users.end_all_sessions(user)
+        sessions.sign_in(user)  # this session carries on under the new epoch
+        signals.password_changed.send(_app(), user=user)
+
+    def require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
+        self._require_recent_verification(user, max_age)
+
+    # Internals ----------------------------------------------------------------------------
+
+    def _require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
+        if user is None:
+            raise SignInRequired()
+        if not sessions.verified_within(max_age or self.settings.reverify_max_age):
+            raise VerificationRequired()
+
+    def _usage(self, value: Any) -> Usage:
+        try:
+            usage = Usage(value)
+        except ValueError:
+            raise InvalidRequest("Unknown usage type.", field="usage") from None
+        if usage not in ANONYMOUS_USAGES | SIGNED_IN_USAGES:
+            raise InvalidRequest("This usage type cannot be requested.", field="usage")
+        return usage
+
+    def _phone_or_none(self, phone: Any) -> str | None:
+        try:
+            return normalize_with(self.settings, phone)
+        except InvalidPhoneNumber:
+            return None
+
+    def _owner(self, user_id: str | None, phone: str) -> Any:
+        user = self.users.get(user_id) if user_id is not None else None
+        if user is None or user.phone != phone:
+            raise InvalidCode()
+        return user
+
+    def _new_password(self, password: Any, *, required: bool) -> str | None:
+        if password is None or password == "":
+            if required:
+                raise InvalidRequest("Choose a password.", field="password")
+            return None
+        if not isinstance(password, str):
+            raise InvalidRequest("The password must be text.", field="password")
+        if len(password) < self.settings.password_min_length:
+            raise InvalidRequest(
+                f"Use at least {self.settings.password_min_length} characters.", field="password"
+            )
+        if len(password) > PASSWORD_MAX_LENGTH:
+            raise InvalidRequest(f"Use at most {PASSWORD_MAX_LENGTH} characters.", field="password")
+        return password
+
+    def _required_password(self, password: Any) -> str:
+        checked = self._new_password(password, required=True)
+        if checked is None:  # pragma: no cover - required=True raises instead
+            raise InvalidRequest("Choose a password.", field="password")
+        return checked
+
+    def _issue_protected(
+        self, e164: str, usage: Usage, user_id: Any, *, deliver: bool, ip: str
+    ) -> IssuedChallenge:
+        """Issue so that nothing observable depends on ``deliver``."""
+        return self.challenges.issue(
+            e164,
+            usage,
+            user_id=user_id,
+            deliver=deliver,
+            client_ip=ip,
+            schedule=self._protected_schedule(),
+        )
+
+    def _protected_schedule(self) -> Scheduler:
+        """Sends whose outcome must not show in the answer: a provider's latency would
+        tell who has an account, so a real provider is called after the response is
+        sent; an instant connector (console, memory) runs now. Failures are logged and
+        signalled by the engine, which closes the challenge; the client can resend."""
+        if self.challenges.delivery.connector.instant:
+            return _run_quietly
+        return _after_response()
+
+    def _issue_now(self, e164: str, usage: Usage, user_id: Any, ip: str) -> IssuedChallenge:
+        try:
+            return self.challenges.issue(e164, usage, user_id=user_id, client_ip=ip)
+        except DeliveryError:
+            raise DeliveryFailed() from None
+
+
+def _run_quietly(work: Callable[[], None]) -> None:
+    try:
+        work()
+    except DeliveryError:
+        pass  # logged, signalled and the challenge closed by the engine
+
+
+def _after_response() -> Scheduler:
+    """Run work after the response has been sent, in a fresh app context."""
+    app = _app()
+
+    def defer(work: Callable[[], None]) -> None:
+        @after_this_request
+        def schedule(response: Response) -> Response:
+            def run() -> None:
+                with app.app_context():
+                    _run_quietly(work)
+
+            response.call_on_close(run)
+            return response
+
+    return defer
+
+
+def _app() -> Flask:
+    return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]

@@ -1,0 +1,90 @@
+"""Send and password-attempt limits on Flask-Limiter's storage.
+
+Limits are checked explicitly in the flows, after the number is normalised, rather than by
+decorators: the key is the E.164 number (one bucket for every way of typing it, a constant
+``invalid`` bucket for garbage, never an empty key that Flask-Limiter would skip), and a
+storage outage fails closed with a 503 instead of a 500 or, worse, an unmetered SMS.
+
+The per-code counters (attempts, consecutive failures) live in the database, not here, so
+they hold even when this storage is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+
+from flask_limiter import Limiter
+from limits import RateLimitItem, parse_many
+
+from .errors import RateLimited, RateLimitUnavailable
+from .settings import Settings
+
+logger = logging.getLogger("flask_sms_otp")
+
+INVALID_KEY = "invalid"
+
+
+def prefix_of(e164: str) -> str:
+    """The number without its last four digits: one bucket per block of 10,000 numbers,
+    which is how SMS-pumping fraud walks a premium range."""
+    return e164[:-4] if len(e164) > 5 else INVALID_KEY
+
+
+class RateLimits:
+    def __init__(self, limiter: Limiter, settings: Settings) -> None:
+        self.limiter = limiter
+        self.send_per_number = parse_many(settings.send_limit_per_number)
+        self.send_per_ip = parse_many(settings.send_limit_per_ip)
+        self.send_per_prefix = parse_many(settings.send_limit_per_prefix)
+        self.password_per_account = parse_many(settings.password_limit_per_account)
+        self.password_per_ip = parse_many(settings.password_limit_per_ip)
+
+    def hit_send(self, phone_key: str, client_ip: str) -> None:
+        """Count one SMS send for this IP, number and prefix; raise when one is over."""
+        self._hit("send-ip", client_ip or INVALID_KEY, self.send_per_ip)
+        self._hit("send-number", phone_key or INVALID_KEY, self.send_per_number)
+        prefix = prefix_of(phone_key) if phone_key != INVALID_KEY else INVALID_KEY
+        self._hit("send-prefix", prefix, self.send_per_prefix)
+
+    def hit_password_attempt(self, phone_key: str, client_ip: str) -> None:
+        """Count a password attempt for the IP; refuse if the account has failed too often.
+        Failures are counted by :meth:`password_failed`; unknown numbers count the same."""
+        self._hit("password-ip", client_ip or INVALID_KEY, self.password_per_ip)
+        self._test("password-account", phone_key or INVALID_KEY, self.password_per_account)
+
+    def password_failed(self, phone_key: str) -> None:
+        try:
+            for item in self.password_per_account:
+                self.limiter.limiter.hit(item, "sms_otp", "password-account", phone_key)
+        except Exception:
+            logger.exception("rate-limit storage failed")
+            raise RateLimitUnavailable() from None
+
+    def _hit(self, scope: str, key: str, items: Sequence[RateLimitItem]) -> None:
+        try:
+            for item in items:
+                if not self.limiter.limiter.hit(item, "sms_otp", scope, key):
+                    raise RateLimited(self._retry_after(item, scope, key))
+        except RateLimited:
+            raise
+        except Exception:
+            logger.exception("rate-limit storage failed")
+            raise RateLimitUnavailable() from None
+
+    def _test(self, scope: str, key: str, items: Sequence[RateLimitItem]) -> None:
+        try:
+            for item in items:
+                if not self.limiter.limiter.test(item, "sms_otp", scope, key):
+                    raise RateLimited(self._retry_after(item, scope, key))
+        except RateLimited:
+            raise
+        except Exception:
+            logger.exception("rate-limit storage failed")
+            raise RateLimitUnavailable() from None
+
+    def _retry_after(self, item: RateLimitItem, scope: str, key: str) -> int:
+        stats = self.limiter.limiter.get_window_stats(item, "sms_otp", scope, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
