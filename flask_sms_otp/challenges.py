@@ -310,6 +310,8 @@ class ChallengeService:
             if _rowcount(consumed) == 1:
                 self._reset_failures(c_phone, now)
                 session.commit()
+                if self.delivery.records is not None:
+                    self.delivery.records.mark_verified(challenge_id, now)
                 signals.code_verified.send(
                     app, challenge_id=challenge_id, usage=c_usage, phone=c_phone, user_id=c_user_id
                 )

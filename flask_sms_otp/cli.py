@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -101,8 +103,47 @@ def send_test_command(phone: str, usage: str) -> None:
 
 
 @sms_otp_cli.command("purge")
+@click.option(
+    "--records-days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Keep delivery records this many days.",
+)
 @with_appcontext
-def purge_command() -> None:
-    """Delete expired challenges and empty failure counters."""
-    challenges, counters = _state().challenges.purge()
-    click.echo(f"Deleted {challenges} expired challenges and {counters} empty failure counters.")
+def purge_command(records_days: int) -> None:
+    """Delete expired challenges, empty failure counters and old delivery records."""
+    state = _state()
+    challenges, counters = state.challenges.purge()
+    records = 0
+    if state.delivery.records is not None:
+        cutoff = state.challenges.clock() - timedelta(days=records_days)
+        records = state.delivery.records.purge(cutoff)
+    click.echo(
+        f"Deleted {challenges} expired challenges, {counters} empty failure counters "
+        f"and {records} delivery records older than {records_days} days."
+    )
+
+
+@sms_otp_cli.command("stats")
+@click.option(
+    "--days", default=7, show_default=True, type=click.IntRange(min=1), help="How far back to look."
+)
+@with_appcontext
+def stats_command(days: int) -> None:
+    """SMS sent, failed and verified per country, with the conversion rate.
+
+    A country whose conversion collapses while its volume grows is the classic sign of
+    SMS-pumping fraud: restrict it with SMS_OTP_ALLOWED_REGIONS.
+    """
+    state = _state()
+    if state.delivery.records is None:
+        raise click.ClickException("delivery records are not kept")
+    since = state.challenges.clock() - timedelta(days=days)
+    rows = state.delivery.records.stats(since)
+    click.echo(f"{'country':<8}{'sent':>8}{'failed':>8}{'verified':>10}{'conversion':>12}")
+    for row in rows:
+        rate = f"{row.conversion:.0%}" if row.conversion is not None else "-"
+        click.echo(f"{row.country:<8}{row.sent:>8}{row.failed:>8}{row.verified:>10}{rate:>12}")
+    if not rows:
+        click.echo(f"no SMS in the last {days} days")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Flask
 
@@ -15,15 +18,25 @@ from . import signals
 from .connectors.base import DeliveryResult, SmsConnector, SmsMessage
 from .errors import DeliveryError, ProviderUnavailable, SmsOtpError
 from .phone import mask_phone
+from .records import DeliveryRecords
 from .settings import Settings
 
 logger = logging.getLogger("flask_sms_otp")
 
 
 class Delivery:
-    def __init__(self, connector: SmsConnector, settings: Settings) -> None:
+    def __init__(
+        self,
+        connector: SmsConnector,
+        settings: Settings,
+        *,
+        records: DeliveryRecords | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.connector = connector
         self.settings = settings
+        self.records = records
+        self.clock = clock
 
     def message(
         self, *, to: str, usage: str, code: str, client_ip: str | None = None
@@ -44,6 +57,7 @@ class Delivery:
     ) -> DeliveryResult:
         """Send ``message`` now. Raise :class:`DeliveryError` (also for connector bugs)."""
         name = self.connector.name
+        started = time.perf_counter()
         try:
             result = self.connector.send(message)
         except DeliveryError as exc:
@@ -54,6 +68,7 @@ class Delivery:
             logger.exception("connector %r raised an unexpected error", name)
             error = ProviderUnavailable(f"unexpected {type(exc).__name__}", connector=name)
         else:
+            self._record(message, challenge_id, "sent", started, message_id=result.message_id)
             logger.info(
                 "SMS %s sent to %s via %s (message id %s)",
                 message.usage,
@@ -72,6 +87,7 @@ class Delivery:
             )
             return result
         error.connector = error.connector or name
+        self._record(message, challenge_id, "failed", started, error=error)
         logger.warning(
             "SMS %s to %s failed: %s", message.usage, mask_phone(message.to), error.describe()
         )
@@ -84,3 +100,31 @@ class Delivery:
             error=error,
         )
         raise error
+
+    def _record(
+        self,
+        message: SmsMessage,
+        challenge_id: str | None,
+        status: str,
+        started: float,
+        *,
+        message_id: str | None = None,
+        error: DeliveryError | None = None,
+    ) -> None:
+        if self.records is None:
+            return
+        try:
+            self.records.record(
+                challenge_id=challenge_id,
+                connector=self.connector.name,
+                usage=message.usage,
+                phone=message.to,
+                status=status,
+                at=self.clock(),
+                latency_ms=round((time.perf_counter() - started) * 1000),
+                message_id=message_id,
+                error=error,
+            )
+        except Exception:  # monitoring must never turn a sent SMS into an error
+            logger.exception("could not write the delivery record")
+            self.records.db.session.rollback()

@@ -33,6 +33,7 @@ from .errors import ConfigurationError, VerificationRequired
 from .flows import Flows
 from .limits import RateLimits
 from .models import models_for
+from .records import DeliveryRecords
 from .settings import DEFAULTS, Settings
 from .state import EXTENSION_KEY, SmsOtpState, get_state
 from .usage import Usage
@@ -129,7 +130,8 @@ class SmsOtp:
         users = UserStore(self.db, self.user_model or default_user_model(self.db), settings)
         limiter = self.limiter or _create_limiter(app)
         limits = RateLimits(limiter, settings)
-        delivery = Delivery(connector, settings)
+        records = DeliveryRecords(self.db, models)
+        delivery = Delivery(connector, settings, records=records, clock=self.clock)
         challenges = ChallengeService(
             db=self.db,
             models=models,

@@ -74,12 +74,37 @@ class FailureCounterColumns:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class DeliveryRecordColumns:
+    """One attempt to send an SMS: the basis of delivery monitoring and of the per-country
+    sent/verified conversion figure (a collapsing conversion is the signature of SMS-pumping
+    fraud). Holds the masked number only."""
+
+    __tablename__ = "sms_otp_delivery"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    challenge_id: Mapped[str | None] = mapped_column(sa.String(64), default=None, index=True)
+    connector: Mapped[str] = mapped_column(sa.String(40))
+    usage: Mapped[str] = mapped_column(sa.String(40))
+    phone_masked: Mapped[str] = mapped_column(sa.String(20))
+    #: ISO region of the number ("CN", "US"), or "ZZ" when unknown.
+    country: Mapped[str] = mapped_column(sa.String(2))
+    #: "sent" (the provider accepted it), "failed", or "queued" (handed to a task queue).
+    status: Mapped[str] = mapped_column(sa.String(10))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(128), default=None)
+    error: Mapped[str | None] = mapped_column(sa.String(500), default=None)
+    latency_ms: Mapped[int | None] = mapped_column(sa.Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: When the code this message carried was verified.
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class Models:
     """The model classes bound to one ``db``."""
 
     Challenge: type[ChallengeColumns]
     FailureCounter: type[FailureCounterColumns]
+    DeliveryRecord: type[DeliveryRecordColumns]
 
 
 _models_by_db: weakref.WeakKeyDictionary[SQLAlchemy, Models] = weakref.WeakKeyDictionary()
@@ -97,6 +122,13 @@ def models_for(db: SQLAlchemy) -> Models:
         class SmsOtpFailureCounter(FailureCounterColumns, base):  # type: ignore[misc]
             pass
 
-        models = Models(Challenge=SmsOtpChallenge, FailureCounter=SmsOtpFailureCounter)
+        class SmsOtpDelivery(DeliveryRecordColumns, base):  # type: ignore[misc]
+            pass
+
+        models = Models(
+            Challenge=SmsOtpChallenge,
+            FailureCounter=SmsOtpFailureCounter,
+            DeliveryRecord=SmsOtpDelivery,
+        )
         _models_by_db[db] = models
     return models

@@ -1,0 +1,111 @@
+"""Delivery records: writing one per send, marking it verified, and the conversion report."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+
+from .errors import DeliveryError
+from .models import Models
+from .phone import mask_phone, region_of
+
+logger = logging.getLogger("flask_sms_otp")
+
+
+@dataclass(frozen=True, slots=True)
+class CountryStats:
+    country: str
+    sent: int
+    failed: int
+    verified: int
+
+    @property
+    def conversion(self) -> float | None:
+        """Verified codes per accepted SMS; ``None`` when nothing was sent."""
+        return self.verified / self.sent if self.sent else None
+
+
+class DeliveryRecords:
+    def __init__(self, db: SQLAlchemy, models: Models) -> None:
+        self.db = db
+        self.models = models
+
+    def record(
+        self,
+        *,
+        challenge_id: str | None,
+        connector: str,
+        usage: str,
+        phone: str,
+        status: str,
+        at: datetime,
+        latency_ms: int | None = None,
+        message_id: str | None = None,
+        error: DeliveryError | None = None,
+    ) -> None:
+        """Write one record in its own transaction (the caller's work is already committed)."""
+        Record = self.models.DeliveryRecord
+        session = self.db.session
+        session.execute(
+            sa.insert(Record).values(
+                challenge_id=challenge_id,
+                connector=connector,
+                usage=usage,
+                phone_masked=mask_phone(phone),
+                country=region_of(phone) or "ZZ",
+                status=status,
+                provider_message_id=(message_id or None) and message_id[:128],
+                error=error.describe()[:500] if error is not None else None,
+                latency_ms=latency_ms,
+                created_at=at,
+            )
+        )
+        session.commit()
+
+    def mark_verified(self, challenge_id: str, at: datetime) -> None:
+        """Credit the challenge's accepted messages with a verified code. A failure here is
+        logged: monitoring never undoes a verification."""
+        Record = self.models.DeliveryRecord
+        try:
+            self.db.session.execute(
+                sa.update(Record)
+                .where(
+                    Record.challenge_id == challenge_id,
+                    Record.status == "sent",
+                    Record.verified_at.is_(None),
+                )
+                .values(verified_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            self.db.session.commit()
+        except Exception:
+            logger.exception("could not mark the delivery record verified")
+            self.db.session.rollback()
+
+    def stats(self, since: datetime) -> list[CountryStats]:
+        """Per country since ``since``: accepted, failed and verified sends, busiest first."""
+        Record = self.models.DeliveryRecord
+        sent = sa.func.sum(sa.case((Record.status == "sent", 1), else_=0))
+        failed = sa.func.sum(sa.case((Record.status == "failed", 1), else_=0))
+        verified = sa.func.count(Record.verified_at)
+        rows = self.db.session.execute(
+            sa.select(Record.country, sent, failed, verified)
+            .where(Record.created_at >= since)
+            .group_by(Record.country)
+            .order_by(sent.desc(), Record.country)
+        ).all()
+        return [CountryStats(c, int(s or 0), int(f or 0), int(v or 0)) for c, s, f, v in rows]
+
+    def purge(self, before: datetime) -> int:
+        Record = self.models.DeliveryRecord
+        result = self.db.session.execute(
+            sa.delete(Record)
+            .where(Record.created_at < before)
+            .execution_options(synchronize_session=False)
+        )
+        self.db.session.commit()
+        return int(result.rowcount)  # type: ignore[attr-defined]

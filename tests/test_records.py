@@ -1,0 +1,108 @@
+"""Delivery records and ``flask sms-otp stats``: per-country sent / failed / verified."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from flask_sms_otp import InvalidCode, ProviderRejected, Usage
+from flask_sms_otp.state import get_state
+from flask_sms_otp.testing import SentSms, fail_next_send
+
+from .conftest import AppFactory, FakeClock
+
+CN = "+8613800138000"
+US = "+12015550123"
+
+
+def test_each_send_is_recorded_and_verification_is_credited(
+    make_app: AppFactory, database_uri: str, clock: FakeClock, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
+    with app.app_context():
+        engine = get_state(app).challenges
+        cn = engine.issue(CN, Usage.SIGN_IN)
+        engine.verify(cn.id, sms_outbox[-1].code, usage=Usage.SIGN_IN)
+        us = engine.issue(US, Usage.REGISTER)
+        with pytest.raises(InvalidCode):
+            engine.verify(
+                us.id,
+                "000000" if sms_outbox[-1].code != "000000" else "111111",
+                usage=Usage.REGISTER,
+            )
+        fail_next_send(ProviderRejected("blocked", connector="memory", provider_code="60410"))
+        with pytest.raises(ProviderRejected):
+            engine.issue(US, Usage.SIGN_IN)
+
+        Record = get_state(app).models.DeliveryRecord
+        rows = (
+            get_state(app).db.session.execute(sa.select(Record).order_by(Record.id)).scalars().all()
+        )
+        assert [(r.country, r.usage, r.status) for r in rows] == [
+            ("CN", "SignIn", "sent"),
+            ("US", "Register", "sent"),
+            ("US", "SignIn", "failed"),
+        ]
+        assert rows[0].phone_masked == "+*********8000"
+        assert rows[0].challenge_id == cn.id
+        assert rows[0].verified_at == clock.now
+        assert rows[1].verified_at is None
+        assert rows[0].provider_message_id == sms_outbox[0].message_id
+        assert rows[2].error is not None
+        assert "60410" in rows[2].error
+        assert all(r.latency_ms is not None and r.latency_ms >= 0 for r in rows)
+        everything = " ".join(str(v) for r in rows for v in vars(r).values())
+        assert CN not in everything
+        assert sms_outbox[0].code not in everything
+
+        stats = {s.country: s for s in get_state(app).delivery.records.stats(clock.now)}  # type: ignore[union-attr]
+        assert (stats["CN"].sent, stats["CN"].failed, stats["CN"].verified) == (1, 0, 1)
+        assert (stats["US"].sent, stats["US"].failed, stats["US"].verified) == (1, 1, 0)
+        assert stats["CN"].conversion == 1.0
+        assert stats["US"].conversion == 0.0
+
+
+def test_stats_command(make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]) -> None:
+    app = make_app(clock=clock)
+    with app.app_context():
+        engine = get_state(app).challenges
+        for _ in range(2):
+            issued = engine.issue(CN, Usage.SIGN_IN)
+            engine.verify(issued.id, sms_outbox[-1].code, usage=Usage.SIGN_IN)
+        engine.issue(US, Usage.SIGN_IN)
+    output = app.test_cli_runner().invoke(args=["sms-otp", "stats", "--days", "1"]).output
+    lines = output.splitlines()
+    assert lines[0].split() == ["country", "sent", "failed", "verified", "conversion"]
+    assert lines[1].split() == ["CN", "2", "0", "2", "100%"]
+    assert lines[2].split() == ["US", "1", "0", "0", "0%"]
+
+
+def test_stats_window_and_purge(
+    make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(clock=clock)
+    with app.app_context():
+        get_state(app).challenges.issue(CN, Usage.SIGN_IN)
+    clock.advance(8 * 86400)
+    runner = app.test_cli_runner()
+    assert "no SMS in the last 7 days" in runner.invoke(args=["sms-otp", "stats"]).output
+    result = runner.invoke(args=["sms-otp", "purge", "--records-days", "7"])
+    assert "1 delivery records older than 7 days" in result.output
+    with app.app_context():
+        Record = get_state(app).models.DeliveryRecord
+        assert get_state(app).db.session.execute(sa.select(sa.func.count(Record.id))).scalar() == 0
+
+
+def test_a_broken_record_table_does_not_fail_the_send(
+    make_app: AppFactory, sms_outbox: list[SentSms], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    with app.app_context():
+        state = get_state(app)
+        state.models.DeliveryRecord.__table__.drop(state.db.engine)  # type: ignore[attr-defined]
+        with caplog.at_level(logging.ERROR, logger="flask_sms_otp"):
+            issued = state.challenges.issue(CN, Usage.SIGN_IN)
+        assert "could not write the delivery record" in caplog.text
+        assert state.challenges.verify(issued.id, sms_outbox[-1].code, usage=Usage.SIGN_IN)
