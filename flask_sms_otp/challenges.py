@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import re
 import secrets
@@ -26,7 +27,13 @@ from sqlalchemy.exc import IntegrityError
 
 from . import signals
 from .delivery import Delivery
-from .errors import DeliveryError, InvalidCode, ResendNotAllowed, TooManyAttempts
+from .errors import (
+    DeliveryError,
+    InvalidCode,
+    ProviderUnavailable,
+    ResendNotAllowed,
+    TooManyAttempts,
+)
 from .models import Models
 from .phone import normalize_with
 from .settings import Settings
@@ -34,8 +41,12 @@ from .usage import Usage
 
 Clock = Callable[[], datetime]
 CodeGenerator = Callable[[int], str]
-#: Takes the send as a function and runs it: now, after the response, or in a worker.
+#: Takes the send as a function and runs it: now, or after the response.
 Scheduler = Callable[[Callable[[], None]], None]
+#: Queues the delivery of a challenge (id, resend, client ip) to a task queue.
+Enqueue = Callable[[str, bool, str | None], Any]
+
+logger = logging.getLogger("flask_sms_otp")
 
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _KEY_CONTEXT = b"flask-sms-otp:code-digest:v1"
@@ -101,6 +112,7 @@ class ChallengeService:
         keys: Sequence[bytes],
         clock: Clock = utcnow,
         code_generator: CodeGenerator = generate_code,
+        enqueue: Enqueue | None = None,
     ) -> None:
         if not keys:
             raise ValueError("at least one digest key is required")
@@ -111,6 +123,8 @@ class ChallengeService:
         self.keys = tuple(keys)
         self.clock = clock
         self.code_generator = code_generator
+        #: Set for queued delivery: the worker makes the code (see :meth:`send_queued`).
+        self.enqueue = enqueue
 
     # Issue and resend ------------------------------------------------------------------
 
@@ -141,12 +155,7 @@ class ChallengeService:
         now = self.clock()
         self._raise_if_locked(e164, now)
         challenge_id = secrets.token_urlsafe(24)
-        code = self.code_generator(self.settings.code_length)
-        digest = (
-            code_digest(self.keys[0], challenge_id, usage, e164, code)
-            if deliver
-            else secrets.token_hex(32)  # matches no code
-        )
+        code, digest = self._new_code(challenge_id, usage, e164, usable=deliver)
         session = self.db.session
         session.execute(
             sa.insert(self.models.Challenge).values(
@@ -191,12 +200,7 @@ class ChallengeService:
         if row is None or row.consumed_at is not None or row.closed_at is not None:
             raise InvalidCode()
         self._raise_if_locked(row.phone, now)
-        code = self.code_generator(self.settings.code_length)
-        digest = (
-            code_digest(self.keys[0], row.id, row.usage, row.phone, code)
-            if row.delivered
-            else secrets.token_hex(32)
-        )
+        code, digest = self._new_code(row.id, row.usage, row.phone, usable=row.delivered)
         cooldown_edge = now - timedelta(seconds=self.settings.resend_cooldown)
         result = session.execute(
             sa.update(Challenge)
@@ -368,10 +372,82 @@ class ChallengeService:
         resend: bool,
         schedule: Scheduler | None,
     ) -> None:
+        def work() -> None:
+            if self.enqueue is not None:
+                self._enqueue(issued, client_ip=client_ip, resend=resend)
+            else:
+                self._deliver(issued, code, client_ip=client_ip, resend=resend)
+
         if schedule is None:
-            self._deliver(issued, code, client_ip=client_ip, resend=resend)
+            work()
         else:
-            schedule(lambda: self._deliver(issued, code, client_ip=client_ip, resend=resend))
+            schedule(work)
+
+    def _new_code(
+        self, challenge_id: str, usage: str, phone: str, *, usable: bool
+    ) -> tuple[str, str]:
+        """A code and the digest to store. A silent challenge stores a digest that matches
+        no code; with queued delivery the worker makes the code, so none exists yet."""
+        if not usable or self.enqueue is not None:
+            return "", secrets.token_hex(32)
+        code = self.code_generator(self.settings.code_length)
+        return code, code_digest(self.keys[0], challenge_id, usage, phone, code)
+
+    def _enqueue(self, issued: IssuedChallenge, *, client_ip: str | None, resend: bool) -> None:
+        assert self.enqueue is not None  # noqa: S101 - only called when set
+        try:
+            self.enqueue(issued.id, resend, client_ip)
+        except Exception as exc:  # the broker is down: same as a provider outage
+            logger.exception("could not queue the delivery of challenge %s", issued.id)
+            self._close(issued.id)
+            raise ProviderUnavailable(
+                f"the delivery queue is unavailable ({type(exc).__name__})", connector="queue"
+            ) from None
+
+    def send_queued(
+        self,
+        challenge_id: str,
+        *,
+        resend: bool = False,
+        client_ip: str | None = None,
+        final_attempt: bool = True,
+    ) -> bool:
+        """In the worker: make a code for a queued challenge, store its digest and send it.
+
+        Returns ``False`` when there is nothing to send any more (used, closed, silent or
+        unknown). A :class:`DeliveryError` that may pass is re-raised without closing the
+        challenge unless ``final_attempt``; the next attempt makes a new code.
+        """
+        row = self.find(challenge_id)
+        self.db.session.commit()
+        if row is None or not row.delivered:
+            return False
+        code = self.code_generator(self.settings.code_length)
+        digest = code_digest(self.keys[0], row.id, row.usage, row.phone, code)
+        Challenge = self.models.Challenge
+        stored = self.db.session.execute(
+            sa.update(Challenge)
+            .where(
+                Challenge.id == row.id,
+                Challenge.consumed_at.is_(None),
+                Challenge.closed_at.is_(None),
+            )
+            .values(digest=digest)
+            .execution_options(synchronize_session=False)
+        )
+        self.db.session.commit()
+        if _rowcount(stored) != 1:
+            return False
+        message = self.delivery.message(
+            to=row.phone, usage=row.usage, code=code, client_ip=client_ip
+        )
+        try:
+            self.delivery.send(_app(), message, challenge_id=row.id, resend=resend)
+        except DeliveryError as error:
+            if final_attempt or not error.retryable:
+                self._close(row.id)
+            raise
+        return True
 
     def _deliver(
         self, issued: IssuedChallenge, code: str, *, client_ip: str | None, resend: bool
@@ -382,16 +458,18 @@ class ChallengeService:
         try:
             self.delivery.send(_app(), message, challenge_id=issued.id, resend=resend)
         except DeliveryError:
-            # No valid code may stay outstanding after a failed send.
-            Challenge = self.models.Challenge
-            self.db.session.execute(
-                sa.update(Challenge)
-                .where(Challenge.id == issued.id)
-                .values(closed_at=self.clock())
-                .execution_options(synchronize_session=False)
-            )
-            self.db.session.commit()
+            self._close(issued.id)  # no valid code may stay outstanding after a failed send
             raise
+
+    def _close(self, challenge_id: str) -> None:
+        Challenge = self.models.Challenge
+        self.db.session.execute(
+            sa.update(Challenge)
+            .where(Challenge.id == challenge_id)
+            .values(closed_at=self.clock())
+            .execution_options(synchronize_session=False)
+        )
+        self.db.session.commit()
 
     def find(self, challenge_id: Any) -> Any:
         """The challenge row for ``challenge_id``, or ``None`` (also for malformed ids)."""

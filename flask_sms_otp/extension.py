@@ -140,6 +140,7 @@ class SmsOtp:
             keys=derive_keys([secret, *fallbacks]),
             clock=self.clock,
             code_generator=self.code_generator,
+            enqueue=_queue(settings),
         )
         flows = Flows(settings=settings, challenges=challenges, users=users, limits=limits)
         app.extensions[EXTENSION_KEY] = SmsOtpState(
@@ -237,6 +238,19 @@ def build_connector(settings: Settings) -> SmsConnector:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
     )
+
+
+def _queue(settings: Settings) -> Any:
+    """The function that queues a delivery, when delivery is queued."""
+    if settings.delivery != "celery":
+        return None
+    try:
+        from .tasks import enqueue
+    except ImportError:
+        raise ConfigurationError(
+            "SMS_OTP_DELIVERY", "'celery' needs Celery: pip install 'flask-sms-otp[celery]'"
+        ) from None
+    return enqueue
 
 
 def _create_limiter(app: Flask) -> Limiter:

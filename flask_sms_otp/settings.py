@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "SMS_OTP_ALLOWED_REGIONS": None,
     "SMS_OTP_ALLOW_VOIP": False,
     "SMS_OTP_HTTP_TIMEOUT": (5.0, 10.0),
+    "SMS_OTP_DELIVERY": "sync",
     "SMS_OTP_URL_PREFIX": "/auth",
     "SMS_OTP_SIGN_IN_METHODS": ["password", "code"],
     "SMS_OTP_PASSWORD_REQUIRED": False,
@@ -69,6 +70,7 @@ class Settings:
     allow_voip: bool
     connect_timeout: float
     read_timeout: float
+    delivery: str
     url_prefix: str
     sign_in_methods: frozenset[str]
     password_required: bool
@@ -101,6 +103,7 @@ class Settings:
             allow_voip=_bool(config, "SMS_OTP_ALLOW_VOIP"),
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            delivery=_choice(config, "SMS_OTP_DELIVERY", ("sync", "celery")),
             url_prefix=_url_prefix(config["SMS_OTP_URL_PREFIX"]),
             sign_in_methods=_sign_in_methods(config["SMS_OTP_SIGN_IN_METHODS"]),
             password_required=_bool(config, "SMS_OTP_PASSWORD_REQUIRED"),
@@ -216,6 +219,15 @@ def _timeouts(value: Any) -> tuple[float, float]:
             key, f"must be seconds (0-120] or a [connect, read] pair of them, got {value!r}"
         )
     return float(pair[0]), float(pair[1])
+
+
+def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = config[key]
+    if value not in choices:
+        raise ConfigurationError(
+            key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
+    return str(value)
 
 
 SIGN_IN_METHODS = frozenset({"password", "code"})
