@@ -68,7 +68,7 @@ class DeliveryError(SmsOtpError):
             parts.append(f"HTTP {self.status_code}")
         if self.provider_code:
             parts.append(f"provider code {self.provider_code}")
-        if self.provider_message and self.provider_message != str(self):
+        if self.provider_message and self.provider_message not in str(self):
             parts.append(self.provider_message)
         return "; ".join(parts)
 

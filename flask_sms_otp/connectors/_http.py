@@ -11,8 +11,10 @@ A read timeout or a dropped connection after the request went out is never retri
 
 from __future__ import annotations
 
+import base64
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -24,6 +26,10 @@ from .base import SmsConnector
 
 USER_AGENT = "flask-sms-otp"
 _RETRY_STATUSES = frozenset({429, 503})
+#: Longest provider text kept in an error (``provider_message``).
+MAX_PROVIDER_TEXT = 300
+#: What a secret found in a provider's text is replaced with.
+REDACTED = "[redacted]"
 
 
 class HttpConnector(SmsConnector):
@@ -75,7 +81,8 @@ class HttpConnector(SmsConnector):
         ):
             raise self.config_error(
                 "endpoint",
-                f"must be an origin such as https://host[:port] with no path, got {value!r}",
+                "must be an origin such as https://host[:port] with no path, "
+                f"got {shown_url(value)}",
             )
         return f"{parts.scheme}://{parts.netloc}"
 
@@ -84,17 +91,58 @@ class HttpConnector(SmsConnector):
         value = self.require_str(config, field_name)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise self.config_error(field_name, f"must be an http(s) URL, got {value!r}")
+            raise self.config_error(field_name, f"must be an http(s) URL, got {shown_url(value)}")
         return value
+
+    # Provider texts --------------------------------------------------------------------
+
+    def provider_text(self, value: Any, *, extra_secrets: Iterable[str] = ()) -> str | None:
+        """A provider's text for an error: one line, bounded, never carrying a secret.
+
+        Every non-empty value of the :attr:`secret_fields` in :attr:`config`, and every
+        non-empty string of ``extra_secrets`` (say a derived header a proxy may echo), is
+        replaced by ``[redacted]``; then whitespace runs collapse to one space and the text
+        is cut to :data:`MAX_PROVIDER_TEXT` characters. ``None`` when nothing is left.
+        """
+        if value is None or value == "":
+            return None
+        text = str(value)
+        secrets = {
+            secret
+            for secret in (*(self.config.get(name) for name in self.secret_fields), *extra_secrets)
+            if isinstance(secret, str) and secret
+        }
+        if secrets:
+            # One pass, longest first: a secret holding another is redacted whole, and a
+            # short secret cannot match inside an earlier "[redacted]".
+            alternatives = sorted(secrets, key=len, reverse=True)
+            text = re.sub("|".join(map(re.escape, alternatives)), REDACTED, text)
+        return " ".join(text.split())[:MAX_PROVIDER_TEXT] or None
 
     # Requests --------------------------------------------------------------------------
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send one request with safe retries; transport failures become typed errors."""
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        build: Callable[[], Mapping[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request with safe retries; transport failures become typed errors.
+
+        ``kwargs`` go to ``httpx.Client.request`` unchanged on every attempt. A signed
+        request passes ``build`` instead: it is called before each attempt and returns that
+        attempt's keyword arguments, so a retry carries a fresh timestamp, nonce and
+        signature rather than the bytes signed for the first attempt.
+        """
+        if build is not None and kwargs:
+            raise TypeError("request() takes either build or request keyword arguments")
         retries = 0
         while True:
+            attempt = kwargs if build is None else build()
             try:
-                response = self.client.request(method, url, **kwargs)
+                response = self.client.request(method, url, **attempt)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the provider: safe to try again.
                 if retries < self.max_retries:
@@ -130,8 +178,15 @@ class HttpConnector(SmsConnector):
         *,
         provider_code: str | None = None,
         provider_message: str | None = None,
+        rate_limited: bool = False,
+        summary: str | None = None,
     ) -> DeliveryError:
-        """The typed error for a failed answer: 429 rate-limited, 5xx transient, else rejected."""
+        """The typed error for a failed answer: 429 rate-limited, 5xx transient, else rejected.
+
+        ``rate_limited`` makes it a rate limit whatever the status (a provider's own
+        "too many" code). ``summary`` is the text after the verdict in the message; by
+        default the provider's message, else the reason phrase.
+        """
         status = response.status_code
         fields: dict[str, Any] = {
             "connector": self.name,
@@ -139,8 +194,8 @@ class HttpConnector(SmsConnector):
             "provider_code": provider_code,
             "provider_message": provider_message,
         }
-        summary = provider_message or response.reason_phrase or f"HTTP {status}"
-        if status == 429:
+        summary = summary or provider_message or response.reason_phrase or f"HTTP {status}"
+        if rate_limited or status == 429:
             return ProviderRateLimited(
                 f"rate-limited by the provider: {summary}",
                 retry_after=retry_after_seconds(response),
@@ -162,6 +217,36 @@ class HttpConnector(SmsConnector):
                 connector=self.name,
                 status_code=response.status_code,
             ) from None
+
+
+def basic_auth(username: str, password: str) -> str:
+    """``Basic base64(user:password)`` over UTF-8, as Node's ``Buffer`` encodes it."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def shown_url(value: str) -> str:
+    """What an error may show of a configured URL: ``scheme://host[:port]`` at most.
+
+    Userinfo, path, query and fragment are left out (any of them can carry a token), and
+    so is a value with no ``scheme://host``, which may be a secret pasted in the wrong field.
+    """
+    parts = urlsplit(value)
+    host = parts.netloc.rpartition("@")[2]
+    if not parts.scheme or not host:
+        return "a value that is not scheme://host[:port]"
+    left_out = [
+        name
+        for name, present in (
+            ("userinfo", "@" in parts.netloc),
+            ("a path", parts.path not in ("", "/")),
+            ("a query", parts.query),
+            ("a fragment", parts.fragment),
+        )
+        if present
+    ]
+    shown = f"{parts.scheme}://{host}"
+    return f"{shown} with {', '.join(left_out)} (not shown)" if left_out else shown
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

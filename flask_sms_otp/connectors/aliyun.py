@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from ..errors import ConfigurationError, DeliveryError, ProviderRateLimited, ProviderRejected
+from ..errors import ConfigurationError, DeliveryError
 from ._http import HttpConnector
 from .base import CONFIG_KEY, DeliveryResult, SmsMessage
 from .templates import find_template, validate_templates
@@ -206,17 +206,23 @@ class AliyunConnector(HttpConnector):
                 template["templateCode"], message.to, strict=self.strict_region_check
             ),
             "TemplateParam": template_param(template["templateParams"], message.payload),
-            "SignatureNonce": self._nonce(),
-            "Timestamp": format_timestamp(self._clock()),
         }
-        params["Signature"] = sign_rpc(params, self._access_key_secret, "POST")
-        response = self.request(
-            "POST",
-            self.url,
-            content=urlencode(params).encode("ascii"),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        return self._judge(response)
+
+        def signed() -> dict[str, Any]:
+            # Signed afresh for every attempt: Aliyun refuses a SignatureNonce it has seen
+            # (SignatureNonceUsed), and a retry should not carry a stale Timestamp.
+            attempt = {
+                **params,
+                "SignatureNonce": self._nonce(),
+                "Timestamp": format_timestamp(self._clock()),
+            }
+            attempt["Signature"] = sign_rpc(attempt, self._access_key_secret, "POST")
+            return {
+                "content": urlencode(attempt).encode("ascii"),
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            }
+
+        return self._judge(self.request("POST", self.url, build=signed))
 
     def _judge(self, response: httpx.Response) -> DeliveryResult:
         body = self.json_body(response)
@@ -228,7 +234,7 @@ class AliyunConnector(HttpConnector):
                 "the provider's answer has no Code", status_code=response.status_code
             )
         text = body.get("Message")
-        provider_message = text if isinstance(text, str) else None
+        provider_message = self.provider_text(text) if isinstance(text, str) else None
         if code == "OK" and response.is_success:
             biz_id = body.get("BizId")
             return DeliveryResult(connector=self.name, message_id=str(biz_id) if biz_id else None)
@@ -237,16 +243,17 @@ class AliyunConnector(HttpConnector):
     def _error(
         self, response: httpx.Response, code: str, text: str | None, request_id: Any
     ) -> DeliveryError:
-        suffix = f" (RequestId {request_id})" if isinstance(request_id, str) and request_id else ""
-        summary = (text or code) + suffix
-        fields: dict[str, Any] = {
-            "connector": self.name,
-            "status_code": response.status_code,
-            "provider_code": code,
-            "provider_message": text,
-        }
-        if code in RATE_LIMIT_CODES or code == "Throttling" or code.startswith("Throttling."):
-            return ProviderRateLimited(f"rate-limited by the provider: {summary}", **fields)
-        if response.is_error:
+        rate_limited = (
+            code in RATE_LIMIT_CODES or code == "Throttling" or code.startswith("Throttling.")
+        )
+        if response.is_error and not rate_limited:
             return self.error_for_status(response, provider_code=code, provider_message=text)
-        return ProviderRejected(f"rejected by the provider: {summary}", **fields)
+        # Aliyun's own verdict: its text (else code) and the RequestId its support asks for.
+        suffix = f" (RequestId {request_id})" if isinstance(request_id, str) and request_id else ""
+        return self.error_for_status(
+            response,
+            provider_code=code,
+            provider_message=text,
+            rate_limited=rate_limited,
+            summary=(text or code) + suffix,
+        )

@@ -8,7 +8,6 @@ limit instead of a generic failure.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping
@@ -16,13 +15,12 @@ from typing import Any
 
 import httpx
 
-from ._http import HttpConnector
+from ._http import HttpConnector, basic_auth
 from .base import DeliveryResult, SmsMessage
 from .templates import find_template, render, validate_templates
 
 #: Logto's default; EU accounts use ``https://gatewayapi.eu/rest/mtsms``.
 DEFAULT_ENDPOINT = "https://gatewayapi.com/rest/mtsms"
-_MAX_PROVIDER_TEXT = 300
 _VARIABLE = re.compile(r"%(\d+)")
 
 
@@ -37,13 +35,12 @@ class GatewayApiConnector(HttpConnector):
             self.endpoint = DEFAULT_ENDPOINT
         else:
             self.endpoint = self.endpoint_url(config)
-        self._api_token = self.require_str(config, "apiToken")
+        api_token = self.require_str(config, "apiToken")
         self.sender = self.require_str(config, "sender")
         self.templates = validate_templates(config)
-        credentials = base64.b64encode(f"{self._api_token}:".encode()).decode("ascii")
-        self._authorization = f"Basic {credentials}"
-        # Redacted from provider texts: the token, and the header form a proxy might echo.
-        self._secrets = (credentials, self._api_token)
+        self._authorization = basic_auth(api_token, "")
+        # Redacted from provider texts besides the token: the header form a proxy might echo.
+        self._credentials = self._authorization.removeprefix("Basic ")
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage)
@@ -77,17 +74,11 @@ class GatewayApiConnector(HttpConnector):
             values = [str(v) for v in variables] if isinstance(variables, list) else []
             text = _fill_variables(body["message"], values)
             code = body.get("code")
-            return (str(code) if code not in (None, "") else None), self._provider_text(text)
-        return None, self._provider_text(response.text)
+            return (str(code) if code not in (None, "") else None), self._reason(text)
+        return None, self._reason(response.text)
 
-    def _provider_text(self, value: str | None) -> str | None:
-        """Provider text for errors: one line, bounded, and never carrying our token."""
-        if not value:
-            return None
-        for secret in self._secrets:
-            value = value.replace(secret, "[redacted]")
-        text = " ".join(value.split())
-        return text[:_MAX_PROVIDER_TEXT] or None
+    def _reason(self, text: str) -> str | None:
+        return self.provider_text(text, extra_secrets=(self._credentials,))
 
 
 def _fill_variables(message: str, variables: list[str]) -> str:

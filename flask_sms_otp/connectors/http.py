@@ -14,7 +14,6 @@ from typing import Any
 from ._http import HttpConnector
 from .base import DeliveryResult, SmsMessage
 
-_MAX_PROVIDER_TEXT = 300
 #: The credential part of ``authorization`` is redacted on its own only when it is at
 #: least this long, so a toy value cannot blank out ordinary words of an error body.
 _MIN_REDACTED = 8
@@ -27,13 +26,9 @@ class HttpSmsConnector(HttpConnector):
     def configure(self, config: Mapping[str, Any]) -> None:
         self.endpoint = self.endpoint_url(config)
         self._authorization = self.optional_str(config, "authorization")
-        secrets: list[str] = []
-        if self._authorization:
-            secrets.append(self._authorization)
-            _, _, credential = self._authorization.partition(" ")
-            if len(credential.strip()) >= _MIN_REDACTED:
-                secrets.append(credential.strip())
-        self._secrets = tuple(secrets)
+        # Redacted from the endpoint's answers besides the whole value: its credential part.
+        credential = (self._authorization or "").partition(" ")[2].strip()
+        self._credential = (credential,) if len(credential) >= _MIN_REDACTED else ()
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         # Logto's key order: code first, then the other variables. Nothing from the config.
@@ -59,13 +54,7 @@ class HttpSmsConnector(HttpConnector):
         if not response.is_success:
             # The endpoint is yours, so its body has no fixed shape: keep it as the reason.
             raise self.error_for_status(
-                response, provider_message=self._provider_text(response.text)
+                response,
+                provider_message=self.provider_text(response.text, extra_secrets=self._credential),
             )
         return DeliveryResult(connector=self.name)
-
-    def _provider_text(self, value: str) -> str | None:
-        """The endpoint's answer for errors: one line, bounded, never carrying our secret."""
-        for secret in self._secrets:
-            value = value.replace(secret, "[redacted]")
-        text = " ".join(value.split())
-        return text[:_MAX_PROVIDER_TEXT] or None

@@ -7,7 +7,6 @@ as sent; we require ``success: true`` and otherwise raise with SMS Aero's ``mess
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping
@@ -16,14 +15,13 @@ from typing import Any
 import httpx
 
 from ..errors import DeliveryError, ProviderRejected
-from ._http import HttpConnector
+from ._http import HttpConnector, basic_auth
 from .base import DeliveryResult, SmsMessage
 from .templates import find_template, render, validate_templates
 
 DEFAULT_ORIGIN = "https://gate.smsaero.ru"
 SEND_PATH = "/v2/sms/send"
 AUTH_PATH = "/v2/auth"
-_MAX_PROVIDER_TEXT = 300
 
 #: zod's ``.email()`` pattern (Logto validates ``email`` with it). ASCII-only on purpose:
 #: with IGNORECASE alone, Python would let U+017F (long s) and U+212A (Kelvin) match ``[A-Z]``.
@@ -41,14 +39,13 @@ class SmsAeroConnector(HttpConnector):
         self.email = self.require_str(config, "email")
         if not EMAIL_PATTERN.fullmatch(self.email):
             raise self.config_error("email", "must be the e-mail address of the SMS Aero account")
-        self._api_key = self.require_str(config, "apiKey")
+        api_key = self.require_str(config, "apiKey")
         self.sender_name = self.require_str(config, "senderName")
         self.templates = validate_templates(config)
         origin = self.endpoint_origin(config, default=DEFAULT_ORIGIN)
         self.send_url = origin + SEND_PATH
         self.auth_url = origin + AUTH_PATH
-        token = base64.b64encode(f"{self.email}:{self._api_key}".encode()).decode("ascii")
-        self._authorization = f"Basic {token}"
+        self._authorization = basic_auth(self.email, api_key)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage)
@@ -68,7 +65,7 @@ class SmsAeroConnector(HttpConnector):
     def check(self) -> str | None:
         """SMS Aero's ``auth`` method: proves the e-mail and key without sending anything."""
         body = self._post(self.auth_url, {})
-        text = self._provider_text(body.get("message"))
+        text = self.provider_text(body.get("message"))
         return f"SMS Aero account {self.email}: {text or 'authorized'}"
 
     def _post(self, url: str, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,9 +91,9 @@ class SmsAeroConnector(HttpConnector):
             except ValueError:
                 body = None
         if isinstance(body, dict):
-            text = self._provider_text(body.get("message"))
+            text = self.provider_text(body.get("message"))
         else:
-            text = self._provider_text(response.text)
+            text = self.provider_text(response.text)
         if not response.is_success:
             return self.error_for_status(response, provider_message=text)
         return ProviderRejected(
@@ -105,10 +102,3 @@ class SmsAeroConnector(HttpConnector):
             status_code=response.status_code,
             provider_message=text,
         )
-
-    def _provider_text(self, value: Any) -> str | None:
-        """Provider text for errors: one line, bounded, and never carrying our key."""
-        if value is None or value == "":
-            return None
-        text = " ".join(str(value).replace(self._api_key, "[redacted]").split())
-        return text[:_MAX_PROVIDER_TEXT] or None

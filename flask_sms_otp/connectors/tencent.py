@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ConfigurationError, DeliveryError, ProviderRateLimited, ProviderRejected
+from ..errors import ConfigurationError, DeliveryError
 from ._http import HttpConnector
 from .base import CONFIG_KEY, DeliveryResult, SmsMessage
 from .templates import find_template, validate_templates
@@ -191,25 +191,31 @@ class TencentConnector(HttpConnector):
             params=template_param_set(template["templateParams"], message.payload),
             phone=message.to,
         )
-        timestamp = int(self._clock().timestamp())
-        authorization = tc3_authorization(
-            self.secret_id, self._secret_key, payload=payload, host=self.host, timestamp=timestamp
-        )
-        response = self.request(
-            "POST",
-            self.url,
-            content=payload,
-            headers={
-                "Authorization": authorization,
-                "Content-Type": CONTENT_TYPE,
-                "Host": self.host,
-                "X-TC-Action": ACTION,
-                "X-TC-Timestamp": str(timestamp),
-                "X-TC-Version": VERSION,
-                "X-TC-Region": self.region,
-            },
-        )
-        return self._judge(response)
+
+        def signed() -> dict[str, Any]:
+            # Signed afresh for every attempt, so a retry does not carry a stale timestamp.
+            timestamp = int(self._clock().timestamp())
+            authorization = tc3_authorization(
+                self.secret_id,
+                self._secret_key,
+                payload=payload,
+                host=self.host,
+                timestamp=timestamp,
+            )
+            return {
+                "content": payload,
+                "headers": {
+                    "Authorization": authorization,
+                    "Content-Type": CONTENT_TYPE,
+                    "Host": self.host,
+                    "X-TC-Action": ACTION,
+                    "X-TC-Timestamp": str(timestamp),
+                    "X-TC-Version": VERSION,
+                    "X-TC-Region": self.region,
+                },
+            }
+
+        return self._judge(self.request("POST", self.url, build=signed))
 
     def _judge(self, response: httpx.Response) -> DeliveryResult:
         body = self.json_body(response)
@@ -245,20 +251,24 @@ class TencentConnector(HttpConnector):
         self, response: httpx.Response, code: Any, text: Any, request_id: Any
     ) -> DeliveryError:
         code = code if isinstance(code, str) and code else None
-        text = text if isinstance(text, str) and text else None
+        text = self.provider_text(text) if isinstance(text, str) else None
+        rate_limited = code is not None and code.split(".", 1)[0] in RATE_LIMIT_CODES
+        if response.is_error and not rate_limited:
+            return self.error_for_status(response, provider_code=code, provider_message=text)
+        # Tencent's own verdict: its text (else code) and the RequestId its support asks for.
         suffix = f" (RequestId {request_id})" if isinstance(request_id, str) and request_id else ""
         summary = (text or code or "unknown error") + suffix
-        fields: dict[str, Any] = {
-            "connector": self.name,
-            "status_code": response.status_code,
-            "provider_code": code,
-            "provider_message": text,
-        }
-        if code is not None and code.split(".", 1)[0] in RATE_LIMIT_CODES:
-            return ProviderRateLimited(f"rate-limited by the provider: {summary}", **fields)
-        if response.is_error:
-            return self.error_for_status(response, provider_code=code, provider_message=text)
         if code in UNAVAILABLE_CODES:
-            del fields["connector"]
-            return self.unavailable(f"provider error: {summary}", **fields)
-        return ProviderRejected(f"rejected by the provider: {summary}", **fields)
+            return self.unavailable(
+                f"provider error: {summary}",
+                status_code=response.status_code,
+                provider_code=code,
+                provider_message=text,
+            )
+        return self.error_for_status(
+            response,
+            provider_code=code,
+            provider_message=text,
+            rate_limited=rate_limited,
+            summary=summary,
+        )

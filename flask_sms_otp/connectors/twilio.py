@@ -7,15 +7,14 @@ so an operator sees Twilio's own ``code`` and ``message``, and rate limits are t
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
 
-from ..errors import DeliveryError, ProviderRateLimited
-from ._http import HttpConnector, retry_after_seconds
+from ..errors import DeliveryError
+from ._http import HttpConnector, basic_auth
 from .base import DeliveryResult, SmsMessage
 from .templates import find_template, render, validate_templates
 
@@ -24,7 +23,6 @@ API_VERSION = "2010-04-01"
 #: Twilio's "Too Many Requests" error code; it normally comes with HTTP 429, but the code
 #: alone is enough to call it a rate limit.
 RATE_LIMIT_CODES = frozenset({"20429"})
-_MAX_PROVIDER_TEXT = 300
 
 
 class TwilioConnector(HttpConnector):
@@ -33,7 +31,7 @@ class TwilioConnector(HttpConnector):
 
     def configure(self, config: Mapping[str, Any]) -> None:
         self.account_sid = self.require_str(config, "accountSID")
-        self._auth_token = self.require_str(config, "authToken")
+        auth_token = self.require_str(config, "authToken")
         self.messaging_service_sid = self.require_str(config, "fromMessagingServiceSID")
         disable = config.get("disableRiskCheck")
         if disable is not None and not isinstance(disable, bool):
@@ -46,7 +44,7 @@ class TwilioConnector(HttpConnector):
         account_path = f"{origin}/{API_VERSION}/Accounts/{quote(self.account_sid, safe='')}"
         self.messages_url = f"{account_path}/Messages.json"
         self.account_url = f"{account_path}.json"
-        self._authorization = basic_auth(self.account_sid, self._auth_token)
+        self._authorization = basic_auth(self.account_sid, auth_token)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage)
@@ -89,33 +87,14 @@ class TwilioConnector(HttpConnector):
         """Twilio's error JSON is ``{code, message, more_info, status}``."""
         code = _json_field(response, "code")
         text = _json_field(response, "message")
-        if code is None and text is None:
-            text = self._provider_text(response.text)
-        else:
-            text = self._provider_text(text)
-        if code in RATE_LIMIT_CODES and response.status_code != 429:
-            return ProviderRateLimited(
-                f"rate-limited by the provider: {text or code}",
-                retry_after=retry_after_seconds(response),
-                connector=self.name,
-                status_code=response.status_code,
-                provider_code=code,
-                provider_message=text,
-            )
-        return self.error_for_status(response, provider_code=code, provider_message=text)
-
-    def _provider_text(self, value: str | None) -> str | None:
-        """Provider text for errors: one line, bounded, and never carrying our token."""
-        if not value:
-            return None
-        text = " ".join(value.replace(self._auth_token, "[redacted]").split())
-        return text[:_MAX_PROVIDER_TEXT] or None
-
-
-def basic_auth(username: str, password: str) -> str:
-    """``Basic base64(user:password)`` over UTF-8, as Node's ``Buffer`` encodes it."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
+        # No Twilio error JSON: the raw body is the best reason there is.
+        text = self.provider_text(response.text if code is None and text is None else text)
+        return self.error_for_status(
+            response,
+            provider_code=code,
+            provider_message=text,
+            rate_limited=code in RATE_LIMIT_CODES,
+        )
 
 
 def form_urlencode(pairs: Iterable[tuple[str, str]]) -> str:

@@ -8,7 +8,6 @@ status code, and type status 1 (throttled) as a rate limit.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 
 from ..errors import DeliveryError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
-from ._http import HttpConnector
+from ._http import HttpConnector, basic_auth
 from .base import DeliveryResult, SmsMessage
 from .templates import find_template, render, validate_templates
 
@@ -27,7 +26,6 @@ BALANCE_PATH = "/account/get-balance"
 #: throughput limit) and 5 Internal Error (Vonage's platform failed; try later).
 THROTTLED = "1"
 INTERNAL_ERROR = "5"
-_MAX_PROVIDER_TEXT = 300
 
 
 class VonageConnector(HttpConnector):
@@ -83,10 +81,8 @@ class VonageConnector(HttpConnector):
 
     def check(self) -> str | None:
         """Read the account balance: proves the key and secret without sending anything."""
-        token = base64.b64encode(f"{self.api_key}:{self._api_secret}".encode()).decode("ascii")
-        response = self.request(
-            "GET", self.balance_url, headers={"Authorization": f"Basic {token}"}
-        )
+        authorization = basic_auth(self.api_key, self._api_secret)
+        response = self.request("GET", self.balance_url, headers={"Authorization": authorization})
         if not response.is_success:
             raise self._http_failure(response)
         body = self.json_body(response)
@@ -96,12 +92,12 @@ class VonageConnector(HttpConnector):
         )
 
     def _refusal(self, response: httpx.Response, status: str, error_text: Any) -> DeliveryError:
-        text = self._provider_text(error_text) or f"status {status}"
+        text = self.provider_text(error_text) or f"status {status}"
         fields: dict[str, Any] = {
             "connector": self.name,
             "status_code": response.status_code,
             "provider_code": status,
-            "provider_message": self._provider_text(error_text),
+            "provider_message": self.provider_text(error_text),
         }
         if status == THROTTLED:
             return ProviderRateLimited(f"rate-limited by the provider: {text}", **fields)
@@ -123,17 +119,10 @@ class VonageConnector(HttpConnector):
             first = parts[0] if isinstance(parts, list) and parts else None
             if isinstance(first, dict):
                 code = str(first["status"]) if first.get("status") is not None else None
-                text = self._provider_text(first.get("error-text"))
+                text = self.provider_text(first.get("error-text"))
             else:
                 pieces = [body.get(k) for k in ("error-text", "title", "detail")]
-                text = self._provider_text(" - ".join(str(p) for p in pieces if p))
+                text = self.provider_text(" - ".join(str(p) for p in pieces if p))
         else:
-            text = self._provider_text(response.text)
+            text = self.provider_text(response.text)
         return self.error_for_status(response, provider_code=code, provider_message=text)
-
-    def _provider_text(self, value: Any) -> str | None:
-        """Provider text for errors: one line, bounded, and never carrying our secret."""
-        if value is None or value == "":
-            return None
-        text = " ".join(str(value).replace(self._api_secret, "[redacted]").split())
-        return text[:_MAX_PROVIDER_TEXT] or None

@@ -425,6 +425,39 @@ def test_503_is_retried_then_unavailable(httpserver: HTTPServer, connector_for: 
     assert len(httpserver.log) == 3
 
 
+def test_a_retry_is_signed_again_with_a_fresh_nonce(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/", method="POST").respond_with_data("busy", status=503)
+    httpserver.expect_ordered_request("/", method="POST").respond_with_json(OK_ANSWER)
+    nonces = iter(["nonce-1", "nonce-2"])
+    moments = iter([MOMENT, MOMENT.replace(second=58)])
+    connector = AliyunConnector(
+        base_config(endpoint=httpserver.url_for("/").rstrip("/")),
+        clock=lambda: next(moments),
+        nonce=lambda: next(nonces),
+        sleep=lambda s: None,
+    )
+    try:
+        assert connector.send(message()).message_id == "9006197469"
+    finally:
+        connector.close()
+
+    first, second = (form_of(entry[0]) for entry in httpserver.log)
+    # Aliyun answers SignatureNonceUsed to a nonce it has seen: each attempt has its own.
+    assert (first["SignatureNonce"], second["SignatureNonce"]) == ("nonce-1", "nonce-2")
+    assert (first["Timestamp"], second["Timestamp"]) == (
+        "2016-10-20T06:27:56Z",
+        "2016-10-20T06:27:58Z",
+    )
+    for form in (first, second):
+        rest = {k: v for k, v in form.items() if k != "Signature"}
+        assert form["Signature"] == sign_rpc(rest, SECRET, "POST")
+    assert first["Signature"] != second["Signature"]
+    unsigned = ("SignatureNonce", "Timestamp", "Signature")
+    assert {k: v for k, v in first.items() if k not in unsigned} == {
+        k: v for k, v in second.items() if k not in unsigned
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [

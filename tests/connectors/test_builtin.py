@@ -20,9 +20,15 @@ from flask_sms_otp import (
     SmsMessage,
 )
 from flask_sms_otp.connectors import registry
-from flask_sms_otp.connectors._http import HttpConnector, retry_after_seconds
+from flask_sms_otp.connectors._http import (
+    MAX_PROVIDER_TEXT,
+    HttpConnector,
+    basic_auth,
+    retry_after_seconds,
+)
 from flask_sms_otp.connectors.console import ConsoleConnector
 from flask_sms_otp.connectors.memory import MemoryConnector
+from flask_sms_otp.errors import DeliveryError
 from flask_sms_otp.testing import SentSms
 
 MESSAGE = SmsMessage(to="+8613800138000", usage="SignIn", code="123456", variables={"minutes": 10})
@@ -267,3 +273,196 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds(httpx.Response(429)) is None
     http_date = retry_after_seconds(response("Wed, 21 Oct 2015 07:28:00 GMT"))
     assert http_date == 0.0  # in the past
+
+
+def test_endpoint_origin_error_shows_only_scheme_host_and_port() -> None:
+    bad = "https://alice:pa55word@sms.example:8443/v1?key=tok3n-in-query#anch0r"
+    with pytest.raises(ConfigurationError) as error:
+        echo(lambda r: httpx.Response(200), endpoint=bad)
+    text = str(error.value)
+    assert "https://sms.example:8443 " in text
+    for leak in ("alice", "pa55word", "/v1", "key", "tok3n-in-query", "anch0r"):
+        assert leak not in text
+    assert "userinfo, a path, a query, a fragment" in text  # what it had, not the values
+
+
+def test_endpoint_origin_error_hides_a_value_that_is_not_a_url() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        echo(lambda r: httpx.Response(200), endpoint="sk-live-pasted-here")
+    assert "sk-live-pasted-here" not in str(error.value)
+
+
+class Hook(HttpConnector):
+    name = "hook"
+
+    def configure(self, config: Any) -> None:
+        self.url = self.endpoint_url(config, "url")
+
+    def send(self, message: SmsMessage) -> DeliveryResult:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        ("ftp://user:pa55word@files.example/hook?key=tok3n-in-query", "ftp://files.example"),
+        ("tok3n-in-query", "not scheme://host"),
+        ("https:///hook?key=tok3n-in-query", "not scheme://host"),
+    ],
+)
+def test_endpoint_url_error_shows_only_scheme_host_and_port(bad: str, shown: str) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        Hook({"url": bad})
+    assert error.value.key == "SMS_OTP_CONNECTOR_CONFIG.url"
+    assert shown in str(error.value)
+    for leak in ("pa55word", "tok3n-in-query", "/hook"):
+        assert leak not in str(error.value)
+
+
+def test_endpoint_url_keeps_a_valid_url_whole() -> None:
+    hook = Hook({"url": "https://user:pw@hooks.example/sms?tenant=a"})
+    assert hook.url == "https://user:pw@hooks.example/sms?tenant=a"
+    hook.close()
+
+
+# Provider texts
+
+
+def test_provider_text_redacts_the_secret_fields_and_extra_secrets() -> None:
+    connector, _ = echo(lambda r: httpx.Response(200))
+    assert connector.provider_text("token s3cret refused") == "token [redacted] refused"
+    assert (
+        connector.provider_text("Basic YWJj:s3cret echoed", extra_secrets=("YWJj:s3cret",))
+        == "Basic [redacted] echoed"
+    )
+    # A secret holding another is redacted whole, and no secret matches inside "[redacted]".
+    assert connector.provider_text(
+        "s3cret-and-more, dact", extra_secrets=("s3cret-and-more", "dact")
+    ) == ("[redacted], [redacted]")
+    assert connector.provider_text("x", extra_secrets=("",)) == "x"
+
+
+def test_provider_text_is_one_bounded_line_or_none() -> None:
+    connector, _ = echo(lambda r: httpx.Response(200))
+    assert connector.provider_text("  bad\n\t number  ") == "bad number"
+    assert connector.provider_text(404) == "404"
+    long = connector.provider_text("x" * 1000)
+    assert long is not None
+    assert len(long) == MAX_PROVIDER_TEXT == 300
+    for empty in (None, "", " \n "):
+        assert connector.provider_text(empty) is None
+
+
+def test_provider_text_skips_missing_and_non_string_secret_fields() -> None:
+    class Three(Echo):
+        secret_fields = frozenset({"token", "number", "missing"})
+
+    connector = Three({"token": "s3cret", "number": 42})
+    assert connector.provider_text("42 s3cret None") == "42 [redacted] None"
+    connector.close()
+
+
+def test_basic_auth() -> None:
+    assert basic_auth("Aladdin", "open sesame") == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    assert basic_auth("tok\u00e9n", "") == "Basic dG9rw6luOg=="
+
+
+# error_for_status
+
+
+def test_rate_limited_flag_wins_over_the_status() -> None:
+    connector, _ = echo(lambda r: httpx.Response(200))
+    response = httpx.Response(400, headers={"Retry-After": "12"})
+    error = connector.error_for_status(
+        response, provider_code="20429", provider_message="Too Many Requests", rate_limited=True
+    )
+    assert type(error) is ProviderRateLimited
+    assert error.retry_after == 12.0
+    assert (error.status_code, error.provider_code) == (400, "20429")
+    assert str(error) == "rate-limited by the provider: Too Many Requests"
+    assert error.retryable
+
+
+def test_error_for_status_summary() -> None:
+    connector, _ = echo(lambda r: httpx.Response(200))
+    rejected = connector.error_for_status(
+        httpx.Response(200), provider_message="bad number", summary="bad number (RequestId R)"
+    )
+    assert type(rejected) is ProviderRejected
+    assert str(rejected) == "rejected by the provider: bad number (RequestId R)"
+    assert rejected.provider_message == "bad number"
+    default = connector.error_for_status(httpx.Response(503))
+    assert str(default) == "provider error: Service Unavailable"
+
+
+# request(build=...)
+
+
+def test_build_makes_fresh_request_arguments_for_every_attempt() -> None:
+    bodies: list[bytes] = []
+    answers = [httpx.Response(503), httpx.Response(429), httpx.Response(200)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return answers.pop(0)
+
+    connector, sleeps = echo(handler)
+    built = 0
+
+    def build() -> dict[str, Any]:
+        nonlocal built
+        built += 1
+        return {"content": f"attempt {built}".encode(), "headers": {"X-Attempt": str(built)}}
+
+    response = connector.request("POST", "https://sms.example/send", build=build)
+    assert response.status_code == 200
+    assert bodies == [b"attempt 1", b"attempt 2", b"attempt 3"]
+    assert sleeps == [0.25, 0.5]
+
+
+def test_build_is_also_called_again_after_a_connection_failure() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["X-Attempt"])
+        if len(seen) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200)
+
+    connector, _ = echo(handler)
+    counter = iter(range(1, 10))
+    connector.request(
+        "GET", "https://sms.example/", build=lambda: {"headers": {"X-Attempt": str(next(counter))}}
+    )
+    assert seen == ["1", "2"]
+
+
+def test_build_and_fixed_arguments_do_not_mix() -> None:
+    connector, _ = echo(lambda r: httpx.Response(200))
+    with pytest.raises(TypeError):
+        connector.request("GET", "https://sms.example/", build=dict, headers={"X": "1"})
+
+
+# DeliveryError.describe
+
+
+def test_describe_does_not_repeat_the_provider_text() -> None:
+    error = ProviderRejected(
+        "rejected by the provider: bad number (RequestId R-1)",
+        connector="aliyun",
+        status_code=200,
+        provider_code="isv.MOBILE_NUMBER_ILLEGAL",
+        provider_message="bad number",
+    )
+    assert error.describe() == (
+        "aliyun: rejected by the provider: bad number (RequestId R-1); HTTP 200; "
+        "provider code isv.MOBILE_NUMBER_ILLEGAL"
+    )
+    assert error.describe().count("bad number") == 1
+
+
+def test_describe_adds_a_provider_text_the_message_lacks() -> None:
+    error = DeliveryError("rejected by the provider: Bad Request", provider_message="quota")
+    assert error.describe() == "connector: rejected by the provider: Bad Request; quota"
+    same = DeliveryError("quota", connector="x", provider_message="quota")
+    assert same.describe() == "x: quota"

@@ -458,6 +458,29 @@ def test_503_is_retried_then_unavailable(httpserver: HTTPServer, connector_for: 
     assert len(httpserver.log) == 3
 
 
+def test_a_retry_is_signed_again_with_a_fresh_timestamp(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/", method="POST").respond_with_data("busy", status=503)
+    httpserver.expect_ordered_request("/", method="POST").respond_with_json(ok_answer())
+    moments = iter([MOMENT, datetime.fromtimestamp(TIMESTAMP + 2, UTC)])
+    connector = TencentConnector(
+        base_config(endpoint=httpserver.url_for("/").rstrip("/")),
+        clock=lambda: next(moments),
+        sleep=lambda s: None,
+    )
+    try:
+        connector.send(message())
+    finally:
+        connector.close()
+
+    first, second = (entry[0] for entry in httpserver.log)
+    assert first.headers["X-TC-Timestamp"] == str(TIMESTAMP)
+    assert second.headers["X-TC-Timestamp"] == str(TIMESTAMP + 2)
+    assert first.get_data() == second.get_data()
+    assert first.headers["Authorization"] != second.headers["Authorization"]
+    for request in (first, second):
+        assert_signed(request, server_host(httpserver))
+
+
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [
