@@ -26,7 +26,7 @@ def celery_init_app(app: Flask) -> Celery:
     return celery_app
 
 
-def create_app() -> Flask:
+def create_app(**overrides: Any) -> Flask:
     env = os.environ
     app = Flask("sms_otp_celery_test")
     app.config.update(
@@ -47,6 +47,7 @@ def create_app() -> Flask:
             "worker_hijack_root_logger": False,
         },
     )
+    app.config.update(overrides)
     db = SQLAlchemy(app)
     SmsOtp(app, db=db)
     celery_init_app(app)

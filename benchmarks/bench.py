@@ -1,0 +1,333 @@
+"""flask-sms-otp benchmarks: prints figures, asserts nothing.
+
+    .venv/bin/python benchmarks/bench.py [throughput|verify|slow-provider|all] [--postgres URI]
+
+- throughput: send-code and sign-in-by-code requests per second, in-process (Flask test
+  client, memory connector), on SQLite and, with --postgres, on PostgreSQL.
+- verify: verify latency with 10 thousand and 1 million stored challenges (SQLite, and
+  PostgreSQL with --postgres): the lookup is by primary key, so it should not grow.
+- slow-provider: request latency of send-code with a provider that takes 300 ms:
+  synchronous (a signed-in usage, which waits for the provider; an anonymous usage, whose
+  send runs after the response) and queued on Celery (needs Redis at 127.0.0.1:6379).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from flask_sms_otp import SmsOtp, Usage
+from flask_sms_otp.challenges import code_digest
+from flask_sms_otp.connectors.memory import outbox
+from flask_sms_otp.state import get_state
+
+BASE_CONFIG: dict[str, Any] = {
+    "TESTING": True,
+    "SECRET_KEY": "bench",
+    "WTF_CSRF_ENABLED": False,
+    "SMS_OTP_CONNECTOR": "memory",
+    "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    "SMS_OTP_SEND_LIMIT_PER_NUMBER": "1000000/hour",
+    "SMS_OTP_SEND_LIMIT_PER_IP": "1000000/hour",
+    "SMS_OTP_SEND_LIMIT_PER_PREFIX": "1000000/hour",
+    "RATELIMIT_STORAGE_URI": "memory://",
+}
+
+
+WAL = False
+
+
+def make_app(uri: str, **config: Any) -> Flask:
+    app = Flask("bench")
+    app.config.update(BASE_CONFIG, SQLALCHEMY_DATABASE_URI=uri, **config)
+    db = SQLAlchemy(app)
+    SmsOtp(app, db=db)
+    with app.app_context():
+        if WAL and uri.startswith("sqlite"):
+            sa.event.listen(db.engine, "connect", _wal)
+            db.engine.dispose()
+        db.drop_all()
+        db.create_all()
+    return app
+
+
+def _wal(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: what a deployment on SQLite should use."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def phones(n: int) -> Iterator[str]:
+    """Valid Chinese mobile numbers, a different one each time."""
+    for i in range(n):
+        yield f"+86138{i:08d}"
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:8.0f} req/s"
+
+
+# throughput ------------------------------------------------------------------------------
+
+
+def throughput(uri: str, label: str, n: int = 500) -> None:
+    app = make_app(uri)
+    client = app.test_client()
+    numbers = list(phones(n))
+    with app.app_context():
+        for number in numbers:
+            get_state(app).users.create(number, None)
+    outbox.clear()
+    started = time.perf_counter()
+    ids = []
+    for number in numbers:
+        response = client.post(
+            "/auth/api/verification-codes", json={"phone": number, "usage": "SignIn"}
+        )
+        assert response.status_code == 202, response.json
+        ids.append(response.json["verification_id"])  # type: ignore[index]
+    send_time = time.perf_counter() - started
+    codes = [m.code for m in outbox]
+    started = time.perf_counter()
+    for verification_id, code in zip(ids, codes, strict=True):
+        response = client.post(
+            "/auth/api/sign-in/code", json={"verification_id": verification_id, "code": code}
+        )
+        assert response.status_code == 200, response.json
+    sign_in_time = time.perf_counter() - started
+    print(f"{label:<12} send-code       {rate(n, send_time)}   ({n} requests)")
+    print(f"{label:<12} sign-in by code {rate(n, sign_in_time)}   ({n} requests)")
+
+
+# verify with many stored challenges ---------------------------------------------------------
+
+
+def fill(app: Flask, count: int) -> None:
+    """Insert ``count`` expired-looking challenges in bulk."""
+    state = get_state(app)
+    table = state.models.Challenge.__table__  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    batch = 20_000
+    with app.app_context(), state.db.engine.begin() as conn:
+        for start in range(0, count, batch):
+            rows = [
+                {
+                    "id": secrets.token_urlsafe(24),
+                    "usage": "SignIn",
+                    "phone": f"+86139{(start + i) % 100_000_000:08d}",
+                    "user_id": None,
+                    "digest": "0" * 64,
+                    "delivered": True,
+                    "created_at": now,
+                    "last_sent_at": now,
+                    "expires_at": now + timedelta(minutes=10),
+                    "attempts": 0,
+                    "resends": 0,
+                }
+                for i in range(min(batch, count - start))
+            ]
+            conn.execute(table.insert(), rows)
+
+
+def verify_latency(uri: str, label: str, sizes: tuple[int, ...], probes: int = 300) -> None:
+    for size in sizes:
+        app = make_app(uri)
+        started = time.perf_counter()
+        fill(app, size)
+        filled = time.perf_counter() - started
+        with app.app_context():
+            state = get_state(app)
+            key = state.challenges.keys[0]
+            timings = []
+            for _ in range(probes):
+                # A real challenge among the many, then a timed verification of its code.
+                challenge_id, code = secrets.token_urlsafe(24), "123456"
+                now = datetime.now(UTC)
+                state.db.session.execute(
+                    sa.insert(state.models.Challenge).values(
+                        id=challenge_id,
+                        usage="SignIn",
+                        phone="+8613800138000",
+                        digest=code_digest(key, challenge_id, "SignIn", "+8613800138000", code),
+                        delivered=True,
+                        created_at=now,
+                        last_sent_at=now,
+                        expires_at=now + timedelta(minutes=10),
+                        attempts=0,
+                        resends=0,
+                    )
+                )
+                state.db.session.commit()
+                t0 = time.perf_counter()
+                state.challenges.verify(challenge_id, code, usage=Usage.SIGN_IN)
+                timings.append((time.perf_counter() - t0) * 1000)
+        timings.sort()
+        print(
+            f"{label:<12} verify with {size:>9,} stored: median {statistics.median(timings):.2f} ms, "
+            f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms   (filled in {filled:.0f} s)"
+        )
+
+
+# slow provider ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def slow_provider(delay: float) -> Iterator[str]:
+    def app(environ: Any, start_response: Any) -> Any:
+        Request(environ).get_data()
+        time.sleep(delay)
+        return Response("{}", content_type="application/json")(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/sms"
+    finally:
+        server.shutdown()
+
+
+def timed(work: Callable[[], Any], n: int) -> tuple[float, float]:
+    timings = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        work()
+        timings.append((time.perf_counter() - t0) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.95)]
+
+
+def slow_provider_latency(n: int = 20) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with slow_provider(0.3) as endpoint, tempfile.TemporaryDirectory() as tmp:
+        config = {"SMS_OTP_CONNECTOR": "http", "SMS_OTP_CONNECTOR_CONFIG": {"endpoint": endpoint}}
+        app = make_app(f"sqlite:///{tmp}/slow.db", **config)
+        client = app.test_client()
+        with app.app_context():
+            get_state(app).users.create("+8613800138000", "correct horse battery")
+        client.post(
+            "/auth/api/sign-in",
+            json={"phone": "+8613800138000", "password": "correct horse battery"},
+        )
+
+        def signed_in_usage() -> None:
+            response = client.post(
+                "/auth/api/verification-codes", json={"usage": "UserPermissionValidation"}
+            )
+            assert response.status_code == 202, response.json
+
+        answered: list[float] = []
+
+        def anonymous_usage() -> None:
+            t0 = time.perf_counter()
+            response = client.post(
+                "/auth/api/verification-codes",
+                json={"phone": "+8613800138000", "usage": "SignIn"},
+            )
+            answered.append((time.perf_counter() - t0) * 1000)
+            response.close()  # the server closes it: the provider is called now
+
+        median, p95 = timed(signed_in_usage, n)
+        print(
+            f"sync, signed-in usage (waits for the provider): median {median:6.1f} ms, p95 {p95:6.1f} ms"
+        )
+        median, p95 = timed(anonymous_usage, n)
+        answered.sort()
+        print(
+            f"sync, anonymous usage, answer sent after:       median {statistics.median(answered):6.1f} ms "
+            f"(web worker busy {median:6.1f} ms)"
+        )
+        try:
+            import redis
+
+            redis.Redis.from_url("redis://127.0.0.1:6379/13", socket_connect_timeout=1).ping()
+        except Exception as exc:
+            print(f"celery: skipped, Redis not reachable ({type(exc).__name__})")
+            return
+        os.environ.update(
+            SMS_OTP_CELERY_TEST_DB=f"sqlite:///{tmp}/celery.db",
+            SMS_OTP_CELERY_TEST_ENDPOINT=endpoint,
+            SMS_OTP_CELERY_TEST_BROKER="redis://127.0.0.1:6379/13",
+            SMS_OTP_CELERY_TEST_QUEUE=f"sms-otp-bench-{uuid.uuid4().hex}",
+        )
+        from tests.celery_support import create_app
+
+        limits = {k: v for k, v in BASE_CONFIG.items() if "LIMIT" in k}
+        queued_app = create_app(**limits)
+        queued_client = queued_app.test_client()
+        with queued_app.app_context():
+            get_state(queued_app).users.create("+8613800138000", "correct horse battery")
+        queued_client.post(
+            "/auth/api/sign-in",
+            json={"phone": "+8613800138000", "password": "correct horse battery"},
+        )
+
+        def queued_usage() -> None:
+            response = queued_client.post(
+                "/auth/api/verification-codes", json={"usage": "UserPermissionValidation"}
+            )
+            assert response.status_code == 202, response.json
+
+        median, p95 = timed(queued_usage, n)
+        print(
+            f"celery, signed-in usage (queued):               median {median:6.1f} ms, p95 {p95:6.1f} ms"
+        )
+        import redis as redis_module
+
+        redis_module.Redis.from_url("redis://127.0.0.1:6379/13").delete(
+            os.environ["SMS_OTP_CELERY_TEST_QUEUE"]
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "what", nargs="?", default="all", choices=["throughput", "verify", "slow-provider", "all"]
+    )
+    parser.add_argument(
+        "--postgres",
+        help="PostgreSQL URI to benchmark too, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
+    parser.add_argument(
+        "--large", type=int, default=1_000_000, help="challenges stored for the large verify run"
+    )
+    parser.add_argument("--wal", action="store_true", help="SQLite in WAL mode")
+    args = parser.parse_args()
+    global WAL
+    WAL = args.wal
+    with tempfile.TemporaryDirectory() as tmp:
+        databases = [(f"sqlite:///{tmp}/bench.db", "SQLite-WAL" if WAL else "SQLite")]
+        if args.postgres:
+            databases.append((args.postgres, "PostgreSQL"))
+        if args.what in ("throughput", "all"):
+            for uri, label in databases:
+                throughput(uri, label)
+        if args.what in ("verify", "all"):
+            for uri, label in databases:
+                verify_latency(uri, label, (10_000, args.large))
+        if args.what in ("slow-provider", "all"):
+            slow_provider_latency()
+
+
+if __name__ == "__main__":
+    main()
