@@ -181,9 +181,10 @@ def verify_latency(uri: str, label: str, sizes: tuple[int, ...], probes: int = 3
                 state.challenges.verify(challenge_id, code, usage=Usage.SIGN_IN)
                 timings.append((time.perf_counter() - t0) * 1000)
         timings.sort()
+        median, p95 = statistics.median(timings), timings[int(len(timings) * 0.95)]
         print(
-            f"{label:<12} verify with {size:>9,} stored: median {statistics.median(timings):.2f} ms, "
-            f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms   (filled in {filled:.0f} s)"
+            f"{label:<12} verify with {size:>9,} stored: median {median:.2f} ms, "
+            f"p95 {p95:.2f} ms   (filled in {filled:.0f} s)"
         )
 
 
@@ -214,6 +215,11 @@ def timed(work: Callable[[], Any], n: int) -> tuple[float, float]:
         timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
     return statistics.median(timings), timings[int(len(timings) * 0.95)]
+
+
+def report(label: str, median: float, p95: float | None) -> None:
+    tail = f", p95 {p95:6.1f} ms" if p95 is not None else ""
+    print(f"{label:<48} median {median:6.1f} ms{tail}")
 
 
 def slow_provider_latency(n: int = 20) -> None:
@@ -247,15 +253,11 @@ def slow_provider_latency(n: int = 20) -> None:
             response.close()  # the server closes it: the provider is called now
 
         median, p95 = timed(signed_in_usage, n)
-        print(
-            f"sync, signed-in usage (waits for the provider): median {median:6.1f} ms, p95 {p95:6.1f} ms"
-        )
+        report("sync, signed-in usage (waits for the provider)", median, p95)
         median, p95 = timed(anonymous_usage, n)
         answered.sort()
-        print(
-            f"sync, anonymous usage, answer sent after:       median {statistics.median(answered):6.1f} ms "
-            f"(web worker busy {median:6.1f} ms)"
-        )
+        report("sync, anonymous usage, answer sent after", statistics.median(answered), None)
+        print(f"    (the web worker stays busy {median:6.1f} ms)")
         try:
             import redis
 
@@ -288,9 +290,7 @@ def slow_provider_latency(n: int = 20) -> None:
             assert response.status_code == 202, response.json
 
         median, p95 = timed(queued_usage, n)
-        print(
-            f"celery, signed-in usage (queued):               median {median:6.1f} ms, p95 {p95:6.1f} ms"
-        )
+        report("celery, signed-in usage (queued)", median, p95)
         import redis as redis_module
 
         redis_module.Redis.from_url("redis://127.0.0.1:6379/13").delete(
