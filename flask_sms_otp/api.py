@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf, validate_csrf
@@ -49,7 +49,7 @@ def _current_csrf_token(response: Response) -> Response:
     """Signing in or out starts a new session and so a new CSRF token: every write
     answer carries the current one, so clients need not ask ``/csrf`` again."""
     if request.method in _WRITES and current_app.config.get("WTF_CSRF_ENABLED", True):
-        response.headers["X-CSRFToken"] = generate_csrf()
+        response.headers["X-CSRFToken"] = _session_csrf_token()
     return response
 
 
@@ -71,7 +71,7 @@ def _json_error(error: HTTPException) -> Response:
 
 @api_blueprint.get("/csrf")
 def csrf() -> Response:
-    return jsonify({"csrf_token": generate_csrf()})
+    return jsonify({"csrf_token": _session_csrf_token()})
 
 
 @api_blueprint.post("/verification-codes")
@@ -185,6 +185,14 @@ def sign_out() -> tuple[str, int]:
 
 
 # Helpers ---------------------------------------------------------------------------------------
+
+
+def _session_csrf_token() -> str:
+    """A token for the session as it is now. Flask-WTF caches the token on ``g``, which lives
+    as long as the app context: when a test keeps one open around its requests (pytest-flask
+    does), the cached token may belong to a session that signing in or out has cleared."""
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    return str(generate_csrf())
 
 
 def _flows() -> Any:

@@ -189,15 +189,16 @@ class ChallengeService:
 
         The old code dies, the per-challenge attempt budget starts again for the new code,
         the per-number failure count does not. Refused inside the cooldown and past the cap
-        (:class:`ResendNotAllowed`); used, closed or unknown challenges raise
-        :class:`InvalidCode`.
+        (:class:`ResendNotAllowed`); used or unknown challenges raise :class:`InvalidCode`.
+        A challenge closed by a failed delivery may be resent: its new code reopens it, as a
+        silent challenge could be resent (otherwise the resend would tell them apart).
         """
         Challenge = self.models.Challenge
         session = self.db.session
         row = self.find(challenge_id)
         session.commit()  # end the read so the UPDATE below starts its own write
         now = self.clock()
-        if row is None or row.consumed_at is not None or row.closed_at is not None:
+        if row is None or row.consumed_at is not None:
             raise InvalidCode()
         self._raise_if_locked(row.phone, now)
         code, digest = self._new_code(row.id, row.usage, row.phone, usable=row.delivered)
@@ -207,11 +208,11 @@ class ChallengeService:
             .where(
                 Challenge.id == row.id,
                 Challenge.consumed_at.is_(None),
-                Challenge.closed_at.is_(None),
                 Challenge.resends < self.settings.max_resends,
                 Challenge.last_sent_at <= cooldown_edge,
             )
             .values(
+                closed_at=None,
                 digest=digest,
                 resends=Challenge.resends + 1,
                 attempts=0,

@@ -148,6 +148,9 @@ class Flows:
             signals.sign_in_failed.send(_app(), phone=e164, method="password")
             raise InvalidCredentials()
         if user.mfa_enabled and user.phone:
+            # The second step sends an SMS: it counts toward the send limits like any other
+            # (the answer already tells the password was right, so a 429 reveals nothing more).
+            self.limits.hit_send(user.phone, client_ip)
             issued = self._issue_now(user.phone, Usage.MFA_VERIFICATION, user.get_id(), client_ip)
             sessions.start_mfa(user, issued.id, self.settings.code_ttl)
             return MfaRequired(issued)

@@ -58,7 +58,7 @@ class RateLimits:
     def password_failed(self, phone_key: str) -> None:
         try:
             for item in self.password_per_account:
-                self.limiter.limiter.hit(item, "sms_otp", "password-account", phone_key)
+                self.limiter.limiter.hit(item, *self._identifiers("password-account", phone_key))
         except Exception:
             logger.exception("rate-limit storage failed")
             raise RateLimitUnavailable() from None
@@ -66,7 +66,7 @@ class RateLimits:
     def _hit(self, scope: str, key: str, items: Sequence[RateLimitItem]) -> None:
         try:
             for item in items:
-                if not self.limiter.limiter.hit(item, "sms_otp", scope, key):
+                if not self.limiter.limiter.hit(item, *self._identifiers(scope, key)):
                     raise RateLimited(self._retry_after(item, scope, key))
         except RateLimited:
             raise
@@ -77,7 +77,7 @@ class RateLimits:
     def _test(self, scope: str, key: str, items: Sequence[RateLimitItem]) -> None:
         try:
             for item in items:
-                if not self.limiter.limiter.test(item, "sms_otp", scope, key):
+                if not self.limiter.limiter.test(item, *self._identifiers(scope, key)):
                     raise RateLimited(self._retry_after(item, scope, key))
         except RateLimited:
             raise
@@ -85,6 +85,12 @@ class RateLimits:
             logger.exception("rate-limit storage failed")
             raise RateLimitUnavailable() from None
 
+    def _identifiers(self, scope: str, key: str) -> tuple[str, ...]:
+        """The bucket's name, under the app's ``RATELIMIT_KEY_PREFIX`` as Flask-Limiter's own
+        limits are, so apps sharing one Redis keep their counters apart."""
+        prefix = getattr(self.limiter, "_key_prefix", "") or ""
+        return (prefix, "sms_otp", scope, key) if prefix else ("sms_otp", scope, key)
+
     def _retry_after(self, item: RateLimitItem, scope: str, key: str) -> int:
-        stats = self.limiter.limiter.get_window_stats(item, "sms_otp", scope, key)
+        stats = self.limiter.limiter.get_window_stats(item, *self._identifiers(scope, key))
         return max(1, math.ceil(stats.reset_time - time.time()))

@@ -5,11 +5,13 @@
 - ``_sms_otp_mfa``: a pending second step (user id, challenge id, expiry). Not signed in.
 - ``_sms_otp_verified_at``: when the user last confirmed their identity.
 - ``_sms_otp_flow``: the challenge id of an HTML flow in progress.
+
+Times come from the code engine's clock (``SmsOtp(clock=...)``), so a pending second step
+expires with its code, and tests can move both at once.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import session
@@ -50,14 +52,14 @@ def start_mfa(user: Any, verification_id: str, ttl: int) -> None:
     """Remember a pending second step; whoever was signed in is signed out first."""
     session.clear()
     logout_user()
-    session[MFA] = {"uid": str(user.get_id()), "vid": verification_id, "exp": time.time() + ttl}
+    session[MFA] = {"uid": str(user.get_id()), "vid": verification_id, "exp": _now() + ttl}
 
 
 def pending_mfa() -> dict[str, Any] | None:
     pending = session.get(MFA)
     if not isinstance(pending, dict):
         return None
-    if pending.get("exp", 0) < time.time():
+    if pending.get("exp", 0) < _now():
         session.pop(MFA, None)
         return None
     return pending
@@ -68,14 +70,21 @@ def clear_mfa() -> None:
 
 
 def mark_verified() -> float:
-    now = time.time()
+    now = _now()
     session[VERIFIED_AT] = now
     return now
 
 
 def verified_within(max_age: int) -> bool:
     at = session.get(VERIFIED_AT)
-    return isinstance(at, int | float) and time.time() - at <= max_age
+    return isinstance(at, int | float) and _now() - at <= max_age
+
+
+def _now() -> float:
+    """Seconds since the epoch by the code engine's clock."""
+    from .state import get_state  # late: the state imports the flows, which import this module
+
+    return get_state().challenges.clock().timestamp()
 
 
 def set_flow(name: str, verification_id: str, **extra: Any) -> None:
