@@ -1,7 +1,790 @@
-"""The HTML pages of the flows (forms with CSRF, overridable templates)."""
+"""The HTML pages of the flows (forms with CSRF, overridable templates).
+
+Each page is a thin layer over :class:`~flask_sms_otp.flows.Flows`: GET shows a form and
+changes nothing, POST hands the form's values to one flow step and either redirects to the
+next step or shows the page again with the error next to the field it concerns, answered
+with the error's status. Between steps the session holds only the challenge id
+(:func:`.sessions.set_flow`), never a code or the number.
+
+Pages that start a code flow answer every valid number the same way (a redirect to the
+code step), so the pages do not tell whether a number has an account.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec
+from urllib.parse import urlsplit
 
-html_blueprint = Blueprint("sms_otp", __name__, template_folder="templates")
+import phonenumbers
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from . import sessions
+from .errors import (
+    InvalidCode,
+    InvalidPhoneNumber,
+    InvalidRequest,
+    MethodDisabled,
+    RateLimited,
+    ResendNotAllowed,
+    SignInRequired,
+    SmsOtpError,
+    TooManyAttempts,
+    VerificationRequired,
+)
+from .flows import MfaRequired
+from .forms import (
+    ActionForm,
+    CodeForm,
+    NewPasswordForm,
+    PasswordForm,
+    PhoneForm,
+    ResetPasswordForm,
+    SignInForm,
+    SignUpCodeForm,
+    SmsOtpForm,
+)
+from .state import get_state
+from .usage import Usage
+
+P = ParamSpec("P")
+
+html_blueprint = Blueprint(
+    "sms_otp",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/sms-otp-static",
+)
+
+#: Shown instead of Flask-WTF's technical text when the CSRF token is missing or stale.
+CSRF_MESSAGE = "The form has expired or was not sent from this site. Please try again."
+
+#: Which form field an error belongs to; the rest are shown above the form.
+_ERROR_FIELDS: tuple[tuple[type[HTTPException], str], ...] = (
+    (InvalidPhoneNumber, "phone"),
+    (InvalidCode, "code"),
+    (TooManyAttempts, "code"),
+)
+#: Errors a page does not show: the caller redirects (sign in, verify identity) or Flask
+#: answers them (a disabled sign-in method is a 404).
+_NOT_FOR_PAGES = (SignInRequired, VerificationRequired, MethodDisabled)
+
+
+# Template helpers ----------------------------------------------------------------------
+
+
+@html_blueprint.app_context_processor
+def _layout_context() -> dict[str, Any]:
+    """For the base layout, also when the app's own pages extend it: the form class of
+    the sign-out button (a CSRF token), made only when a page renders it."""
+    return {"sms_otp_action_form": ActionForm}
+
+
+@html_blueprint.context_processor
+def _page_context() -> dict[str, Any]:
+    settings = get_state().settings
+    return {
+        "sms_otp_settings": settings,
+        "next_url": _next(),
+        "code_length": settings.code_length,
+        "password_min_length": settings.password_min_length,
+    }
+
+
+# Sign-up ---------------------------------------------------------------------------------
+
+
+@html_blueprint.route("/sign-up", methods=["GET", "POST"])
+def sign_up() -> Response:
+    return _request_code_page("sms_otp/sign_up.html", Usage.REGISTER, SIGN_UP)
+
+
+@html_blueprint.route("/sign-up/verify", methods=["GET", "POST"])
+def sign_up_verify() -> Response:
+    def submit(vid: str, form: Any) -> Response:
+        _flows().sign_up(vid, form.code.data, form.password.data)
+        return _redirect_next()
+
+    return _code_step(SIGN_UP, SignUpCodeForm, submit)
+
+
+@html_blueprint.post("/sign-up/resend")
+def sign_up_resend() -> Response:
+    return _resend(SIGN_UP, SignUpCodeForm)
+
+
+# Sign-in ---------------------------------------------------------------------------------
+
+
+@html_blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Response:
+    methods = get_state().settings.sign_in_methods
+    if "password" not in methods:
+        return redirect(url_for(".sign_in_code", **_next_args()))
+    form = SignInForm()
+    if request.method == "POST":
+        if not _valid(form):
+            return _page("sms_otp/sign_in.html", 400, form=form)
+        try:
+            result = _flows().sign_in_password(
+                form.phone.data, form.password.data or "", client_ip=_ip()
+            )
+        except HTTPException as error:
+            return _failed("sms_otp/sign_in.html", form, error)
+        if isinstance(result, MfaRequired):
+            return redirect(url_for(".mfa", **_next_args()))
+        return _redirect_next()
+    return _page("sms_otp/sign_in.html", form=form)
+
+
+@html_blueprint.route("/sign-in/code", methods=["GET", "POST"])
+def sign_in_code() -> Response:
+    if "code" not in get_state().settings.sign_in_methods:
+        raise MethodDisabled()
+    return _request_code_page("sms_otp/sign_in_code.html", Usage.SIGN_IN, SIGN_IN_CODE)
+
+
+@html_blueprint.route("/sign-in/code/verify", methods=["GET", "POST"])
+def sign_in_code_verify() -> Response:
+    def submit(vid: str, form: Any) -> Response:
+        _flows().sign_in_code(vid, form.code.data)
+        return _redirect_next()
+
+    return _code_step(SIGN_IN_CODE, CodeForm, submit)
+
+
+@html_blueprint.post("/sign-in/code/resend")
+def sign_in_code_resend() -> Response:
+    return _resend(SIGN_IN_CODE, CodeForm)
+
+
+@html_blueprint.route("/mfa", methods=["GET", "POST"])
+def mfa() -> Response:
+    def submit(vid: str, form: Any) -> Response:
+        _flows().complete_mfa(vid, form.code.data)
+        return _redirect_next()
+
+    return _code_step(MFA, CodeForm, submit)
+
+
+@html_blueprint.post("/mfa/resend")
+def mfa_resend() -> Response:
+    return _resend(MFA, CodeForm)
+
+
+# Password reset ----------------------------------------------------------------------------
+
+
+@html_blueprint.route("/reset-password", methods=["GET", "POST"])
+def reset_password() -> Response:
+    return _request_code_page("sms_otp/reset_password.html", Usage.FORGOT_PASSWORD, RESET_PASSWORD)
+
+
+@html_blueprint.route("/reset-password/verify", methods=["GET", "POST"])
+def reset_password_verify() -> Response:
+    def submit(vid: str, form: Any) -> Response:
+        _flows().reset_password(vid, form.code.data, form.password.data)
+        flash("Your password was changed. Sign in with your new password.", "success")
+        return redirect(url_for(".sign_in"))
+
+    return _code_step(RESET_PASSWORD, ResetPasswordForm, submit)
+
+
+@html_blueprint.post("/reset-password/resend")
+def reset_password_resend() -> Response:
+    return _resend(RESET_PASSWORD, ResetPasswordForm)
+
+
+# Sign-out ----------------------------------------------------------------------------------
+
+
+@html_blueprint.post("/sign-out")
+def sign_out() -> Response:
+    form = ActionForm()
+    if not _valid(form):
+        return _page("sms_otp/sign_out.html", 400, form=form)
+    sessions.sign_out()
+    return _redirect_next()
+
+
+# Signed-in pages ---------------------------------------------------------------------------
+
+
+def _signed_in(view: Callable[P, Response]) -> Callable[P, Response]:
+    """Like Flask-Login's ``login_required``: the app's login view (or its 401) otherwise."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        if not current_user.is_authenticated:
+            response: Response = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+            return response
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@html_blueprint.route("/verify-identity", methods=["GET", "POST"])
+@_signed_in
+def verify_identity() -> Response:
+    """Choose how to confirm it is you: a code to the current phone, or the password.
+    POST here checks the password; the code goes through ``/verify-identity/send``."""
+    form = PasswordForm()
+    send_form = ActionForm(formdata=None)
+    if request.method == "POST":
+        if not _valid(form):
+            return _identity_page(form, send_form, 400)
+        try:
+            _flows().verify_identity(_user(), password=form.password.data or "", client_ip=_ip())
+        except HTTPException as error:
+            _raise_unless_for_page(error)
+            _show_error(form, error)
+            return _identity_page(form, send_form, error.code or 400, error)
+        return _redirect_next(url_for(".account"))
+    return _identity_page(form, send_form)
+
+
+@html_blueprint.post("/verify-identity/send")
+@_signed_in
+def verify_identity_send() -> Response:
+    send_form = ActionForm()
+    form = PasswordForm(formdata=None)
+    if not _valid(send_form):
+        return _identity_page(form, send_form, 400)
+    try:
+        issued = _flows().request_code(
+            None, Usage.USER_PERMISSION_VALIDATION, user=_user(), client_ip=_ip()
+        )
+    except HTTPException as error:
+        _raise_unless_for_page(error)
+        _show_error(send_form, error)
+        return _identity_page(form, send_form, error.code or 400, error)
+    return _start(VERIFY_IDENTITY, issued.id)
+
+
+def _identity_page(
+    form: Any, send_form: Any, status: int = 200, error: HTTPException | None = None
+) -> Response:
+    user = _user()
+    return _page(
+        "sms_otp/verify_identity.html",
+        status,
+        error=error,
+        form=form,
+        send_form=send_form,
+        phone=_masked(user.phone),
+        has_password=bool(user.has_password),
+    )
+
+
+@html_blueprint.route("/verify-identity/code", methods=["GET", "POST"])
+@_signed_in
+def verify_identity_code() -> Response:
+    def submit(vid: str, form: Any) -> Response:
+        _flows().verify_identity(_user(), vid, form.code.data, client_ip=_ip())
+        sessions.clear_flow()
+        return _redirect_next(url_for(".account"))
+
+    return _code_step(VERIFY_IDENTITY, CodeForm, submit)
+
+
+@html_blueprint.post("/verify-identity/resend")
+@_signed_in
+def verify_identity_resend() -> Response:
+    return _resend(VERIFY_IDENTITY, CodeForm)
+
+
+@html_blueprint.get("/account")
+@_signed_in
+def account() -> Response:
+    return _page("sms_otp/account.html", user=_user(), phone=_pretty(_user().phone))
+
+
+@html_blueprint.route("/account/phone", methods=["GET", "POST"])
+@_signed_in
+def change_phone() -> Response:
+    """A new number (or a first one): the code goes to it, it replaces the old one once
+    entered. Only within a recent identity verification."""
+    needs = _verification_redirect(url_for(".change_phone"))
+    if needs is not None:
+        return needs
+    form = PhoneForm()
+    if request.method == "POST":
+        if not _valid(form):
+            return _page("sms_otp/change_phone.html", 400, form=form)
+        try:
+            issued = _flows().request_code(
+                form.phone.data, Usage.BIND_NEW_IDENTIFIER, user=_user(), client_ip=_ip()
+            )
+        except HTTPException as error:
+            return _failed("sms_otp/change_phone.html", form, error)
+        return _start(CHANGE_PHONE, issued.id)
+    return _page("sms_otp/change_phone.html", form=form)
+
+
+@html_blueprint.route("/account/phone/verify", methods=["GET", "POST"])
+@_signed_in
+def change_phone_verify() -> Response:
+    def submit(vid: str, form: Any) -> Response:
+        try:
+            _flows().change_phone(_user(), vid, form.code.data)
+        except VerificationRequired:
+            return redirect(url_for(".verify_identity", next=url_for(".change_phone")))
+        sessions.clear_flow()
+        flash("Your phone number was changed.", "success")
+        return redirect(url_for(".account"))
+
+    return _code_step(CHANGE_PHONE, CodeForm, submit)
+
+
+@html_blueprint.post("/account/phone/resend")
+@_signed_in
+def change_phone_resend() -> Response:
+    return _resend(CHANGE_PHONE, CodeForm)
+
+
+@html_blueprint.route("/account/phone/remove", methods=["GET", "POST"])
+@_signed_in
+def remove_phone() -> Response:
+    return _confirm_action(
+        "sms_otp/remove_phone.html",
+        url_for(".remove_phone"),
+        lambda: _flows().remove_phone(_user()),
+        "Your phone number was removed.",
+    )
+
+
+@html_blueprint.route("/account/mfa/enable", methods=["GET", "POST"])
+@_signed_in
+def enable_mfa() -> Response:
+    """Two-step verification on: first prove the phone receives codes (``BindMfa``)."""
+    form = ActionForm()
+    if request.method == "POST":
+        if not _valid(form):
+            return _page("sms_otp/enable_mfa.html", 400, form=form)
+        try:
+            issued = _flows().request_code(None, Usage.BIND_MFA, user=_user(), client_ip=_ip())
+        except HTTPException as error:
+            return _failed("sms_otp/enable_mfa.html", form, error)
+        return _start(ENABLE_MFA, issued.id)
+    return _page("sms_otp/enable_mfa.html", form=form, phone=_pretty(_user().phone))
+
+
+@html_blueprint.route("/account/mfa/verify", methods=["GET", "POST"])
+@_signed_in
+def enable_mfa_verify() -> Response:
+    def submit(vid: str, form: Any) -> Response:
+        _flows().set_mfa(_user(), True, vid, form.code.data)
+        sessions.clear_flow()
+        flash("Two-step verification is on.", "success")
+        return redirect(url_for(".account"))
+
+    return _code_step(ENABLE_MFA, CodeForm, submit)
+
+
+@html_blueprint.post("/account/mfa/resend")
+@_signed_in
+def enable_mfa_resend() -> Response:
+    return _resend(ENABLE_MFA, CodeForm)
+
+
+@html_blueprint.route("/account/mfa/disable", methods=["GET", "POST"])
+@_signed_in
+def disable_mfa() -> Response:
+    return _confirm_action(
+        "sms_otp/disable_mfa.html",
+        url_for(".disable_mfa"),
+        lambda: _flows().set_mfa(_user(), False),
+        "Two-step verification is off.",
+    )
+
+
+@html_blueprint.route("/account/password", methods=["GET", "POST"])
+@_signed_in
+def change_password() -> Response:
+    needs = _verification_redirect(url_for(".change_password"))
+    if needs is not None:
+        return needs
+    form = NewPasswordForm()
+    if request.method == "POST":
+        if not _valid(form):
+            return _page("sms_otp/change_password.html", 400, form=form)
+        try:
+            _flows().change_password(_user(), form.password.data)
+        except VerificationRequired:
+            return redirect(url_for(".verify_identity", next=url_for(".change_password")))
+        except HTTPException as error:
+            return _failed("sms_otp/change_password.html", form, error)
+        flash("Your password was changed. Other devices were signed out.", "success")
+        return redirect(url_for(".account"))
+    return _page("sms_otp/change_password.html", form=form)
+
+
+# Code steps --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CodeStep:
+    """One flow's code-entry step: where its challenge id lives and its endpoints."""
+
+    flow: str
+    template: str
+    start: str
+    verify: str
+    resend: str
+    #: Show only the last digits of the number (it is the account's, not one just typed).
+    masked: bool = False
+
+    def verification_id(self) -> str | None:
+        if self.flow == "mfa":
+            pending = sessions.pending_mfa()
+            vid = pending.get("vid") if pending else None
+        else:
+            flow = sessions.get_flow(self.flow)
+            vid = flow.get("vid") if flow else None
+        return vid if isinstance(vid, str) else None
+
+    def end(self) -> None:
+        if self.flow == "mfa":
+            sessions.clear_mfa()
+        else:
+            sessions.clear_flow()
+
+
+SIGN_UP = CodeStep(
+    "sign-up", "sms_otp/sign_up_verify.html", ".sign_up", ".sign_up_verify", ".sign_up_resend"
+)
+SIGN_IN_CODE = CodeStep(
+    "sign-in-code",
+    "sms_otp/sign_in_code_verify.html",
+    ".sign_in_code",
+    ".sign_in_code_verify",
+    ".sign_in_code_resend",
+)
+MFA = CodeStep("mfa", "sms_otp/mfa.html", ".sign_in", ".mfa", ".mfa_resend", masked=True)
+RESET_PASSWORD = CodeStep(
+    "reset-password",
+    "sms_otp/reset_password_verify.html",
+    ".reset_password",
+    ".reset_password_verify",
+    ".reset_password_resend",
+)
+VERIFY_IDENTITY = CodeStep(
+    "verify-identity",
+    "sms_otp/verify_identity_code.html",
+    ".verify_identity",
+    ".verify_identity_code",
+    ".verify_identity_resend",
+    masked=True,
+)
+CHANGE_PHONE = CodeStep(
+    "change-phone",
+    "sms_otp/change_phone_verify.html",
+    ".change_phone",
+    ".change_phone_verify",
+    ".change_phone_resend",
+)
+ENABLE_MFA = CodeStep(
+    "enable-mfa",
+    "sms_otp/enable_mfa_verify.html",
+    ".enable_mfa",
+    ".enable_mfa_verify",
+    ".enable_mfa_resend",
+    masked=True,
+)
+
+
+def _request_code_page(template: str, usage: Usage, step: CodeStep) -> Response:
+    """A phone-number page that sends a code: the same redirect for every valid number."""
+    form = PhoneForm()
+    if request.method == "POST":
+        if not _valid(form):
+            return _page(template, 400, form=form)
+        try:
+            issued = _flows().request_code(form.phone.data, usage, user=None, client_ip=_ip())
+        except HTTPException as error:
+            return _failed(template, form, error)
+        return _start(step, issued.id)
+    return _page(template, form=form)
+
+
+def _start(step: CodeStep, verification_id: str) -> Response:
+    sessions.set_flow(step.flow, verification_id)
+    return redirect(url_for(step.verify, **_next_args()))
+
+
+def _code_step(
+    step: CodeStep, form_class: type[SmsOtpForm], submit: Callable[[str, Any], Response]
+) -> Response:
+    """The code-entry page of ``step``: ``submit(verification_id, form)`` on POST."""
+    vid = step.verification_id()
+    if vid is None:
+        return redirect(url_for(step.start, **_next_args()))
+    form = form_class()
+    if request.method == "POST":
+        if not _valid(form):
+            return _code_page(step, vid, form, status=400)
+        try:
+            return submit(vid, form)
+        except HTTPException as error:
+            _raise_unless_for_page(error)
+            ended = step.flow == "mfa" and isinstance(error, TooManyAttempts)
+            _show_error(form, error, ended=ended)
+            return _code_page(step, vid, form, status=error.code or 400, error=error, ended=ended)
+    return _code_page(step, vid, form)
+
+
+def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
+    vid = step.verification_id()
+    if vid is None:
+        return redirect(url_for(step.start, **_next_args()))
+    resend_form = ActionForm()
+    form = form_class(formdata=None)
+    if not _valid(resend_form):
+        return _code_page(step, vid, form, resend_form=resend_form, status=400)
+    try:
+        _flows().resend_code(vid, client_ip=_ip())
+    except InvalidCode:
+        # Used, closed or gone: this request cannot continue; start it again.
+        step.end()
+        flash("That code can no longer be used. Please start again.", "error")
+        return redirect(url_for(step.start, **_next_args()))
+    except HTTPException as error:
+        _raise_unless_for_page(error)
+        _show_error(resend_form, error)
+        return _code_page(
+            step, vid, form, resend_form=resend_form, status=error.code or 400, error=error
+        )
+    flash("A new code is on its way.", "success")
+    return redirect(url_for(step.verify, **_next_args()))
+
+
+def _code_page(
+    step: CodeStep,
+    vid: str,
+    form: Any,
+    *,
+    resend_form: Any = None,
+    status: int = 200,
+    error: HTTPException | None = None,
+    ended: bool = False,
+) -> Response:
+    state = get_state()
+    row = state.challenges.find(vid)
+    phone = None
+    resend_in = 0
+    can_resend = False
+    if row is not None:
+        phone = _masked(row.phone) if step.masked else _pretty(row.phone)
+        settings = state.settings
+        wait = row.last_sent_at.timestamp() + settings.resend_cooldown
+        resend_in = max(0, math.ceil(wait - state.challenges.clock().timestamp()))
+        # A challenge closed by a failed delivery may be resent: only a used one may not
+        # (a closed one must look like the silent challenge of a number without an account).
+        can_resend = row.consumed_at is None and row.resends < settings.max_resends and not ended
+    return _page(
+        step.template,
+        status,
+        error=error,
+        form=form,
+        resend_form=resend_form if resend_form is not None else ActionForm(formdata=None),
+        phone=phone,
+        resend_in=resend_in,
+        can_resend=can_resend,
+        resend_url=url_for(step.resend, **_next_args()),
+        restart_url=url_for(step.start, **_next_args()),
+        ended=ended,
+    )
+
+
+def _confirm_action(template: str, here: str, action: Callable[[], None], done: str) -> Response:
+    """A page with one button for an action that needs a recent identity verification."""
+    needs = _verification_redirect(here)
+    if needs is not None:
+        return needs
+    form = ActionForm()
+    if request.method == "POST":
+        if not _valid(form):
+            return _page(template, 400, form=form, user=_user())
+        try:
+            action()
+        except VerificationRequired:
+            return redirect(url_for(".verify_identity", next=here))
+        except HTTPException as error:
+            return _failed(template, form, error, user=_user())
+        flash(done, "success")
+        return redirect(url_for(".account"))
+    return _page(template, form=form, user=_user())
+
+
+def _verification_redirect(here: str) -> Response | None:
+    try:
+        _flows().require_recent_verification(_user())
+    except VerificationRequired:
+        return redirect(url_for(".verify_identity", next=here))
+    return None
+
+
+# Errors ------------------------------------------------------------------------------------
+
+
+def _valid(form: Any) -> bool:
+    """Validate (CSRF only); a bad token becomes a form-level message."""
+    if form.validate():
+        return True
+    csrf = getattr(form, "csrf_token", None)
+    if csrf is not None and csrf.errors:
+        csrf.errors = []
+        form.form_errors.append(CSRF_MESSAGE)
+    return False
+
+
+def _raise_unless_for_page(error: HTTPException) -> None:
+    if not isinstance(error, SmsOtpError) or isinstance(error, _NOT_FOR_PAGES):
+        raise error
+
+
+def _failed(template: str, form: Any, error: HTTPException, **context: Any) -> Response:
+    """The page again, the error next to its field, with the error's status."""
+    _raise_unless_for_page(error)
+    _show_error(form, error)
+    return _page(template, error.code or 400, error=error, form=form, **context)
+
+
+def _show_error(form: Any, error: HTTPException, *, ended: bool = False) -> None:
+    name: str | None = None
+    if isinstance(error, InvalidRequest):
+        name = error.field
+    else:
+        for kind, field_name in _ERROR_FIELDS:
+            if isinstance(error, kind):
+                name = field_name
+                break
+    message = error_message(error, sign_in_again=ended)
+    field = form[name] if name is not None and name in form else None
+    if field is not None:
+        field.errors = [*field.errors, message]
+    else:
+        form.form_errors.append(message)
+
+
+def error_message(error: HTTPException, *, sign_in_again: bool = False) -> str:
+    """What the user reads: the error's own calm text, and when to try again."""
+    seconds = getattr(error, "retry_after_seconds", None)
+    if isinstance(error, TooManyAttempts):
+        if sign_in_again:
+            return "Too many attempts. Please sign in again."
+        if seconds:
+            return f"Too many attempts. Try again {_in(seconds)}."
+        return "Too many attempts. Ask for a new code."
+    if isinstance(error, ResendNotAllowed):
+        if seconds:
+            return f"You can ask for a new code {_in(seconds)}."
+        return "No more codes can be sent for this request. Please start again."
+    if isinstance(error, RateLimited) and seconds:
+        return f"Too many requests. Try again {_in(seconds)}."
+    return str(error.description)
+
+
+def _in(seconds: int) -> str:
+    if seconds < 60:
+        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"in {minutes} minute{'s' if minutes != 1 else ''}"
+    hours = math.ceil(minutes / 60)
+    return f"in {hours} hour{'s' if hours != 1 else ''}"
+
+
+# Helpers ---------------------------------------------------------------------------------
+
+
+def _page(
+    template: str, status: int = 200, *, error: HTTPException | None = None, **context: Any
+) -> Response:
+    response = make_response(render_template(template, **context), status)
+    if error is not None:
+        for name, value in error.get_headers():
+            if name.lower() == "retry-after":
+                response.headers["Retry-After"] = value
+    return response
+
+
+def safe_next(value: Any) -> str | None:
+    """``value`` if it is a path on this site (``/...``), else ``None``: no open redirect
+    through ``//host``, ``/\\host``, schemes or control characters."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000:
+        return None
+    if value.startswith("//") or "\\" in value:
+        return None
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
+
+def _next() -> str | None:
+    return safe_next(request.args.get("next"))
+
+
+def _next_args() -> dict[str, Any]:
+    target = _next()
+    return {"next": target} if target else {}
+
+
+def _redirect_next(default: str | None = None) -> Response:
+    target = _next()
+    root = request.script_root
+    if target is not None and root and not target.startswith(root + "/"):
+        # Mounted under a prefix: SmsOtp.verification_required passes ``request.path``,
+        # which lacks it; nothing outside the prefix belongs to this app anyway.
+        target = root + target
+    return redirect(target or default or root + "/")
+
+
+def _flows() -> Any:
+    return get_state().flows
+
+
+def _user() -> Any:
+    if not current_user.is_authenticated:
+        raise SignInRequired()
+    return current_user._get_current_object()
+
+
+def _ip() -> str:
+    return str(get_remote_address() or "")
+
+
+def _pretty(e164: str | None) -> str | None:
+    """``+12015550123`` as ``+1 201-555-0123``, for people."""
+    if not e164:
+        return None
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+
+
+def _masked(e164: str | None) -> str | None:
+    """The account's number as its owner recognises it, without showing it whole."""
+    return f"your phone ending in {e164[-4:]}" if e164 else None

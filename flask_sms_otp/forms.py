@@ -1,0 +1,62 @@
+"""The HTML forms of the flows (Flask-WTF, so every POST carries a CSRF token).
+
+The forms hold no rules of their own beyond CSRF: the flows judge phone numbers, codes and
+passwords, so the pages and the JSON API refuse the same inputs with the same errors. The
+``render_kw`` give browsers and password managers the right hints (``autocomplete``,
+``inputmode``).
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, TelField
+
+
+class SmsOtpForm(FlaskForm):  # type: ignore[misc]
+    """Base of every form here: CSRF only, validation is the flows' job."""
+
+
+_PHONE = {"autocomplete": "tel", "required": True}
+_CODE = {
+    "inputmode": "numeric",
+    "autocomplete": "one-time-code",
+    "pattern": "[0-9]*",
+    "required": True,
+}
+_CURRENT_PASSWORD = {"autocomplete": "current-password", "required": True}
+_NEW_PASSWORD = {"autocomplete": "new-password"}
+
+
+class ActionForm(SmsOtpForm):
+    """A button that changes something (resend, sign out, send a code): CSRF token only."""
+
+
+class PhoneForm(SmsOtpForm):
+    phone = TelField("Phone number", render_kw=_PHONE)
+
+
+class CodeForm(SmsOtpForm):
+    code = StringField("Code", render_kw=_CODE)
+
+
+class SignUpCodeForm(CodeForm):
+    password = PasswordField("Password", render_kw=_NEW_PASSWORD)
+
+
+class SignInForm(SmsOtpForm):
+    phone = TelField("Phone number", render_kw=_PHONE)
+    password = PasswordField("Password", render_kw=_CURRENT_PASSWORD)
+
+
+class ResetPasswordForm(CodeForm):
+    password = PasswordField("New password", render_kw={**_NEW_PASSWORD, "required": True})
+
+
+class PasswordForm(SmsOtpForm):
+    """The current password, to confirm it is the user."""
+
+    password = PasswordField("Password", render_kw=_CURRENT_PASSWORD)
+
+
+class NewPasswordForm(SmsOtpForm):
+    password = PasswordField("New password", render_kw={**_NEW_PASSWORD, "required": True})

@@ -1,0 +1,80 @@
+"""The example app in a real browser: sign up, sign out, sign in by code, reset the password,
+sign in with it. Fields are found by their labels and buttons by their roles, so the pages
+are usable with assistive technology."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from flask_sms_otp.testing import outbox
+
+PHONE = "+12015550123"
+FIRST_PASSWORD = "first correct horse"
+NEW_PASSWORD = "second battery staple"
+
+pytestmark = pytest.mark.browser
+
+
+def last_code(to: str, usage: str) -> str:
+    sent = [sms for sms in outbox if sms.to == to and sms.usage == usage]
+    assert sent, f"no {usage} SMS to {to}"
+    return sent[-1].code
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("main").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You are not signed in.")).to_be_visible()
+
+
+def test_sign_up_sign_in_by_code_and_reset_the_password(page: Page, live_example: str) -> None:
+    page.goto(live_example + "/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("flask-sms-otp example")
+    expect(page.get_by_text("You are not signed in.")).to_be_visible()
+
+    # Sign up: number, then the code and a password.
+    page.get_by_role("link", name="Create an account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Create an account")
+    page.get_by_label("Phone number").fill(PHONE)
+    page.get_by_role("button", name="Text me a code").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+    # The resend button waits for its cooldown (the countdown script ran).
+    expect(page.get_by_role("button", name="Send a new code")).to_be_disabled()
+    expect(page.get_by_text("You can ask for a new code in")).to_be_visible()
+    page.get_by_label("Code", exact=True).fill(last_code(PHONE, "Register"))
+    page.get_by_label("Choose a password (optional)").fill(FIRST_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("You are signed in as")).to_contain_text(PHONE)
+    sign_out(page)
+
+    # Sign in by code.
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    page.get_by_role("link", name="Sign in with a code instead").click()
+    page.get_by_label("Phone number").fill(PHONE)
+    page.get_by_role("button", name="Text me a code").click()
+    page.get_by_label("Code", exact=True).fill(last_code(PHONE, "SignIn"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("You are signed in as")).to_contain_text(PHONE)
+    sign_out(page)
+
+    # Reset the password: it never signs in, it sends to the sign-in page.
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
+    page.get_by_label("Phone number").fill(PHONE)
+    page.get_by_role("button", name="Text me a code").click()
+    page.get_by_label("Code", exact=True).fill(last_code(PHONE, "ForgotPassword"))
+    page.get_by_label("New password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("Your password was changed.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+
+    # The old password is refused, the new one works.
+    page.get_by_label("Phone number").fill(PHONE)
+    page.get_by_label("Password", exact=True).fill(FIRST_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text("The phone number or password is incorrect.")
+    page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text("You are signed in as")).to_contain_text(PHONE)
