@@ -94,7 +94,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return render_template_string(HOME)
 
     @app.get("/settings/danger")
-    @sms_otp.verification_required(max_age=300)  # type: ignore[untyped-decorator]
+    @sms_otp.verification_required(max_age=300)
     def danger() -> str:
         return render_template_string(DANGER)
 

@@ -18,8 +18,23 @@ from .errors import (
 )
 from .extension import SmsOtp
 from .phone import normalize_phone
-from .signals import code_sent, code_verified, delivery_failed, phone_locked, verification_failed
+from .signals import (
+    code_sent,
+    code_verified,
+    delivery_failed,
+    mfa_changed,
+    mfa_failed,
+    password_changed,
+    password_reset,
+    phone_changed,
+    phone_locked,
+    sign_in_failed,
+    user_registered,
+    user_signed_in,
+    verification_failed,
+)
 from .usage import Usage
+from .users import PhoneUserMixin
 
 __all__ = [
     "ConfigurationError",
@@ -29,6 +44,7 @@ __all__ = [
     "InvalidCode",
     "InvalidPhoneNumber",
     "IssuedChallenge",
+    "PhoneUserMixin",
     "ProviderRateLimited",
     "ProviderRejected",
     "ProviderUnavailable",
@@ -44,7 +60,15 @@ __all__ = [
     "code_sent",
     "code_verified",
     "delivery_failed",
+    "mfa_changed",
+    "mfa_failed",
     "normalize_phone",
+    "password_changed",
+    "password_reset",
+    "phone_changed",
     "phone_locked",
+    "sign_in_failed",
+    "user_registered",
+    "user_signed_in",
     "verification_failed",
 ]

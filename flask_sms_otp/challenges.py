@@ -223,14 +223,26 @@ class ChallengeService:
         )
         session.commit()
         if _rowcount(result) != 1:
-            if row.resends >= self.settings.max_resends:
-                raise ResendNotAllowed()
-            wait = row.last_sent_at + timedelta(seconds=self.settings.resend_cooldown) - now
-            raise ResendNotAllowed(retry_after=max(1, math.ceil(wait.total_seconds())))
+            # Refused by the conditions above (or a concurrent resend): say why.
+            raise self.resend_refusal(row, now) or ResendNotAllowed()
         issued = self._issued(row.id, row.usage, row.phone, now)
         if row.delivered:
             self._send(issued, code, client_ip=client_ip, resend=True, schedule=schedule)
         return issued
+
+    def resend_refusal(self, row: Any, now: datetime | None = None) -> ResendNotAllowed | None:
+        """Why a resend of ``row`` would be refused now (cap or cooldown), or ``None``.
+
+        Lets callers refuse before spending send-limit budget on a resend that would not
+        happen; :meth:`resend` still decides atomically.
+        """
+        now = now or self.clock()
+        if row.resends >= self.settings.max_resends:
+            return ResendNotAllowed()
+        wait = row.last_sent_at + timedelta(seconds=self.settings.resend_cooldown) - now
+        if wait.total_seconds() > 0:
+            return ResendNotAllowed(retry_after=max(1, math.ceil(wait.total_seconds())))
+        return None
 
     # Verify ----------------------------------------------------------------------------
 

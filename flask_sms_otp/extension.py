@@ -6,7 +6,7 @@ import copy
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from flask import Flask, current_app, jsonify, redirect, request, url_for
 from flask_limiter import Limiter
@@ -169,7 +169,17 @@ class SmsOtp:
         app.register_blueprint(api_blueprint, url_prefix=settings.url_prefix + "/api")
         app.cli.add_command(sms_otp_cli)
 
-    def verification_required(self, view: F | None = None, *, max_age: int | None = None) -> Any:
+    @overload
+    def verification_required(self, view: F, *, max_age: int | None = None) -> F: ...
+
+    @overload
+    def verification_required(
+        self, view: None = None, *, max_age: int | None = None
+    ) -> Callable[[F], F]: ...
+
+    def verification_required(
+        self, view: F | None = None, *, max_age: int | None = None
+    ) -> F | Callable[[F], F]:
         """Decorate a view that needs the signed-in user to have confirmed their identity
         (a code to their current phone, or their password) within ``max_age`` seconds
         (default ``SMS_OTP_REVERIFY_MAX_AGE``). Browsers are sent through
@@ -187,7 +197,8 @@ class SmsOtp:
                         error = VerificationRequired()
                         body = {"error": {"code": error.error_code, "message": error.description}}
                         return jsonify(body), 401
-                    target = request.full_path if request.query_string else request.path
+                    path = request.full_path if request.query_string else request.path
+                    target = request.script_root + path  # mounted apps keep their prefix
                     return redirect(url_for("sms_otp.verify_identity", next=target))
                 return func(*args, **kwargs)
 

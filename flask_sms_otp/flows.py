@@ -79,6 +79,9 @@ class Flows:
         usage = self._usage(usage)
         if usage in SIGNED_IN_USAGES and user is None:
             raise SignInRequired()
+        if usage == Usage.BIND_NEW_IDENTIFIER:
+            # Otherwise any signed-in session could text any number through the app.
+            self._require_recent_verification(user)
         if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
         if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
@@ -109,17 +112,24 @@ class Flows:
 
     def resend_code(self, verification_id: Any, *, client_ip: str) -> IssuedChallenge:
         row = self.challenges.find(verification_id)
-        if row is None:
+        if row is None or row.consumed_at is not None:
             raise InvalidCode()
+        refusal = self.challenges.resend_refusal(row)
+        if refusal is not None:  # refused resends spend no send-limit budget
+            raise refusal
         self.limits.hit_send(row.phone, client_ip)
         if row.usage in PROTECTED_USAGES:
             return self.challenges.resend(
                 verification_id, client_ip=client_ip, schedule=self._protected_schedule()
             )
         try:
-            return self.challenges.resend(verification_id, client_ip=client_ip)
+            issued = self.challenges.resend(verification_id, client_ip=client_ip)
         except DeliveryError:
             raise DeliveryFailed() from None
+        if issued.usage == Usage.MFA_VERIFICATION:
+            # A new code gives the pending second step the new code's lifetime.
+            sessions.extend_mfa(issued.id, self.settings.code_ttl)
+        return issued
 
     # Sign-up and sign-in -----------------------------------------------------------------
 

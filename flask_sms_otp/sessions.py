@@ -65,6 +65,13 @@ def pending_mfa() -> dict[str, Any] | None:
     return pending
 
 
+def extend_mfa(verification_id: str, ttl: int) -> None:
+    """Give the pending second step of this challenge a new lifetime (after a resend)."""
+    pending = pending_mfa()
+    if pending is not None and pending.get("vid") == verification_id:
+        session[MFA] = {**pending, "exp": _now() + ttl}
+
+
 def clear_mfa() -> None:
     session.pop(MFA, None)
 

@@ -751,13 +751,7 @@ def _next_args() -> dict[str, Any]:
 
 
 def _redirect_next(default: str | None = None) -> Response:
-    target = _next()
-    root = request.script_root
-    if target is not None and root and not target.startswith(root + "/"):
-        # Mounted under a prefix: SmsOtp.verification_required passes ``request.path``,
-        # which lacks it; nothing outside the prefix belongs to this app anyway.
-        target = root + target
-    return redirect(target or default or root + "/")
+    return redirect(_next() or default or request.script_root + "/")
 
 
 def _flows() -> Any:

@@ -801,7 +801,7 @@ def guarded(make_app: AppFactory, clock: FakeClock) -> Flask:
     site = make_app(clock=clock, **ROOMY)
 
     @site.get("/danger")
-    @SmsOtp().verification_required(max_age=300)  # type: ignore[untyped-decorator]
+    @SmsOtp().verification_required(max_age=300)
     def danger() -> str:
         return "danger zone"
 
@@ -863,10 +863,10 @@ def test_verification_returns_into_a_mounted_app(guarded: Flask) -> None:
         data={"csrf_token": csrf_of(page.text), "phone": KNOWN, "password": PASSWORD},
     )
     step = visitor.get("/danger", base_url=mounted).location
-    assert step == "/app/auth/verify-identity?next=/danger"
-    page = visitor.get("/auth/verify-identity?next=/danger", base_url=mounted)
+    assert step == "/app/auth/verify-identity?next=/app/danger"
+    page = visitor.get("/auth/verify-identity?next=/app/danger", base_url=mounted)
     done = visitor.post(
-        "/auth/verify-identity?next=/danger",
+        "/auth/verify-identity?next=/app/danger",
         base_url=mounted,
         data={"csrf_token": csrf_of(page.text), "password": PASSWORD},
     )

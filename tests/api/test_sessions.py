@@ -282,14 +282,14 @@ def test_changing_the_number(
     client = ApiClient(app)
     assert client.sign_in_password(PHONE).status_code == 200
 
+    # A recent verification of identity is needed, by code or password, even to send the
+    # new number its code; and it goes stale.
+    unverified = client.send_code(NEW_PHONE, "BindNewIdentifier")
+    assert (unverified.status_code, error_code(unverified)) == (401, "verification_required")
+    assert client.post("/verify-identity", {"password": PASSWORD}).status_code == 200
     bind = client.request_code(NEW_PHONE, "BindNewIdentifier")
     new_code = last_code(sms_outbox, NEW_PHONE)
     body = {"verification_id": bind, "code": new_code}
-
-    # A recent verification of identity is needed, by code or password; it goes stale.
-    unverified = client.put("/account/phone", body)
-    assert (unverified.status_code, error_code(unverified)) == (401, "verification_required")
-    assert client.post("/verify-identity", {"password": PASSWORD}).status_code == 200
     clock.advance(301)
     stale = client.put("/account/phone", body)
     assert (stale.status_code, error_code(stale)) == (401, "verification_required")
