@@ -23,10 +23,15 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from ..errors import ConfigurationError, DeliveryError
+from ..errors import DeliveryError
 from ._http import HttpConnector
-from .base import CONFIG_KEY, DeliveryResult, SmsMessage
-from .templates import find_template, validate_templates
+from .base import DeliveryResult, SmsMessage
+from .templates import (
+    declared_values,
+    find_template,
+    template_param_names,
+    validate_templates,
+)
 
 DEFAULT_ENDPOINT = "https://dysmsapi.aliyuncs.com"
 
@@ -48,11 +53,9 @@ RATE_LIMIT_CODES = frozenset(
 #: SmsTemplateType values Logto accepts for a template's ``type`` (validated, never sent).
 TEMPLATE_TYPES = frozenset({0, 1, 2, 6, 7})
 
-DEFAULT_TEMPLATE_PARAMS: tuple[str, ...] = ("code",)
 
 _CHINA_MOBILE = re.compile(r"(?:\+86|0086|86)?1\d{10}")
 _CHINA_MOBILE_STRICT = re.compile(r"(?:\+86|0086|86)1\d{10}")
-_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 # Signature (providers.md §3.1) ---------------------------------------------------------
@@ -114,14 +117,7 @@ def select_template_code(
 
 def template_param(names: tuple[str, ...], payload: Mapping[str, Any]) -> str:
     """Compact JSON (non-ASCII kept, like ``JSON.stringify``) of only the declared variables."""
-    missing = [name for name in names if name not in payload]
-    if missing:
-        raise ConfigurationError(
-            f"{CONFIG_KEY}.templates",
-            f"templateParams names unknown variables {missing} "
-            f"(available: {', '.join(sorted(payload))})",
-        )
-    values = {name: str(payload[name]) for name in names}
+    values = dict(zip(names, declared_values(names, payload), strict=True))
     return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -178,22 +174,9 @@ class AliyunConnector(HttpConnector):
         kind = template.get("type")
         if kind is not None and (type(kind) is not int or kind not in TEMPLATE_TYPES):
             raise self.config_error(f"{where}.type", "must be one of 0, 1, 2, 6, 7")
-        template["templateParams"] = self._param_names(
-            template.get("templateParams"), f"{where}.templateParams"
+        template["templateParams"] = template_param_names(
+            template.get("templateParams"), f"{where}.templateParams", distinct=True
         )
-
-    def _param_names(self, value: Any, field_name: str) -> tuple[str, ...]:
-        """An optional non-empty list of distinct variable names; ``("code",)`` if absent."""
-        if value is None:
-            return DEFAULT_TEMPLATE_PARAMS
-        if not isinstance(value, list) or not value:
-            raise self.config_error(field_name, "must be a non-empty list of variable names")
-        for name in value:
-            if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
-                raise self.config_error(field_name, f"{name!r} is not a variable name")
-        if len(set(value)) != len(value):
-            raise self.config_error(field_name, "names a variable twice")
-        return tuple(value)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage)

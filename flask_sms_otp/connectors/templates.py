@@ -132,3 +132,39 @@ def text_for(message_usage: str, payload: Mapping[str, Any], config: Mapping[str
     else:
         content = DEFAULT_TEXTS.get(message_usage, DEFAULT_TEXTS[Usage.GENERIC.value])
     return render(str(content), payload)
+
+
+# Template parameters (Aliyun, Tencent) ----------------------------------------------------
+
+#: What a template-id connector sends when a template declares nothing: the code alone.
+DEFAULT_TEMPLATE_PARAMS: tuple[str, ...] = ("code",)
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def template_param_names(value: Any, field_name: str, *, distinct: bool) -> tuple[str, ...]:
+    """A template's optional ``templateParams``: a non-empty list of variable names, in the
+    order the provider's placeholders take them; ``("code",)`` when absent."""
+    key = f"{CONFIG_KEY}.{field_name}"
+    if value is None:
+        return DEFAULT_TEMPLATE_PARAMS
+    if not isinstance(value, list) or not value:
+        raise ConfigurationError(key, "must be a non-empty list of variable names")
+    for name in value:
+        if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
+            raise ConfigurationError(key, f"{name!r} is not a variable name")
+    if distinct and len(set(value)) != len(value):
+        raise ConfigurationError(key, "names a variable twice")
+    return tuple(value)
+
+
+def declared_values(names: Sequence[str], payload: Mapping[str, Any]) -> list[str]:
+    """The values of only the declared variables, as strings, in order (never the locale or
+    anything else the payload holds)."""
+    missing = [name for name in names if name not in payload]
+    if missing:
+        raise ConfigurationError(
+            f"{CONFIG_KEY}.templates",
+            f"templateParams names unknown variables {missing} "
+            f"(available: {', '.join(sorted(payload))})",
+        )
+    return [str(payload[name]) for name in names]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,10 +21,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ConfigurationError, DeliveryError
+from ..errors import DeliveryError
 from ._http import HttpConnector
-from .base import CONFIG_KEY, DeliveryResult, SmsMessage
-from .templates import find_template, validate_templates
+from .base import DeliveryResult, SmsMessage
+from .templates import (
+    declared_values,
+    find_template,
+    template_param_names,
+    validate_templates,
+)
 
 DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com"
 SERVICE = "sms"
@@ -40,10 +44,6 @@ RATE_LIMIT_CODES = frozenset({"LimitExceeded", "RequestLimitExceeded"})
 
 #: Tencent error codes that are the API's own 5xx: nothing was refused, try again later.
 UNAVAILABLE_CODES = frozenset({"InternalError", "ServiceUnavailable"})
-
-DEFAULT_TEMPLATE_PARAMS: tuple[str, ...] = ("code",)
-
-_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 # Signature (providers.md §3.2) ---------------------------------------------------------
@@ -111,14 +111,7 @@ def tc3_authorization(
 
 def template_param_set(names: Sequence[str], payload: Mapping[str, Any]) -> list[str]:
     """The declared variables' values, as strings, in the declared order."""
-    missing = [name for name in names if name not in payload]
-    if missing:
-        raise ConfigurationError(
-            f"{CONFIG_KEY}.templates",
-            f"templateParams names unknown variables {missing} "
-            f"(available: {', '.join(sorted(payload))})",
-        )
-    return [str(payload[name]) for name in names]
+    return declared_values(names, payload)
 
 
 def send_sms_payload(
@@ -163,24 +156,13 @@ class TencentConnector(HttpConnector):
         self.region = self.require_str(config, "region")
         self.templates = validate_templates(config, fields=("templateCode",))
         for index, template in enumerate(self.templates):
-            template["templateParams"] = self._param_names(
-                template.get("templateParams"), f"templates[{index}].templateParams"
+            template["templateParams"] = template_param_names(
+                template.get("templateParams"), f"templates[{index}].templateParams", distinct=False
             )
         origin = self.endpoint_origin(config, default=DEFAULT_ENDPOINT)
         self.url = origin + "/"
         # The signed host is the host the request really goes to (a proxy or test server).
         self.host = urlsplit(origin).netloc.rpartition("@")[2]
-
-    def _param_names(self, value: Any, field_name: str) -> tuple[str, ...]:
-        """An optional non-empty list of variable names, in placeholder order ``{1}``, ``{2}``..."""
-        if value is None:
-            return DEFAULT_TEMPLATE_PARAMS
-        if not isinstance(value, list) or not value:
-            raise self.config_error(field_name, "must be a non-empty list of variable names")
-        for name in value:
-            if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
-                raise self.config_error(field_name, f"{name!r} is not a variable name")
-        return tuple(value)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage)
