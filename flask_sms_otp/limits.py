@@ -44,41 +44,42 @@ class RateLimits:
 
     def hit_send(self, phone_key: str, client_ip: str) -> None:
         """Count one SMS send for this IP, number and prefix; raise when one is over."""
-        self._hit("send-ip", client_ip or INVALID_KEY, self.send_per_ip)
-        self._hit("send-number", phone_key or INVALID_KEY, self.send_per_number)
-        prefix = prefix_of(phone_key) if phone_key != INVALID_KEY else INVALID_KEY
-        self._hit("send-prefix", prefix, self.send_per_prefix)
+        self._apply("send-ip", client_ip, self.send_per_ip)
+        self._apply("send-number", phone_key, self.send_per_number)
+        prefix = prefix_of(phone_key) if phone_key and phone_key != INVALID_KEY else INVALID_KEY
+        self._apply("send-prefix", prefix, self.send_per_prefix)
 
     def hit_password_attempt(self, phone_key: str, client_ip: str) -> None:
         """Count a password attempt for the IP; refuse if the account has failed too often.
         Failures are counted by :meth:`password_failed`; unknown numbers count the same."""
-        self._hit("password-ip", client_ip or INVALID_KEY, self.password_per_ip)
-        self._test("password-account", phone_key or INVALID_KEY, self.password_per_account)
+        self._apply("password-ip", client_ip, self.password_per_ip)
+        self._apply("password-account", phone_key, self.password_per_account, consume=False)
 
     def password_failed(self, phone_key: str) -> None:
-        try:
-            for item in self.password_per_account:
-                self.limiter.limiter.hit(item, *self._identifiers("password-account", phone_key))
-        except Exception:
-            logger.exception("rate-limit storage failed")
-            raise RateLimitUnavailable() from None
+        self._apply("password-account", phone_key, self.password_per_account, enforce=False)
 
-    def _hit(self, scope: str, key: str, items: Sequence[RateLimitItem]) -> None:
+    def _apply(
+        self,
+        scope: str,
+        key: str,
+        items: Sequence[RateLimitItem],
+        *,
+        consume: bool = True,
+        enforce: bool = True,
+    ) -> None:
+        """Count (``consume``) or only test each limit of a bucket; with ``enforce`` raise
+        :class:`RateLimited` at the first one over. Any storage failure fails closed."""
+        identifiers = self._identifiers(scope, key or INVALID_KEY)
+        strategy = self.limiter.limiter
         try:
             for item in items:
-                if not self.limiter.limiter.hit(item, *self._identifiers(scope, key)):
-                    raise RateLimited(self._retry_after(item, scope, key))
-        except RateLimited:
-            raise
-        except Exception:
-            logger.exception("rate-limit storage failed")
-            raise RateLimitUnavailable() from None
-
-    def _test(self, scope: str, key: str, items: Sequence[RateLimitItem]) -> None:
-        try:
-            for item in items:
-                if not self.limiter.limiter.test(item, *self._identifiers(scope, key)):
-                    raise RateLimited(self._retry_after(item, scope, key))
+                allowed = (
+                    strategy.hit(item, *identifiers)
+                    if consume
+                    else strategy.test(item, *identifiers)
+                )
+                if enforce and not allowed:
+                    raise RateLimited(self._retry_after(item, identifiers))
         except RateLimited:
             raise
         except Exception:
@@ -91,6 +92,6 @@ class RateLimits:
         prefix = getattr(self.limiter, "_key_prefix", "") or ""
         return (prefix, "sms_otp", scope, key) if prefix else ("sms_otp", scope, key)
 
-    def _retry_after(self, item: RateLimitItem, scope: str, key: str) -> int:
-        stats = self.limiter.limiter.get_window_stats(item, *self._identifiers(scope, key))
+    def _retry_after(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
+        stats = self.limiter.limiter.get_window_stats(item, *identifiers)
         return max(1, math.ceil(stats.reset_time - time.time()))
