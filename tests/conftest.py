@@ -51,6 +51,23 @@ def _postgres_available() -> str | None:
     return None
 
 
+def require_redis(url: str) -> str:
+    """``url`` if a Redis server answers there; else skip (fail in CI) with the reason."""
+    import redis
+
+    connection = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        connection.ping()
+    except redis.RedisError as exc:
+        reason = f"Redis not reachable at {url}: {type(exc).__name__}"
+        if REQUIRE_SERVICES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        connection.close()
+    return url
+
+
 @pytest.fixture(scope="session")
 def postgres_uri() -> str:
     reason = _postgres_available()

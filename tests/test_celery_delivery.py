@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 
 from flask_sms_otp.state import get_state
 
-from .conftest import REQUIRE_SERVICES
+from .conftest import require_redis
 
 BROKER = os.environ.get("SMS_OTP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +30,7 @@ PHONE = "+8613800138000"
 
 @pytest.fixture(scope="module")
 def broker() -> str:
-    try:
-        redis.Redis.from_url(BROKER, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        reason = f"Redis not reachable at {BROKER}: {exc}"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return BROKER
+    return require_redis(BROKER)
 
 
 @pytest.fixture

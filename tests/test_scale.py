@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from .conftest import REQUIRE_SERVICES, AppFactory
+from .conftest import AppFactory, require_redis
 
 REDIS_URL = os.environ.get("SMS_OTP_TEST_LIMITS_REDIS_URL", "redis://127.0.0.1:6379/14")
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +30,7 @@ PHONE = "+8613800138000"
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        reason = f"Redis not reachable at {REDIS_URL}: {exc}"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return REDIS_URL
+    return require_redis(REDIS_URL)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from flask_sms_otp import ConfigurationError
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import REQUIRE_SERVICES, AppFactory, FakeClock
+from ..conftest import AppFactory, FakeClock, require_redis
 from .conftest import (
     PASSWORD,
     PHONE,
@@ -387,15 +387,7 @@ def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own on the test Redis; its keys are deleted afterwards."""
     import redis
 
-    connection = redis.Redis.from_url(REDIS_URI, socket_connect_timeout=1)
-    try:
-        connection.ping()
-    except redis.RedisError as exc:
-        connection.close()
-        reason = f"Redis not reachable at {REDIS_URI}: {type(exc).__name__}"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    connection = redis.Redis.from_url(require_redis(REDIS_URI))
     prefix = f"sms-otp-test-{uuid.uuid4().hex}"
     yield prefix
     for key in connection.scan_iter(match=f"*{prefix}*"):
