@@ -180,3 +180,36 @@ def test_alembic_autogenerate_sees_the_extension_tables(
     } <= added
     indexes = {step[1].name for step in diff if step[0] == "add_index"}
     assert "ix_sms_otp_challenge_phone_usage" in indexes
+
+
+def test_twenty_concurrent_sign_ups_with_one_code_make_one_user(
+    make_app: AppFactory, database_uri: str, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, WTF_CSRF_ENABLED=False)
+    sent = app.test_client().post(
+        "/auth/api/verification-codes", json={"phone": PHONE, "usage": "Register"}
+    )
+    assert sent.json is not None
+    body = {"verification_id": sent.json["verification_id"], "code": sms_outbox[-1].code}
+    statuses: list[int] = []
+    barrier = threading.Barrier(20)
+
+    def sign_up() -> None:
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post("/auth/api/sign-up", json=body).status_code)
+
+    threads = [threading.Thread(target=sign_up) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Exactly one wins. The others are refused: 400, or 429 when they were counted among
+    # the attempts before the winner's consume committed.
+    assert statuses.count(201) == 1
+    assert len(statuses) == 20
+    assert set(statuses) <= {201, 400, 429}
+    with app.app_context():
+        User = get_state(app).user_model
+        count = get_state(app).db.session.execute(sa.select(sa.func.count()).select_from(User))
+        assert count.scalar() == 1
