@@ -84,17 +84,20 @@ class Flows:
             self._require_recent_verification(user)
         if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
+        refused: InvalidPhoneNumber | None = None
         if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
             if not user.phone:
                 raise ActionNotAllowed("no_phone", "The account has no phone number.")
-            e164: str | None = user.phone
+            e164: str = user.phone
         else:
-            e164 = self._phone_or_none(phone)
+            try:
+                e164 = normalize_with(self.settings, phone)
+            except InvalidPhoneNumber as error:
+                e164, refused = INVALID_KEY, error
         # Counted before the input is judged: garbage fills one constant bucket.
-        self.limits.hit_send(e164 or INVALID_KEY, client_ip)
-        if e164 is None:
-            normalize_with(self.settings, phone)  # raises InvalidPhoneNumber with its reason
-            raise InvalidPhoneNumber("invalid")  # pragma: no cover - normalize raised
+        self.limits.hit_send(e164, client_ip)
+        if refused is not None:
+            raise refused
         owner = self.users.by_phone(e164)
         if usage == Usage.REGISTER:
             return self._issue_protected(e164, usage, None, deliver=owner is None, ip=client_ip)
@@ -316,12 +319,6 @@ class Flows:
         if usage not in ANONYMOUS_USAGES | SIGNED_IN_USAGES:
             raise InvalidRequest("This usage type cannot be requested.", field="usage")
         return usage
-
-    def _phone_or_none(self, phone: Any) -> str | None:
-        try:
-            return normalize_with(self.settings, phone)
-        except InvalidPhoneNumber:
-            return None
 
     def _owner(self, user_id: str | None, phone: str) -> Any:
         user = self.users.get(user_id) if user_id is not None else None
