@@ -455,7 +455,9 @@ class ChallengeService:
             to=row.phone, usage=row.usage, code=code, client_ip=client_ip
         )
         try:
-            self.delivery.send(_app(), message, challenge_id=row.id, resend=resend)
+            self.delivery.send(
+                _app(), message, challenge_id=row.id, resend=resend, will_retry=not final_attempt
+            )
         except DeliveryError as error:
             if final_attempt or not error.retryable:
                 self._close(row.id)

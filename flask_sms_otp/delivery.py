@@ -54,8 +54,13 @@ class Delivery:
         *,
         challenge_id: str | None = None,
         resend: bool = False,
+        will_retry: bool = False,
     ) -> DeliveryResult:
-        """Send ``message`` now. Raise :class:`DeliveryError` (also for connector bugs)."""
+        """Send ``message`` now. Raise :class:`DeliveryError` (also for connector bugs).
+
+        ``will_retry``: a queued send that will be tried again if this attempt fails with a
+        transient error; ``delivery_failed`` then waits for the last attempt.
+        """
         name = self.connector.name
         started = time.perf_counter()
         try:
@@ -91,6 +96,8 @@ class Delivery:
         logger.warning(
             "SMS %s to %s failed: %s", message.usage, mask_phone(message.to), error.describe()
         )
+        if will_retry and error.retryable:
+            raise error
         signals.delivery_failed.send(
             app,
             challenge_id=challenge_id,

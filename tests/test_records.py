@@ -106,3 +106,38 @@ def test_a_broken_record_table_does_not_fail_the_send(
             issued = state.challenges.issue(CN, Usage.SIGN_IN)
         assert "could not write the delivery record" in caplog.text
         assert state.challenges.verify(issued.id, sms_outbox[-1].code, usage=Usage.SIGN_IN)
+
+
+def test_queued_attempts_signal_delivery_failed_only_when_giving_up(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    """What the Celery task does per attempt, without a worker: a transient failure that
+    will be retried records the attempt but neither signals nor closes the challenge."""
+    from flask_sms_otp import ProviderUnavailable, delivery_failed
+
+    app = make_app()
+    failures: list[object] = []
+
+    def receiver(sender: object, **kwargs: object) -> None:
+        failures.append(kwargs["error"])
+
+    with app.app_context(), delivery_failed.connected_to(receiver, app):
+        engine = get_state(app).challenges
+        issued = engine.issue(CN, Usage.SIGN_IN)
+        fail_next_send(times=2)
+        with pytest.raises(ProviderUnavailable):
+            engine.send_queued(issued.id, final_attempt=False)
+        assert failures == []
+        assert engine.find(issued.id).closed_at is None
+        with pytest.raises(ProviderUnavailable):
+            engine.send_queued(issued.id, final_attempt=True)
+        assert len(failures) == 1
+        assert engine.find(issued.id).closed_at is not None
+        Record = get_state(app).models.DeliveryRecord
+        statuses = (
+            get_state(app)
+            .db.session.execute(sa.select(Record.status).order_by(Record.id))
+            .scalars()
+            .all()
+        )
+        assert list(statuses) == ["sent", "failed", "failed"]
