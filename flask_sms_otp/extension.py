@@ -33,6 +33,7 @@ from .errors import ConfigurationError, VerificationRequired
 from .flows import Flows
 from .limits import RateLimits
 from .models import models_for
+from .notices import Notices
 from .records import DeliveryRecords
 from .settings import DEFAULTS, Settings
 from .state import EXTENSION_KEY, SmsOtpState, get_state
@@ -142,7 +143,13 @@ class SmsOtp:
             code_generator=self.code_generator,
             enqueue=_queue(settings),
         )
-        flows = Flows(settings=settings, challenges=challenges, users=users, limits=limits)
+        flows = Flows(
+            settings=settings,
+            challenges=challenges,
+            users=users,
+            limits=limits,
+            notices=Notices(delivery),
+        )
         app.extensions[EXTENSION_KEY] = SmsOtpState(
             settings=settings,
             connector=connector,

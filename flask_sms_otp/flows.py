@@ -33,6 +33,7 @@ from .errors import (
     VerificationRequired,
 )
 from .limits import INVALID_KEY, RateLimits
+from .notices import Notice, Notices
 from .phone import normalize_with
 from .settings import Settings
 from .usage import Usage
@@ -66,11 +67,13 @@ class Flows:
         challenges: ChallengeService,
         users: UserStore,
         limits: RateLimits,
+        notices: Notices,
     ) -> None:
         self.settings = settings
         self.challenges = challenges
         self.users = users
         self.limits = limits
+        self.notices = notices
 
     # Codes -------------------------------------------------------------------------------
 
@@ -194,6 +197,7 @@ class Flows:
             user = self.users.get(pending["uid"])
             if user is not None:
                 signals.mfa_failed.send(_app(), user=user)
+                self.notices.send(_app(), Notice.MFA_FAILED, user.phone)
             raise
         user = self._owner(verified.user_id, verified.phone)
         sessions.sign_in(user)
@@ -209,6 +213,7 @@ class Flows:
         self.users.end_all_sessions(user)
         sessions.sign_out()
         signals.password_reset.send(_app(), user=user)
+        self.notices.send(_app(), Notice.PASSWORD_CHANGED, user.phone)
 
     # Signed-in actions ---------------------------------------------------------------------
 
@@ -253,6 +258,7 @@ class Flows:
         if not self.users.set_phone(user, verified.phone):
             raise InvalidCode()  # taken by another account meanwhile: say nothing more
         signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=verified.phone)
+        self.notices.send(_app(), Notice.PHONE_CHANGED, old)
         return user
 
     def remove_phone(self, user: Any) -> None:
@@ -268,6 +274,7 @@ class Flows:
         old = user.phone
         self.users.set_phone(user, None)
         signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=None)
+        self.notices.send(_app(), Notice.PHONE_CHANGED, old)
 
     def set_mfa(
         self, user: Any, enabled: Any, verification_id: Any = None, code: Any = None
@@ -299,6 +306,7 @@ class Flows:
         self.users.end_all_sessions(user)
         sessions.sign_in(user)  # this session carries on under the new epoch
         signals.password_changed.send(_app(), user=user)
+        self.notices.send(_app(), Notice.PASSWORD_CHANGED, user.phone)
 
     def require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
         self._require_recent_verification(user, max_age)

@@ -12,6 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from .errors import DeliveryError
 from .models import Models
 from .phone import mask_phone, region_of
+from .usage import Usage
 
 logger = logging.getLogger("flask_sms_otp")
 
@@ -87,14 +88,15 @@ class DeliveryRecords:
             self.db.session.rollback()
 
     def stats(self, since: datetime) -> list[CountryStats]:
-        """Per country since ``since``: accepted, failed and verified sends, busiest first."""
+        """Per country since ``since``: accepted, failed and verified code sends (notices
+        carry no code and are left out), busiest first."""
         Record = self.models.DeliveryRecord
         sent = sa.func.sum(sa.case((Record.status == "sent", 1), else_=0))
         failed = sa.func.sum(sa.case((Record.status == "failed", 1), else_=0))
         verified = sa.func.count(Record.verified_at)
         rows = self.db.session.execute(
             sa.select(Record.country, sent, failed, verified)
-            .where(Record.created_at >= since)
+            .where(Record.created_at >= since, Record.usage.in_([u.value for u in Usage]))
             .group_by(Record.country)
             .order_by(sent.desc(), Record.country)
         ).all()

@@ -42,6 +42,15 @@ DEFAULT_TEXTS: dict[str, str] = {
     for usage, purpose in _PURPOSES.items()
 }
 
+#: Built-in texts of the security notices (flask_sms_otp.notices), which carry no code.
+NOTICE_TEXTS: dict[str, str] = {
+    "PasswordChanged": "Your password was changed. If this was not you, reset it now.",
+    "PhoneChanged": "This number was removed from your account. If this was not you, "
+    "contact support.",
+    "MfaFailed": "Someone entered your password but not the code we sent. If this was not "
+    "you, change your password.",
+}
+
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 
 
@@ -130,7 +139,9 @@ def text_for(message_usage: str, payload: Mapping[str, Any], config: Mapping[str
     if templates:
         content = find_template(templates, message_usage)["content"]
     else:
-        content = DEFAULT_TEXTS.get(message_usage, DEFAULT_TEXTS[Usage.GENERIC.value])
+        content = DEFAULT_TEXTS.get(message_usage) or NOTICE_TEXTS.get(
+            message_usage, DEFAULT_TEXTS[Usage.GENERIC.value]
+        )
     return render(str(content), payload)
 
 

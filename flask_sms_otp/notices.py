@@ -1,0 +1,52 @@
+"""Security notices: texts without a code, telling the owner of an account that something
+changed (NIST 800-63B and OWASP ask for them after a reset, a change of phone, and failed
+second steps).
+
+A notice goes out when the connector can say it: a template whose ``usageType`` is exactly
+the notice's name (``PasswordChanged``, ``PhoneChanged``, ``MfaFailed``; never the
+``Generic`` fallback, whose text is about a code), or the built-in texts of the console and
+memory connectors. A notice that cannot be sent is logged; it never fails the action that
+caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from flask import Flask
+
+from .connectors.base import SmsMessage
+from .delivery import Delivery
+from .errors import DeliveryError
+
+logger = logging.getLogger("flask_sms_otp")
+
+
+class Notice(StrEnum):
+    PASSWORD_CHANGED = "PasswordChanged"  # noqa: S105 - a notice name, not a secret
+    PHONE_CHANGED = "PhoneChanged"
+    MFA_FAILED = "MfaFailed"
+
+
+class Notices:
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+
+    def can_send(self, notice: Notice) -> bool:
+        connector = self.delivery.connector
+        templates = connector.config.get("templates")
+        if templates:
+            return any(t.get("usageType") == notice.value for t in templates)
+        return connector.instant  # console and memory speak the built-in texts
+
+    def send(self, app: Flask, notice: Notice, phone: str | None) -> bool:
+        """Send ``notice`` to ``phone``; ``True`` if the provider accepted it."""
+        if not phone or not self.can_send(notice):
+            logger.debug("no %s notice: no number or no template for it", notice.value)
+            return False
+        try:
+            self.delivery.send(app, SmsMessage(to=phone, usage=notice.value, code=""))
+        except DeliveryError:
+            return False  # logged and signalled by the delivery
+        return True
