@@ -135,3 +135,32 @@ def make_app(sqlite_uri: str) -> Iterator[AppFactory]:
             db.session.remove()
             db.drop_all()
             db.engine.dispose()
+
+
+@pytest.fixture
+def make_example_app(tmp_path: Any) -> Iterator[AppFactory]:
+    """``make_example_app(**config)``: the example app itself, on a temporary SQLite file with
+    the memory connector and a cheap password hash; its engine is disposed afterwards."""
+    from example_app import create_app, db
+
+    made: list[Flask] = []
+
+    def factory(**config: Any) -> Flask:
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "example-test",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/example.db",
+                "SMS_OTP_CONNECTOR": "memory",
+                "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+                **config,
+            }
+        )
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

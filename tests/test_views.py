@@ -1080,22 +1080,8 @@ def test_app_templates_override_the_extensions(overriding_app: Flask) -> None:
 
 
 @pytest.fixture
-def example(tmp_path: Path) -> Iterator[Flask]:
-    from example_app import create_app, db
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "example-test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/example.db",
-            "SMS_OTP_CONNECTOR": "memory",
-            "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def example(make_example_app: AppFactory) -> Flask:
+    return make_example_app()
 
 
 def test_example_app_home_and_protected_page(example: Flask) -> None:

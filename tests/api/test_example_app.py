@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from flask import Flask
 
-from example_app import create_app, db
 from flask_sms_otp.testing import SentSms
 
+from ..conftest import AppFactory
 from .conftest import PASSWORD, PHONE, RELAXED_LIMITS, ApiClient, error_code, wrong
 
 NEW_PHONE = "+447400123456"
@@ -18,21 +15,8 @@ UNKNOWN = "+447400123499"
 
 
 @pytest.fixture
-def example(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "example-test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/example.db",
-            "SMS_OTP_CONNECTOR": "memory",
-            "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            **RELAXED_LIMITS,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def example(make_example_app: AppFactory) -> Flask:
+    return make_example_app(**RELAXED_LIMITS)
 
 
 def test_the_api_table_on_the_example_app(example: Flask, sms_outbox: list[SentSms]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from ..conftest import REQUIRE_SERVICES
+from ..conftest import REQUIRE_SERVICES, AppFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -47,22 +47,15 @@ def base_url() -> str | None:
 
 
 @pytest.fixture
-def live_example(tmp_path: Path) -> Iterator[str]:
+def live_example(make_example_app: AppFactory) -> Iterator[str]:
     """The example app on http://127.0.0.1:<free port>, with the memory connector so the
     test reads the codes from ``flask_sms_otp.testing.outbox``. Yields the base URL."""
-    from example_app import create_app, db
-
-    app = create_app(
-        {
-            "SECRET_KEY": "browser-test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/example.db",
-            "SMS_OTP_CONNECTOR": "memory",
-            "SMS_OTP_SECURE_COOKIES": False,
-            # A strong hash takes most of a second per password.
-            "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            # One number signs up, signs in and resets within a minute.
-            "SMS_OTP_SEND_LIMIT_PER_NUMBER": "20/hour",
-        }
+    app = make_example_app(
+        TESTING=False,
+        SECRET_KEY="browser-test",
+        SMS_OTP_SECURE_COOKIES=False,
+        # One number signs up, signs in and resets within a minute.
+        SMS_OTP_SEND_LIMIT_PER_NUMBER="20/hour",
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="example-app", daemon=True)
@@ -73,6 +66,3 @@ def live_example(tmp_path: Path) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
