@@ -84,7 +84,7 @@ class Flows:
             raise SignInRequired()
         if usage == Usage.BIND_NEW_IDENTIFIER:
             # Otherwise any signed-in session could text any number through the app.
-            self._require_recent_verification(user)
+            self.require_recent_verification(user)
         if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
         refused: InvalidPhoneNumber | None = None
@@ -250,7 +250,7 @@ class Flows:
         return datetime.fromtimestamp(at + self.settings.reverify_max_age, UTC)
 
     def change_phone(self, user: Any, verification_id: Any, code: Any) -> Any:
-        self._require_recent_verification(user)
+        self.require_recent_verification(user)
         verified = self.challenges.verify(
             verification_id, code, usage=Usage.BIND_NEW_IDENTIFIER, user_id=user.get_id()
         )
@@ -262,7 +262,7 @@ class Flows:
         return user
 
     def remove_phone(self, user: Any) -> None:
-        self._require_recent_verification(user)
+        self.require_recent_verification(user)
         if not user.phone:
             return
         if not user.has_password:
@@ -295,13 +295,13 @@ class Flows:
                 phone=user.phone,
             )
         else:
-            self._require_recent_verification(user)
+            self.require_recent_verification(user)
         if bool(user.mfa_enabled) != enabled:
             self.users.set_mfa(user, enabled)
             signals.mfa_changed.send(_app(), user=user, enabled=enabled)
 
     def change_password(self, user: Any, new_password: Any) -> None:
-        self._require_recent_verification(user)
+        self.require_recent_verification(user)
         self.users.set_password(user, self._required_password(new_password))
         self.users.end_all_sessions(user)
         sessions.sign_in(user)  # this session carries on under the new epoch
@@ -309,15 +309,14 @@ class Flows:
         self.notices.send(_app(), Notice.PASSWORD_CHANGED, user.phone)
 
     def require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
-        self._require_recent_verification(user, max_age)
-
-    # Internals ----------------------------------------------------------------------------
-
-    def _require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
+        """Refuse unless ``user`` confirmed their identity within ``max_age`` seconds
+        (default ``SMS_OTP_REVERIFY_MAX_AGE``)."""
         if user is None:
             raise SignInRequired()
         if not sessions.verified_within(max_age or self.settings.reverify_max_age):
             raise VerificationRequired()
+
+    # Internals ----------------------------------------------------------------------------
 
     def _usage(self, value: Any) -> Usage:
         try:

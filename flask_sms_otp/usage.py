@@ -15,8 +15,3 @@ class Usage(StrEnum):
     MFA_VERIFICATION = "MfaVerification"
     BIND_MFA = "BindMfa"
     ORGANIZATION_INVITATION = "OrganizationInvitation"
-
-
-def parse_usage(value: str | Usage) -> Usage:
-    """The :class:`Usage` named by ``value`` (exact, case-sensitive), or ``ValueError``."""
-    return Usage(value)
