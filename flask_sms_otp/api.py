@@ -23,6 +23,7 @@ from . import sessions
 from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
 from .flows import MfaRequired
+from .i18n import gettext as _
 from .state import get_state
 
 api_blueprint = Blueprint("sms_otp_api", __name__)
@@ -41,7 +42,12 @@ def _check_csrf() -> None:
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except ValidationError as exc:
-        raise CsrfFailed(str(exc.args[0]) if exc.args else "The CSRF token is missing.") from None
+        expired = bool(exc.args) and "expired" in str(exc.args[0])
+        raise CsrfFailed(
+            _("The CSRF token has expired. Get a new one and try again.")
+            if expired
+            else _("The CSRF token is missing or invalid.")
+        ) from None
 
 
 @api_blueprint.after_request
@@ -202,7 +208,7 @@ def _flows() -> Any:
 def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise InvalidRequest("The body must be a JSON object.")
+        raise InvalidRequest(_("The body must be a JSON object."))
     return data
 
 

@@ -34,6 +34,7 @@ from .errors import (
     ResendNotAllowed,
     TooManyAttempts,
 )
+from .i18n import message_locale
 from .models import Models
 from .phone import normalize_with
 from .settings import Settings
@@ -44,7 +45,7 @@ CodeGenerator = Callable[[int], str]
 #: Takes the send as a function and runs it: now, or after the response.
 Scheduler = Callable[[Callable[[], None]], None]
 #: Queues the delivery of a challenge (id, resend, client ip) to a task queue.
-Enqueue = Callable[[str, bool, str | None], Any]
+Enqueue = Callable[[str, bool, str | None, str | None], Any]
 
 logger = logging.getLogger("flask_sms_otp")
 
@@ -137,6 +138,7 @@ class ChallengeService:
         deliver: bool = True,
         client_ip: str | None = None,
         schedule: Scheduler | None = None,
+        locale: str | None = None,
     ) -> IssuedChallenge:
         """Create a challenge and send its code to ``phone`` (normalised to E.164 first).
 
@@ -149,6 +151,9 @@ class ChallengeService:
         now and a failure raises :class:`DeliveryError` (the challenge is then closed).
         Also raises :class:`InvalidPhoneNumber`, or :class:`TooManyAttempts` while the
         number is locked.
+
+        ``locale`` (a tag such as ``zh-CN``) picks the SMS text's language; by default the
+        current request's locale.
         """
         usage = Usage(usage).value
         e164 = normalize_with(self.settings, phone)
@@ -175,7 +180,9 @@ class ChallengeService:
         session.commit()
         issued = self._issued(challenge_id, usage, e164, now)
         if deliver:
-            self._send(issued, code, client_ip=client_ip, resend=False, schedule=schedule)
+            self._send(
+                issued, code, client_ip=client_ip, resend=False, schedule=schedule, locale=locale
+            )
         return issued
 
     def resend(
@@ -184,6 +191,7 @@ class ChallengeService:
         *,
         client_ip: str | None = None,
         schedule: Scheduler | None = None,
+        locale: str | None = None,
     ) -> IssuedChallenge:
         """Replace the challenge's code with a new one and send it.
 
@@ -227,7 +235,9 @@ class ChallengeService:
             raise self.resend_refusal(row, now) or ResendNotAllowed()
         issued = self._issued(row.id, row.usage, row.phone, now)
         if row.delivered:
-            self._send(issued, code, client_ip=client_ip, resend=True, schedule=schedule)
+            self._send(
+                issued, code, client_ip=client_ip, resend=True, schedule=schedule, locale=locale
+            )
         return issued
 
     def resend_refusal(self, row: Any, now: datetime | None = None) -> ResendNotAllowed | None:
@@ -384,12 +394,16 @@ class ChallengeService:
         client_ip: str | None,
         resend: bool,
         schedule: Scheduler | None,
+        locale: str | None,
     ) -> None:
+        # The language is the request's, taken now: a scheduled send may run after it.
+        language = locale or message_locale()
+
         def work() -> None:
             if self.enqueue is not None:
-                self._enqueue(issued, client_ip=client_ip, resend=resend)
+                self._enqueue(issued, client_ip=client_ip, resend=resend, locale=language)
             else:
-                self._deliver(issued, code, client_ip=client_ip, resend=resend)
+                self._deliver(issued, code, client_ip=client_ip, resend=resend, locale=language)
 
         if schedule is None:
             work()
@@ -406,10 +420,12 @@ class ChallengeService:
         code = self.code_generator(self.settings.code_length)
         return code, code_digest(self.keys[0], challenge_id, usage, phone, code)
 
-    def _enqueue(self, issued: IssuedChallenge, *, client_ip: str | None, resend: bool) -> None:
+    def _enqueue(
+        self, issued: IssuedChallenge, *, client_ip: str | None, resend: bool, locale: str | None
+    ) -> None:
         assert self.enqueue is not None  # noqa: S101 - only called when set
         try:
-            self.enqueue(issued.id, resend, client_ip)
+            self.enqueue(issued.id, resend, client_ip, locale)
         except Exception as exc:  # the broker is down: same as a provider outage
             logger.exception("could not queue the delivery of challenge %s", issued.id)
             self._close(issued.id)
@@ -424,6 +440,7 @@ class ChallengeService:
         resend: bool = False,
         client_ip: str | None = None,
         final_attempt: bool = True,
+        locale: str | None = None,
     ) -> bool:
         """In the worker: make a code for a queued challenge, store its digest and send it.
 
@@ -452,7 +469,7 @@ class ChallengeService:
         if _rowcount(stored) != 1:
             return False
         message = self.delivery.message(
-            to=row.phone, usage=row.usage, code=code, client_ip=client_ip
+            to=row.phone, usage=row.usage, code=code, client_ip=client_ip, locale=locale
         )
         try:
             self.delivery.send(
@@ -465,10 +482,16 @@ class ChallengeService:
         return True
 
     def _deliver(
-        self, issued: IssuedChallenge, code: str, *, client_ip: str | None, resend: bool
+        self,
+        issued: IssuedChallenge,
+        code: str,
+        *,
+        client_ip: str | None,
+        resend: bool,
+        locale: str | None,
     ) -> None:
         message = self.delivery.message(
-            to=issued.phone, usage=issued.usage, code=code, client_ip=client_ip
+            to=issued.phone, usage=issued.usage, code=code, client_ip=client_ip, locale=locale
         )
         try:
             self.delivery.send(_app(), message, challenge_id=issued.id, resend=resend)

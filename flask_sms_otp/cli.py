@@ -72,8 +72,13 @@ def check_command(ping: bool) -> None:
     type=click.Choice([u.value for u in Usage]),
     help="Template usage type.",
 )
+@click.option(
+    "--locale",
+    default=None,
+    help="Language of the text (a tag such as zh-CN): picks a template with that locale.",
+)
 @with_appcontext
-def send_test_command(phone: str, usage: str) -> None:
+def send_test_command(phone: str, usage: str, locale: str | None) -> None:
     """Send a test code to PHONE through the configured connector.
 
     Exits 0 once the provider accepted the message, non-zero with its reason otherwise.
@@ -86,7 +91,7 @@ def send_test_command(phone: str, usage: str) -> None:
             f"not an accepted phone number ({exc.reason})", param_hint="PHONE"
         ) from None
     code = state.challenges.code_generator(state.settings.code_length)
-    message = state.delivery.message(to=e164, usage=usage, code=code)
+    message = state.delivery.message(to=e164, usage=usage, code=code, locale=locale)
     try:
         result = state.delivery.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]

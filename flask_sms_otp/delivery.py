@@ -39,12 +39,24 @@ class Delivery:
         self.clock = clock
 
     def message(
-        self, *, to: str, usage: str, code: str, client_ip: str | None = None
+        self,
+        *,
+        to: str,
+        usage: str,
+        code: str,
+        client_ip: str | None = None,
+        locale: str | None = None,
     ) -> SmsMessage:
-        """The message for ``code``, with the variables every template may use."""
+        """The message for ``code``, with the variables every template may use, in
+        ``locale`` (a BCP 47 tag; the connector picks the template or text for it)."""
         minutes = max(1, math.ceil(self.settings.code_ttl / 60))
         return SmsMessage(
-            to=to, usage=usage, code=code, variables={"minutes": minutes}, client_ip=client_ip
+            to=to,
+            usage=usage,
+            code=code,
+            variables={"minutes": minutes},
+            client_ip=client_ip,
+            locale=locale,
         )
 
     def send(

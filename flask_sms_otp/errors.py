@@ -2,6 +2,9 @@
 
 HTTP-facing errors subclass werkzeug's, as Flask-WTF's ``CSRFError`` does, so an app that
 does nothing gets a sensible status, and each carries a stable ``error_code`` for the JSON API.
+Their ``description`` is the user-facing text, translated when the error is made (in the
+request, so in the user's language); ``InvalidRequest`` and ``ActionNotAllowed`` take theirs
+already translated.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from werkzeug.exceptions import (
     TooManyRequests,
     Unauthorized,
 )
+
+from .i18n import gettext as _
 
 
 class SmsOtpError(Exception):
@@ -101,7 +106,7 @@ class InvalidPhoneNumber(BadRequest, SmsOtpError):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        super().__init__("Enter a valid mobile phone number.")
+        super().__init__(_("Enter a valid mobile phone number."))
 
 
 class InvalidCode(BadRequest, SmsOtpError):
@@ -110,7 +115,7 @@ class InvalidCode(BadRequest, SmsOtpError):
     error_code = "invalid_code"
 
     def __init__(self) -> None:
-        super().__init__("The code is invalid or has expired.")
+        super().__init__(_("The code is invalid or has expired."))
 
 
 class TooManyAttempts(TooManyRequests, SmsOtpError):
@@ -120,7 +125,7 @@ class TooManyAttempts(TooManyRequests, SmsOtpError):
 
     def __init__(self, retry_after: int | None = None) -> None:
         self.retry_after_seconds = retry_after
-        super().__init__("Too many attempts. Request a new code later.", retry_after=retry_after)
+        super().__init__(_("Too many attempts. Request a new code later."), retry_after=retry_after)
 
 
 class ResendNotAllowed(TooManyRequests, SmsOtpError):
@@ -130,7 +135,7 @@ class ResendNotAllowed(TooManyRequests, SmsOtpError):
 
     def __init__(self, retry_after: int | None = None) -> None:
         self.retry_after_seconds = retry_after
-        super().__init__("A new code cannot be sent yet.", retry_after=retry_after)
+        super().__init__(_("A new code cannot be sent yet."), retry_after=retry_after)
 
 
 class DeliveryFailed(ServiceUnavailable, SmsOtpError):
@@ -139,7 +144,7 @@ class DeliveryFailed(ServiceUnavailable, SmsOtpError):
     error_code = "delivery_failed"
 
     def __init__(self) -> None:
-        super().__init__("The text message could not be sent. Please try again later.")
+        super().__init__(_("The text message could not be sent. Please try again later."))
 
 
 class RateLimited(TooManyRequests, SmsOtpError):
@@ -149,7 +154,7 @@ class RateLimited(TooManyRequests, SmsOtpError):
 
     def __init__(self, retry_after: int | None = None) -> None:
         self.retry_after_seconds = retry_after
-        super().__init__("Too many requests. Try again later.", retry_after=retry_after)
+        super().__init__(_("Too many requests. Try again later."), retry_after=retry_after)
 
 
 class RateLimitUnavailable(ServiceUnavailable, SmsOtpError):
@@ -158,7 +163,7 @@ class RateLimitUnavailable(ServiceUnavailable, SmsOtpError):
     error_code = "rate_limit_unavailable"
 
     def __init__(self) -> None:
-        super().__init__("The service is busy. Please try again later.")
+        super().__init__(_("The service is busy. Please try again later."))
 
 
 class InvalidCredentials(Unauthorized, SmsOtpError):
@@ -167,14 +172,14 @@ class InvalidCredentials(Unauthorized, SmsOtpError):
     error_code = "invalid_credentials"
 
     def __init__(self) -> None:
-        super().__init__("The phone number or password is incorrect.")
+        super().__init__(_("The phone number or password is incorrect."))
 
 
 class SignInRequired(Unauthorized, SmsOtpError):
     error_code = "unauthorized"
 
     def __init__(self) -> None:
-        super().__init__("Sign in first.")
+        super().__init__(_("Sign in first."))
 
 
 class VerificationRequired(Unauthorized, SmsOtpError):
@@ -183,7 +188,7 @@ class VerificationRequired(Unauthorized, SmsOtpError):
     error_code = "verification_required"
 
     def __init__(self) -> None:
-        super().__init__("Confirm it is you first.")
+        super().__init__(_("Confirm it is you first."))
 
 
 class InvalidRequest(BadRequest, SmsOtpError):
@@ -210,4 +215,4 @@ class MethodDisabled(NotFound, SmsOtpError):
     error_code = "method_disabled"
 
     def __init__(self) -> None:
-        super().__init__("This sign-in method is not available.")
+        super().__init__(_("This sign-in method is not available."))

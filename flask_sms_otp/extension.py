@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from flask import Flask, current_app, jsonify, redirect, request, url_for
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_sqlalchemy import SQLAlchemy
 
-from . import sessions
+from . import i18n, sessions
 from .challenges import (
     ChallengeService,
     Clock,
@@ -67,7 +68,8 @@ class SmsOtp:
     ``SMS_OTP_SEND_LIMIT_PER_PREFIX`` ("10/hour"), ``SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT``
     ("5/5minutes;100/hour"), ``SMS_OTP_PASSWORD_LIMIT_PER_IP`` ("10/minute"); Flask's
     ``SECRET_KEY`` / ``SECRET_KEY_FALLBACKS``, from which the code-digest keys are derived;
-    Flask-Limiter's ``RATELIMIT_STORAGE_URI`` and ``RATELIMIT_STRATEGY``.
+    Flask-Limiter's ``RATELIMIT_STORAGE_URI`` and ``RATELIMIT_STRATEGY``; Flask-Babel's
+    ``BABEL_DEFAULT_LOCALE`` when this extension sets Flask-Babel up (the app has not).
 
     :param db: the app's Flask-SQLAlchemy object; the models are created on it.
     :param user_model: the app's user model (with :class:`PhoneUserMixin`'s columns); by
@@ -168,7 +170,10 @@ class SmsOtp:
             login_manager = LoginManager(app)
             login_manager.user_loader(users.get)
             login_manager.login_view = "sms_otp.sign_in"
+            login_manager.login_message = i18n.gettext_noop("Please sign in to see this page.")
+            login_manager.localize_callback = i18n.gettext
         app.before_request(sessions.enforce_epoch)
+        _init_i18n(app)
         from .api import api_blueprint  # the views import the state; imported late
         from .views import html_blueprint
 
@@ -296,3 +301,15 @@ def _wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
+
+
+def _init_i18n(app: Flask) -> None:
+    """Flask-Babel chooses the locale: the app's own set-up when it has one (made before or
+    after this), else one made here that reads ``Accept-Language``. It leaves the app's Jinja
+    environment alone; the pages call ``_sms`` (this package's catalogs) instead of ``_``."""
+    if "babel" not in app.extensions:
+        Babel(app, locale_selector=i18n.select_locale, configure_jinja=False)
+    app.add_template_global(i18n.gettext, "_sms")
+    app.add_template_global(i18n.ngettext, "_sms_n")
+    app.add_template_global(i18n.gettext_html, "_sms_html")
+    app.add_template_global(i18n.message_locale, "sms_otp_locale")

@@ -32,6 +32,8 @@ from .errors import (
     TooManyAttempts,
     VerificationRequired,
 )
+from .i18n import gettext as _
+from .i18n import ngettext
 from .limits import INVALID_KEY, RateLimits
 from .notices import Notice, Notices
 from .phone import normalize_with
@@ -90,7 +92,7 @@ class Flows:
         refused: InvalidPhoneNumber | None = None
         if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
             if not user.phone:
-                raise ActionNotAllowed("no_phone", "The account has no phone number.")
+                raise ActionNotAllowed("no_phone", _("The account has no phone number."))
             e164: str = user.phone
         else:
             try:
@@ -156,7 +158,7 @@ class Flows:
             raise MethodDisabled()
         e164 = normalize_with(self.settings, phone)
         if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX_LENGTH:
-            raise InvalidRequest("Enter your password.", field="password")
+            raise InvalidRequest(_("Enter your password."), field="password")
         self.limits.hit_password_attempt(e164, client_ip)
         user = self.users.by_phone(e164)
         if not self.users.check_password(user, password):
@@ -232,7 +234,7 @@ class Flows:
             raise SignInRequired()
         if password is not None:
             if not isinstance(password, str) or not password:
-                raise InvalidRequest("Enter your password.", field="password")
+                raise InvalidRequest(_("Enter your password."), field="password")
             key = user.phone or f"user:{user.get_id()}"
             self.limits.hit_password_attempt(key, client_ip)
             if not self.users.check_password(user, password):
@@ -267,10 +269,10 @@ class Flows:
             return
         if not user.has_password:
             raise ActionNotAllowed(
-                "last_sign_in_method", "Set a password before removing your only way to sign in."
+                "last_sign_in_method", _("Set a password before removing your only way to sign in.")
             )
         if user.mfa_enabled:
-            raise ActionNotAllowed("mfa_enabled", "Turn off two-step verification first.")
+            raise ActionNotAllowed("mfa_enabled", _("Turn off two-step verification first."))
         old = user.phone
         self.users.set_phone(user, None)
         signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=None)
@@ -282,9 +284,9 @@ class Flows:
         if user is None:
             raise SignInRequired()
         if not isinstance(enabled, bool):
-            raise InvalidRequest("'enabled' must be true or false.", field="enabled")
+            raise InvalidRequest(_("'enabled' must be true or false."), field="enabled")
         if enabled and not user.phone:
-            raise ActionNotAllowed("no_phone", "Add a phone number first.")
+            raise ActionNotAllowed("no_phone", _("Add a phone number first."))
         if enabled and verification_id is not None:
             # Enrolment: the phone proves it receives codes (BindMfa).
             self.challenges.verify(
@@ -322,9 +324,9 @@ class Flows:
         try:
             usage = Usage(value)
         except ValueError:
-            raise InvalidRequest("Unknown usage type.", field="usage") from None
+            raise InvalidRequest(_("Unknown usage type."), field="usage") from None
         if usage not in ANONYMOUS_USAGES | SIGNED_IN_USAGES:
-            raise InvalidRequest("This usage type cannot be requested.", field="usage")
+            raise InvalidRequest(_("This usage type cannot be requested."), field="usage")
         return usage
 
     def _owner(self, user_id: str | None, phone: str) -> Any:
@@ -336,22 +338,28 @@ class Flows:
     def _new_password(self, password: Any, *, required: bool) -> str | None:
         if password is None or password == "":
             if required:
-                raise InvalidRequest("Choose a password.", field="password")
+                raise InvalidRequest(_("Choose a password."), field="password")
             return None
         if not isinstance(password, str):
-            raise InvalidRequest("The password must be text.", field="password")
+            raise InvalidRequest(_("The password must be text."), field="password")
         if len(password) < self.settings.password_min_length:
+            minimum = self.settings.password_min_length
             raise InvalidRequest(
-                f"Use at least {self.settings.password_min_length} characters.", field="password"
+                ngettext(
+                    "Use at least %(num)d character.", "Use at least %(num)d characters.", minimum
+                ),
+                field="password",
             )
         if len(password) > PASSWORD_MAX_LENGTH:
-            raise InvalidRequest(f"Use at most {PASSWORD_MAX_LENGTH} characters.", field="password")
+            raise InvalidRequest(
+                _("Use at most %(num)d characters.", num=PASSWORD_MAX_LENGTH), field="password"
+            )
         return password
 
     def _required_password(self, password: Any) -> str:
         checked = self._new_password(password, required=True)
         if checked is None:  # pragma: no cover - required=True raises instead
-            raise InvalidRequest("Choose a password.", field="password")
+            raise InvalidRequest(_("Choose a password."), field="password")
         return checked
 
     def _issue_protected(

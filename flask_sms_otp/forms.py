@@ -3,13 +3,15 @@
 The forms hold no rules of their own beyond CSRF: the flows judge phone numbers, codes and
 passwords, so the pages and the JSON API refuse the same inputs with the same errors. The
 ``render_kw`` give browsers and password managers the right hints (``autocomplete``,
-``inputmode``).
+``inputmode``). Labels are lazy: translated when the page renders, in the user's language.
 """
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, TelField
+
+from .i18n import lazy_gettext as _l
 
 
 class SmsOtpForm(FlaskForm):  # type: ignore[misc]
@@ -32,31 +34,31 @@ class ActionForm(SmsOtpForm):
 
 
 class PhoneForm(SmsOtpForm):
-    phone = TelField("Phone number", render_kw=_PHONE)
+    phone = TelField(_l("Phone number"), render_kw=_PHONE)
 
 
 class CodeForm(SmsOtpForm):
-    code = StringField("Code", render_kw=_CODE)
+    code = StringField(_l("Code"), render_kw=_CODE)
 
 
 class SignUpCodeForm(CodeForm):
-    password = PasswordField("Password", render_kw=_NEW_PASSWORD)
+    password = PasswordField(_l("Password"), render_kw=_NEW_PASSWORD)
 
 
 class SignInForm(SmsOtpForm):
-    phone = TelField("Phone number", render_kw=_PHONE)
-    password = PasswordField("Password", render_kw=_CURRENT_PASSWORD)
+    phone = TelField(_l("Phone number"), render_kw=_PHONE)
+    password = PasswordField(_l("Password"), render_kw=_CURRENT_PASSWORD)
 
 
 class ResetPasswordForm(CodeForm):
-    password = PasswordField("New password", render_kw={**_NEW_PASSWORD, "required": True})
+    password = PasswordField(_l("New password"), render_kw={**_NEW_PASSWORD, "required": True})
 
 
 class PasswordForm(SmsOtpForm):
     """The current password, to confirm it is the user."""
 
-    password = PasswordField("Password", render_kw=_CURRENT_PASSWORD)
+    password = PasswordField(_l("Password"), render_kw=_CURRENT_PASSWORD)
 
 
 class NewPasswordForm(SmsOtpForm):
-    password = PasswordField("New password", render_kw={**_NEW_PASSWORD, "required": True})
+    password = PasswordField(_l("New password"), render_kw={**_NEW_PASSWORD, "required": True})

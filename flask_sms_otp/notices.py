@@ -19,6 +19,7 @@ from flask import Flask
 from .connectors.base import SmsMessage
 from .delivery import Delivery
 from .errors import DeliveryError
+from .i18n import message_locale
 
 logger = logging.getLogger("flask_sms_otp")
 
@@ -46,7 +47,8 @@ class Notices:
             logger.debug("no %s notice: no number or no template for it", notice.value)
             return False
         try:
-            self.delivery.send(app, SmsMessage(to=phone, usage=notice.value, code=""))
+            message = SmsMessage(to=phone, usage=notice.value, code="", locale=message_locale())
+            self.delivery.send(app, message)
         except DeliveryError:
             return False  # logged and signalled by the delivery
         return True

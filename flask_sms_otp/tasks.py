@@ -27,13 +27,18 @@ MAX_BACKOFF = 60
 
 @shared_task(name="flask_sms_otp.deliver_code", bind=True, max_retries=MAX_RETRIES)
 def deliver_code(
-    self: Task, challenge_id: str, resend: bool = False, client_ip: str | None = None
+    self: Task,
+    challenge_id: str,
+    resend: bool = False,
+    client_ip: str | None = None,
+    locale: str | None = None,
 ) -> str:
-    """Send the code of a queued challenge. Returns what happened (for Celery's result)."""
+    """Send the code of a queued challenge in ``locale`` (the request's language). Returns
+    what happened (for Celery's result)."""
     final = self.request.retries >= MAX_RETRIES
     try:
         sent = get_state().challenges.send_queued(
-            challenge_id, resend=resend, client_ip=client_ip, final_attempt=final
+            challenge_id, resend=resend, client_ip=client_ip, final_attempt=final, locale=locale
         )
     except DeliveryError as error:
         if error.retryable and not final:
@@ -49,6 +54,6 @@ def backoff(error: DeliveryError, retries: int) -> float:
     return float(min(2**retries, MAX_BACKOFF))
 
 
-def enqueue(challenge_id: str, resend: bool, client_ip: str | None) -> Any:
+def enqueue(challenge_id: str, resend: bool, client_ip: str | None, locale: str | None) -> Any:
     """Queue the delivery of ``challenge_id`` on the current Celery app."""
-    return deliver_code.apply_async(args=(challenge_id, resend, client_ip))
+    return deliver_code.apply_async(args=(challenge_id, resend, client_ip, locale))

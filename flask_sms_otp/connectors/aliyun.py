@@ -179,7 +179,7 @@ class AliyunConnector(HttpConnector):
         )
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        template = find_template(self.templates, message.usage)
+        template = find_template(self.templates, message.usage, message.locale)
         params = {
             **CONSTANT_PARAMS,
             "AccessKeyId": self.access_key_id,

@@ -19,7 +19,8 @@ CONFIG_KEY = "SMS_OTP_CONNECTOR_CONFIG"
 
 @dataclass(frozen=True, slots=True)
 class SmsMessage:
-    """What to send: the E.164 number, why, the code and any extra template variables.
+    """What to send: the E.164 number, why, the code, any extra template variables and the
+    language.
 
     New fields get defaults, so third-party connectors keep working as this grows.
     """
@@ -29,6 +30,9 @@ class SmsMessage:
     code: str
     variables: Mapping[str, Any] = field(default_factory=dict)
     client_ip: str | None = None
+    #: The user's language as a BCP 47 tag (``en``, ``zh-Hans-CN``), or None when unknown:
+    #: picks a template carrying that ``locale`` first, and the built-in texts' language.
+    locale: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:

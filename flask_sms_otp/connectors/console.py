@@ -36,7 +36,7 @@ class ConsoleConnector(SmsConnector):
             validate_templates(config, required=())
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        text = text_for(message.usage, message.payload, self.config)
+        text = text_for(message.usage, message.payload, self.config, message.locale)
         rule = "-" * 72
         block = f"{rule}\nSMS to {message.to} ({message.usage})\n\n{text}\n{rule}\n"
         stream = self._stream or sys.stdout  # looked up per send so capture tools see it

@@ -43,7 +43,7 @@ class GatewayApiConnector(HttpConnector):
         self._credentials = self._authorization.removeprefix("Basic ")
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        template = find_template(self.templates, message.usage)
+        template = find_template(self.templates, message.usage, message.locale)
         text = render(str(template["content"]), message.payload)
         body = {
             "sender": self.sender,

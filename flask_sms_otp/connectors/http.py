@@ -31,9 +31,11 @@ class HttpSmsConnector(HttpConnector):
         self._credential = (credential,) if len(credential) >= _MIN_REDACTED else ()
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        # Logto's key order: code first, then the other variables. Nothing from the config.
+        # Logto's key order: code, locale, then the other variables. Nothing from the config.
         payload: dict[str, Any] = {"code": message.code}
-        payload.update({k: v for k, v in message.variables.items() if k != "code"})
+        if message.locale:
+            payload["locale"] = message.locale
+        payload.update({k: v for k, v in message.variables.items() if k not in payload})
         body: dict[str, Any] = {
             # Logto's stored form: country code and digits, no "+" (what a Logto endpoint gets).
             "to": message.to.removeprefix("+"),

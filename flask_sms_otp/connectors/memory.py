@@ -61,7 +61,7 @@ class MemoryConnector(SmsConnector):
             failure = self._failures.pop(0) if self._failures else None
         if failure is not None:
             raise failure
-        text = text_for(message.usage, message.payload, self.config)
+        text = text_for(message.usage, message.payload, self.config, message.locale)
         sent = SentSms(
             to=message.to,
             usage=message.usage,

@@ -48,7 +48,7 @@ class SmsAeroConnector(HttpConnector):
         self._authorization = basic_auth(self.email, api_key)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        template = find_template(self.templates, message.usage)
+        template = find_template(self.templates, message.usage, message.locale)
         text = render(str(template["content"]), message.payload)
         payload = {
             "number": message.to.removeprefix("+"),  # SMS Aero wants the digits, no "+"

@@ -1,7 +1,9 @@
 """Template lookup and ``{{var}}`` rendering with Logto's semantics (providers.md §1.3, §1.4).
 
 Lookup is the exact usage type, then ``Generic``, else :class:`TemplateNotFound`, for every
-connector (Logto's SMS Aero and Tencent connectors skip the fallback; we do not).
+connector (Logto's SMS Aero and Tencent connectors skip the fallback; we do not). A template
+may carry a ``locale`` (our addition to Logto's format): it is picked first for messages in
+that language.
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from babel.core import get_global
+
 from ..errors import ConfigurationError, TemplateNotFound
+from ..i18n import gettext_noop as N_
+from ..i18n import parse_locale, translate
 from ..usage import Usage
 from .base import CONFIG_KEY
 
@@ -22,45 +28,124 @@ REQUIRED_USAGES: tuple[str, ...] = (
     Usage.GENERIC,
 )
 
-_PURPOSES = {
-    Usage.SIGN_IN: "sign-in verification",
-    Usage.REGISTER: "sign-up verification",
-    Usage.FORGOT_PASSWORD: "password change verification",
-    Usage.ORGANIZATION_INVITATION: "organization invitation",
-    Usage.GENERIC: "verification",
-    Usage.USER_PERMISSION_VALIDATION: "permission validation",
-    Usage.BIND_NEW_IDENTIFIER: "new identifier binding",
-    Usage.MFA_VERIFICATION: "MFA verification",
-    Usage.BIND_MFA: "2-step verification setup",
-}
-
 #: Built-in texts (Logto's defaults, without its brand and with the real lifetime), used by
-#: the console and memory connectors when the config has no ``templates``.
+#: the console and memory connectors when the config has no ``templates``; translated into
+#: the message's locale.
 DEFAULT_TEXTS: dict[str, str] = {
-    str(usage): f"Your {purpose} code is {{{{code}}}}. "
-    "The code will remain active for {{minutes}} minutes."
-    for usage, purpose in _PURPOSES.items()
+    Usage.SIGN_IN: N_(
+        "Your sign-in verification code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.REGISTER: N_(
+        "Your sign-up verification code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.FORGOT_PASSWORD: N_(
+        "Your password change verification code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.ORGANIZATION_INVITATION: N_(
+        "Your organization invitation code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.GENERIC: N_(
+        "Your verification code is {{code}}. The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.USER_PERMISSION_VALIDATION: N_(
+        "Your permission validation code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.BIND_NEW_IDENTIFIER: N_(
+        "Your new identifier binding code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.MFA_VERIFICATION: N_(
+        "Your MFA verification code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
+    Usage.BIND_MFA: N_(
+        "Your 2-step verification setup code is {{code}}. "
+        "The code will remain active for {{minutes}} minutes."
+    ),
 }
 
 #: Built-in texts of the security notices (flask_sms_otp.notices), which carry no code.
 NOTICE_TEXTS: dict[str, str] = {
-    "PasswordChanged": "Your password was changed. If this was not you, reset it now.",
-    "PhoneChanged": "This number was removed from your account. If this was not you, "
-    "contact support.",
-    "MfaFailed": "Someone entered your password but not the code we sent. If this was not "
-    "you, change your password.",
+    "PasswordChanged": N_("Your password was changed. If this was not you, reset it now."),
+    "PhoneChanged": N_(
+        "This number was removed from your account. If this was not you, contact support."
+    ),
+    "MfaFailed": N_(
+        "Someone entered your password but not the code we sent. If this was not you, "
+        "change your password."
+    ),
 }
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 
 
-def find_template(templates: Sequence[Mapping[str, Any]] | None, usage: str) -> Mapping[str, Any]:
-    """The template whose ``usageType`` equals ``usage``, else the ``Generic`` one."""
-    by_usage = {t.get("usageType"): t for t in templates or ()}
-    template = by_usage.get(usage) or by_usage.get(Usage.GENERIC.value)
-    if template is None:
-        raise TemplateNotFound(usage)
-    return template
+def find_template(
+    templates: Sequence[Mapping[str, Any]] | None, usage: str, locale: str | None = None
+) -> Mapping[str, Any]:
+    """The template for ``usage`` in ``locale``: the usage type's template for that language,
+    else ``Generic``'s for that language, else the locale-less usage type's, else the
+    locale-less ``Generic``. The language counts before the purpose: a user who reads
+    Chinese gets a Chinese generic text rather than an English specific one.
+
+    A template's ``locale`` matches the message's language as closely as it can:
+    ``zh-CN`` and ``zh`` both serve ``zh-Hans-CN``, ``zh-TW`` does not.
+    """
+    by_key: dict[tuple[Any, str | None], Mapping[str, Any]] = {}
+    for template in templates or ():
+        by_key[template.get("usageType"), _tag(template.get("locale"))] = template
+    order = [
+        *(
+            (wanted, tag)
+            for wanted in (usage, Usage.GENERIC.value)
+            for tag in locale_candidates(locale)
+        ),
+        (usage, None),
+        (Usage.GENERIC.value, None),
+    ]
+    for key in order:
+        found = by_key.get(key)
+        if found is not None:
+            return found
+    raise TemplateNotFound(usage)
+
+
+def locale_candidates(locale: str | None) -> list[str]:
+    """The lower-case tags that may serve ``locale``, closest first: ``zh-Hans-CN`` gives
+    ``zh-hans-cn``, ``zh-cn``, ``zh-hans``, ``zh``; ``zh`` gives ``zh`` then the same list."""
+    raw = _tag(locale)
+    if raw is None:
+        return []
+    found = [raw]
+    parsed = parse_locale(raw)
+    if parsed is not None:
+        likely = get_global("likely_subtags").get(parsed.language)
+        full = parse_locale(likely) if likely and not (parsed.script or parsed.territory) else None
+        for each in (parsed, full):
+            if each is None:
+                continue
+            language, script, territory = each.language, each.script, each.territory
+            for parts in (
+                (language, script, territory),
+                (language, territory),
+                (language, script),
+                (language,),
+            ):
+                if all(parts):
+                    found.append("-".join(str(part) for part in parts).lower())
+    else:
+        found.append(raw.split("-")[0])
+    return list(dict.fromkeys(found))
+
+
+def _tag(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().replace("_", "-").lower()
 
 
 def render(content: str, payload: Mapping[str, Any]) -> str:
@@ -102,10 +187,18 @@ def validate_templates(
             value = template.get(name)
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"{key}[{index}].{name}", "is required (a string)")
-    present = {t["usageType"] for t in templates}
+        locale = template.get("locale")
+        if locale is not None and (not isinstance(locale, str) or _tag(locale) is None):
+            raise ConfigurationError(
+                f"{key}[{index}].locale", "must be a language tag such as zh-CN, or absent"
+            )
+    # The locale-less templates are the fallback for every language, so they must be complete.
+    present = {t["usageType"] for t in templates if _tag(t.get("locale")) is None}
     missing = [usage for usage in required if usage not in present]
     if missing:
-        raise ConfigurationError(key, "missing templates for usage types: " + ", ".join(missing))
+        raise ConfigurationError(
+            key, "missing templates (without a locale) for usage types: " + ", ".join(missing)
+        )
     return [dict(t) for t in templates]
 
 
@@ -132,17 +225,23 @@ def _js_string(value: Any) -> str:
     return str(value)
 
 
-def text_for(message_usage: str, payload: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+def text_for(
+    message_usage: str,
+    payload: Mapping[str, Any],
+    config: Mapping[str, Any],
+    locale: str | None = None,
+) -> str:
     """Text for connectors whose templates are optional (console, memory): the config's
-    templates when given, else the built-in default for the usage type."""
+    templates when given, else the built-in default for the usage type, in ``locale``."""
     templates = config.get("templates")
     if templates:
-        content = find_template(templates, message_usage)["content"]
+        content = str(find_template(templates, message_usage, locale)["content"])
     else:
-        content = DEFAULT_TEXTS.get(message_usage) or NOTICE_TEXTS.get(
+        source = DEFAULT_TEXTS.get(message_usage) or NOTICE_TEXTS.get(
             message_usage, DEFAULT_TEXTS[Usage.GENERIC.value]
         )
-    return render(str(content), payload)
+        content = translate(locale, source)
+    return render(content, payload)
 
 
 # Template parameters (Aliyun, Tencent) ----------------------------------------------------

@@ -165,7 +165,7 @@ class TencentConnector(HttpConnector):
         self.host = urlsplit(origin).netloc.rpartition("@")[2]
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        template = find_template(self.templates, message.usage)
+        template = find_template(self.templates, message.usage, message.locale)
         payload = send_sms_payload(
             sdk_app_id=self.sdk_app_id,
             sign_name=self.sign_name,

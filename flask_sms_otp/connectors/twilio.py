@@ -47,7 +47,7 @@ class TwilioConnector(HttpConnector):
         self._authorization = basic_auth(self.account_sid, auth_token)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        template = find_template(self.templates, message.usage)
+        template = find_template(self.templates, message.usage, message.locale)
         text = render(str(template["content"]), message.payload)
         to = message.to if message.to.startswith("+") else f"+{message.to}"
         body = form_urlencode(

@@ -42,7 +42,7 @@ class VonageConnector(HttpConnector):
         self.balance_url = origin + BALANCE_PATH
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        template = find_template(self.templates, message.usage)
+        template = find_template(self.templates, message.usage, message.locale)
         text = render(str(template["content"]), message.payload)
         payload = {
             "from": self.brand_name,
