@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest browser clean
+.PHONY: run test lint typecheck pytest browser clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,24 @@ pytest: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# After changing a user-facing text: re-extract the catalog template, merge it into each
+# language's .po (then translate what is new or fuzzy) and compile the .mo files shipped in
+# the package. tests/test_translations.py fails until every text is translated and compiled.
+CATALOG := flask_sms_otp/translations
+BABEL_KEYWORDS := -k _l -k _sms -k _sms_n:1,2 -k _sms_html
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file --sort-output \
+	  --project flask-sms-otp --copyright-holder "flask-sms-otp contributors" \
+	  -o $(CATALOG)/flask_sms_otp.pot .
+	$(BIN)/pybabel update -i $(CATALOG)/flask_sms_otp.pot -d $(CATALOG) -D flask_sms_otp \
+	  --add-location=file --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -d $(CATALOG) -D flask_sms_otp --statistics
+	$(BIN)/pybabel extract -F example_app/babel.cfg --add-location=file --sort-output \
+	  -o example_app/translations/messages.pot example_app
+	$(BIN)/pybabel update -i example_app/translations/messages.pot -d example_app/translations \
+	  --add-location=file --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -d example_app/translations --statistics
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
