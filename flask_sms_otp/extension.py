@@ -312,4 +312,4 @@ def _init_i18n(app: Flask) -> None:
     app.add_template_global(i18n.gettext, "_sms")
     app.add_template_global(i18n.ngettext, "_sms_n")
     app.add_template_global(i18n.gettext_html, "_sms_html")
-    app.add_template_global(i18n.message_locale, "sms_otp_locale")
+    app.add_template_global(i18n.page_language, "sms_otp_language")

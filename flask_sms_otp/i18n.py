@@ -108,6 +108,14 @@ def message_locale() -> str | None:
     return str(locale).replace("_", "-") if locale is not None else None
 
 
+def page_language() -> str:
+    """The language the package's texts are shown in now, as a BCP 47 tag for ``<html
+    lang>``: the catalog serving the current locale, else English."""
+    locale = current_locale()
+    served = best_locale(locale) if locale is not None else None
+    return (served or SOURCE_LOCALE).replace("_", "-")
+
+
 @functools.cache
 def translations(locale: str | None) -> NullTranslations:
     """The package's catalog for ``locale`` (any spelling), or no-op translations."""

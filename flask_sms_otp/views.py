@@ -60,6 +60,8 @@ from .forms import (
     SignUpCodeForm,
     SmsOtpForm,
 )
+from .i18n import gettext as _
+from .i18n import ngettext
 from .state import get_state
 from .usage import Usage
 
@@ -72,9 +74,6 @@ html_blueprint = Blueprint(
     static_folder="static",
     static_url_path="/sms-otp-static",
 )
-
-#: Shown instead of Flask-WTF's technical text when the CSRF token is missing or stale.
-CSRF_MESSAGE = "The form has expired or was not sent from this site. Please try again."
 
 #: Which form field an error belongs to; the rest are shown above the form.
 _ERROR_FIELDS: tuple[tuple[type[HTTPException], str], ...] = (
@@ -201,7 +200,7 @@ def reset_password() -> Response:
 def reset_password_verify() -> Response:
     def submit(vid: str, form: Any) -> Response:
         _flows().reset_password(vid, form.code.data, form.password.data)
-        flash("Your password was changed. Sign in with your new password.", "success")
+        flash(_("Your password was changed. Sign in with your new password."), "success")
         return redirect(url_for(".sign_in"))
 
     return _code_step(RESET_PASSWORD, ResetPasswordForm, submit)
@@ -347,7 +346,7 @@ def change_phone_verify() -> Response:
         except VerificationRequired:
             return redirect(url_for(".verify_identity", next=url_for(".change_phone")))
         sessions.clear_flow()
-        flash("Your phone number was changed.", "success")
+        flash(_("Your phone number was changed."), "success")
         return redirect(url_for(".account"))
 
     return _code_step(CHANGE_PHONE, CodeForm, submit)
@@ -366,7 +365,7 @@ def remove_phone() -> Response:
         "sms_otp/remove_phone.html",
         url_for(".remove_phone"),
         lambda: _flows().remove_phone(_user()),
-        "Your phone number was removed.",
+        _("Your phone number was removed."),
     )
 
 
@@ -392,7 +391,7 @@ def enable_mfa_verify() -> Response:
     def submit(vid: str, form: Any) -> Response:
         _flows().set_mfa(_user(), True, vid, form.code.data)
         sessions.clear_flow()
-        flash("Two-step verification is on.", "success")
+        flash(_("Two-step verification is on."), "success")
         return redirect(url_for(".account"))
 
     return _code_step(ENABLE_MFA, CodeForm, submit)
@@ -411,7 +410,7 @@ def disable_mfa() -> Response:
         "sms_otp/disable_mfa.html",
         url_for(".disable_mfa"),
         lambda: _flows().set_mfa(_user(), False),
-        "Two-step verification is off.",
+        _("Two-step verification is off."),
     )
 
 
@@ -431,7 +430,7 @@ def change_password() -> Response:
             return redirect(url_for(".verify_identity", next=url_for(".change_password")))
         except HTTPException as error:
             return _failed("sms_otp/change_password.html", form, error)
-        flash("Your password was changed. Other devices were signed out.", "success")
+        flash(_("Your password was changed. Other devices were signed out."), "success")
         return redirect(url_for(".account"))
     return _page("sms_otp/change_password.html", form=form)
 
@@ -563,7 +562,7 @@ def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
     except InvalidCode:
         # Used, closed or gone: this request cannot continue; start it again.
         step.end()
-        flash("That code can no longer be used. Please start again.", "error")
+        flash(_("That code can no longer be used. Please start again."), "error")
         return redirect(url_for(step.start, **_next_args()))
     except HTTPException as error:
         _raise_unless_for_page(error)
@@ -571,7 +570,7 @@ def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
         return _code_page(
             step, vid, form, resend_form=resend_form, status=error.code or 400, error=error
         )
-    flash("A new code is on its way.", "success")
+    flash(_("A new code is on its way."), "success")
     return redirect(url_for(step.verify, **_next_args()))
 
 
@@ -651,7 +650,10 @@ def _valid(form: Any) -> bool:
     csrf = getattr(form, "csrf_token", None)
     if csrf is not None and csrf.errors:
         csrf.errors = []
-        form.form_errors.append(CSRF_MESSAGE)
+        # Instead of Flask-WTF's technical text when the CSRF token is missing or stale.
+        form.form_errors.append(
+            _("The form has expired or was not sent from this site. Please try again.")
+        )
     return False
 
 
@@ -689,27 +691,28 @@ def error_message(error: HTTPException, *, sign_in_again: bool = False) -> str:
     seconds = getattr(error, "retry_after_seconds", None)
     if isinstance(error, TooManyAttempts):
         if sign_in_again:
-            return "Too many attempts. Please sign in again."
+            return _("Too many attempts. Please sign in again.")
         if seconds:
-            return f"Too many attempts. Try again {_in(seconds)}."
-        return "Too many attempts. Ask for a new code."
+            return _("Too many attempts. Try again %(when)s.", when=_in(seconds))
+        return _("Too many attempts. Ask for a new code.")
     if isinstance(error, ResendNotAllowed):
         if seconds:
-            return f"You can ask for a new code {_in(seconds)}."
-        return "No more codes can be sent for this request. Please start again."
+            return _("You can ask for a new code %(when)s.", when=_in(seconds))
+        return _("No more codes can be sent for this request. Please start again.")
     if isinstance(error, RateLimited) and seconds:
-        return f"Too many requests. Try again {_in(seconds)}."
+        return _("Too many requests. Try again %(when)s.", when=_in(seconds))
     return str(error.description)
 
 
 def _in(seconds: int) -> str:
+    """``in 5 minutes``, rounded up, in the user's language."""
     if seconds < 60:
-        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("in %(num)d second", "in %(num)d seconds", seconds)
     minutes = math.ceil(seconds / 60)
     if minutes < 60:
-        return f"in {minutes} minute{'s' if minutes != 1 else ''}"
+        return ngettext("in %(num)d minute", "in %(num)d minutes", minutes)
     hours = math.ceil(minutes / 60)
-    return f"in {hours} hour{'s' if hours != 1 else ''}"
+    return ngettext("in %(num)d hour", "in %(num)d hours", hours)
 
 
 # Helpers ---------------------------------------------------------------------------------
@@ -781,4 +784,4 @@ def _pretty(e164: str | None) -> str | None:
 
 def _masked(e164: str | None) -> str | None:
     """The account's number as its owner recognises it, without showing it whole."""
-    return f"your phone ending in {e164[-4:]}" if e164 else None
+    return _("your phone ending in %(digits)s", digits=e164[-4:]) if e164 else None
