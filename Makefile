@@ -1,11 +1,13 @@
 # `make run`: set up a local venv and run the example app (SQLite, console connector).
-# `make test`: set up the venv and run every check: ruff, mypy and the whole test suite.
+# `make test`: set up the venv and run every check: ruff, mypy, the docs build and the whole
+# test suite.
+# `make docs`: build the documentation (Sphinx) into docs/_build/html; any warning fails it.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest browser clean translations
+.PHONY: run test lint typecheck docs pytest browser clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# -n: every cross-reference must resolve (the exceptions are listed in docs/conf.py).
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
+
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -33,7 +39,7 @@ browser:
 pytest: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 # After changing a user-facing text: re-extract the catalog template, merge it into each
 # language's .po (then translate what is new or fuzzy) and compile the .mo files shipped in
