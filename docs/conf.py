@@ -64,6 +64,9 @@ html_sidebars = {
     "index": ["project.html", "localtoc.html", "searchbox.html"],
     "**": ["localtoc.html", "relations.html", "searchbox.html"],
 }
+# Only the stylesheet: the screenshots under _static/ reach the output as images.
+html_static_path = ["_static/css"]
+html_css_files = ["screenshots.css"]
 html_title = f"flask-sms-otp Documentation ({version})"
 html_show_sourcelink = False
 # The theme's version banner asks PyPI about the project: not published yet.
