@@ -53,13 +53,14 @@ class SmsOtp:
     Nothing app-bound is kept on this object; per-app state lives in
     ``app.extensions["sms_otp"]``, so one instance can serve several apps.
 
-    Config keys read at ``init_app`` (defaults in parentheses; see docs/configuration.rst):
+    Config keys read at ``init_app`` (defaults in parentheses; see docs/configuration.md):
     ``SMS_OTP_CONNECTOR`` ("console"), ``SMS_OTP_CONNECTOR_CONFIG`` ({}),
     ``SMS_OTP_CODE_LENGTH`` (6), ``SMS_OTP_CODE_TTL`` (600), ``SMS_OTP_MAX_ATTEMPTS`` (5),
     ``SMS_OTP_RESEND_COOLDOWN`` (60), ``SMS_OTP_MAX_RESENDS`` (3),
     ``SMS_OTP_LOCKOUT_THRESHOLD`` (10), ``SMS_OTP_LOCKOUT_DURATION`` (900),
     ``SMS_OTP_DEFAULT_REGION`` (None), ``SMS_OTP_ALLOWED_REGIONS`` (None),
     ``SMS_OTP_ALLOW_VOIP`` (False), ``SMS_OTP_HTTP_TIMEOUT`` ((5.0, 10.0)),
+    ``SMS_OTP_DELIVERY`` ("sync"),
     ``SMS_OTP_URL_PREFIX`` ("/auth"), ``SMS_OTP_SIGN_IN_METHODS`` (["password", "code"]),
     ``SMS_OTP_PASSWORD_REQUIRED`` (False), ``SMS_OTP_PASSWORD_MIN_LENGTH`` (8),
     ``SMS_OTP_PASSWORD_HASH_METHOD`` ("scrypt:131072:8:1"), ``SMS_OTP_REVERIFY_MAX_AGE`` (300),

@@ -18,7 +18,7 @@ from limits import parse_many
 from .errors import ConfigurationError
 
 #: Every key this extension reads, with its default. ``init_app`` sets these with
-#: ``app.config.setdefault``; docs/configuration.rst documents each one.
+#: ``app.config.setdefault``; docs/configuration.md documents each one.
 DEFAULTS: dict[str, Any] = {
     "SMS_OTP_CONNECTOR": "console",
     "SMS_OTP_CONNECTOR_CONFIG": {},

@@ -8,6 +8,7 @@ mixin's columns. Otherwise the extension brings ``SmsOtpUser`` (table ``sms_otp_
 from __future__ import annotations
 
 import functools
+import logging
 import weakref
 from typing import Any
 
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .settings import Settings
+
+logger = logging.getLogger("flask_sms_otp")
 
 
 class PhoneUserMixin(UserMixin):
@@ -121,7 +124,12 @@ class UserStore:
         """Constant work whether or not ``user`` exists or has a password; rehashes
         on success when the stored hash uses other parameters than the configured ones."""
         stored = getattr(user, "password_hash", None) if user is not None else None
-        ok = check_password_hash(stored or self._dummy_hash, password)
+        try:
+            ok = check_password_hash(stored or self._dummy_hash, password)
+        except ValueError:  # a format Werkzeug cannot read (an imported bcrypt or Argon2 hash)
+            logger.warning("user %s has a password hash in an unknown format", user.get_id())
+            check_password_hash(self._dummy_hash, password)  # the same work as a real check
+            return False
         if not (ok and stored):
             return False
         if not stored.startswith(self._hash_prefix):

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
 from ..conftest import AppFactory, FakeClock
@@ -386,3 +387,23 @@ def test_get_on_a_write_url_is_405_and_sends_nothing(
     assert "GET" not in response.headers["Allow"]
     assert len(sms_outbox) == sent
     assert client.signed_in_phone() == PHONE
+
+
+@pytest.mark.parametrize(
+    "foreign_hash",
+    [
+        "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",  # bcrypt, imported
+        "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+    ],
+)
+def test_a_password_hash_werkzeug_cannot_read_is_a_wrong_password_not_a_500(
+    api_app: Flask, foreign_hash: str
+) -> None:
+    """Users imported from another system with its hashes: the answer is the usual 401."""
+    with api_app.app_context():
+        users = get_state(api_app).users
+        user = users.by_phone(PHONE)
+        user.password_hash = foreign_hash
+        users.db.session.commit()
+    response = ApiClient(api_app).sign_in_password(PHONE, "whatever it was")
+    assert (response.status_code, error_code(response)) == (401, "invalid_credentials")
