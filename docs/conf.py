@@ -27,6 +27,7 @@ nitpicky = True
 nitpick_ignore = [
     ("py:class", name)
     for name in (
+        "babel.core.Locale",
         "collections.abc.Callable",
         "collections.abc.Mapping",
         "datetime.datetime",
