@@ -119,6 +119,30 @@ def test_payload_code_is_the_code_and_comes_first(
     )
 
 
+def test_payload_carries_the_message_locale_after_the_code(
+    httpserver: HTTPServer, connector: HttpSmsConnector
+) -> None:
+    """As Logto's payload ``{code, locale}``; the message's own locale wins over a variable."""
+    httpserver.expect_oneshot_request(PATH, method="POST").respond_with_data("")
+    connector.send(
+        SmsMessage(
+            to="+8613800138000",
+            usage="SignIn",
+            code="123456",
+            variables={"minutes": 10, "locale": "en"},
+            locale="zh-Hans-CN",
+        )
+    )
+    assert json.loads(only_request(httpserver).get_data()) == {
+        "to": "8613800138000",
+        "type": "SignIn",
+        "payload": {"code": "123456", "locale": "zh-Hans-CN", "minutes": 10},
+    }
+    assert only_request(httpserver).get_data().startswith(
+        b'{"to":"8613800138000","type":"SignIn","payload":{"code":"123456","locale":"zh-Hans-CN"'
+    )
+
+
 def test_endpoint_query_string_is_kept(httpserver: HTTPServer) -> None:
     httpserver.expect_oneshot_request(
         PATH, method="POST", query_string={"tenant": "a b"}
