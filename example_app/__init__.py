@@ -6,7 +6,9 @@ with ``FLASK_SMS_OTP_CONNECTOR_CONFIG='{...}'``.
 
 Pages: ``/`` (who is signed in, links to every flow), ``/settings/danger`` (needs a
 confirmation of identity within the last five minutes) and the extension's pages under
-``/auth`` (sign up, sign in, reset password, account).
+``/auth`` (sign up, sign in, reset password, account). The app's own pages (``templates/``,
+extending the extension's layout) are translated with Flask-Babel from ``translations/``;
+the locale follows ``Accept-Language`` among the languages the extension's pages exist in.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template_string
+from flask import Flask, render_template
+from flask_babel import Babel
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
 from flask_sms_otp import SmsOtp
+from flask_sms_otp.i18n import select_locale
 
 
 class Base(DeclarativeBase):
@@ -28,47 +32,6 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 sms_otp = SmsOtp(db=db)
-
-#: The pages extend the extension's layout, so they share its look and sign-out button.
-HOME = """\
-{% extends "sms_otp/base.html" %}
-{% block title %}flask-sms-otp example{% endblock %}
-{% block content %}
-<h1>flask-sms-otp example</h1>
-{% if current_user.is_authenticated %}
-<p>You are signed in as
-  <strong>{{ current_user.phone or "an account without a phone" }}</strong>.</p>
-<ul>
-  <li><a href="{{ url_for('sms_otp.account') }}">Your account</a></li>
-  <li><a href="{{ url_for('danger') }}">Danger zone</a> (asks you to confirm it's you)</li>
-</ul>
-{% set sign_out_form = sms_otp_action_form() %}
-<form method="post" action="{{ url_for('sms_otp.sign_out') }}">
-  {% if sign_out_form.csrf_token is defined %}{{ sign_out_form.csrf_token(id=False) }}{% endif %}
-  <button type="submit">Sign out</button>
-</form>
-{% else %}
-<p>You are not signed in.</p>
-<ul>
-  <li><a href="{{ url_for('sms_otp.sign_up') }}">Create an account</a></li>
-  <li><a href="{{ url_for('sms_otp.sign_in') }}">Sign in</a></li>
-  <li><a href="{{ url_for('danger') }}">Danger zone</a> (a protected page)</li>
-</ul>
-{% endif %}
-<p>Codes go to the <code>{{ config.SMS_OTP_CONNECTOR }}</code> connector.
-Send a test code: <code>flask --app example_app sms-otp send-test +12015550123</code></p>
-{% endblock %}
-"""
-
-DANGER = """\
-{% extends "sms_otp/base.html" %}
-{% block title %}Danger zone{% endblock %}
-{% block content %}
-<h1>Danger zone</h1>
-<p>You confirmed it's you within the last five minutes, so sensitive settings are open.</p>
-<p><a href="{{ url_for('index') }}">Back home</a></p>
-{% endblock %}
-"""
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -84,6 +47,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _dev_secret_key(Path(app.instance_path))
+    # Before the extension, which then keeps this set-up (and its locale) instead of its own.
+    Babel(app, locale_selector=select_locale)
     db.init_app(app)
     sms_otp.init_app(app)
     with app.app_context():
@@ -91,12 +56,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/")
     def index() -> str:
-        return render_template_string(HOME)
+        return render_template("home.html")
 
     @app.get("/settings/danger")
     @sms_otp.verification_required(max_age=300)
     def danger() -> str:
-        return render_template_string(DANGER)
+        return render_template("danger.html")
 
     return app
 
