@@ -51,12 +51,12 @@ translations: $(STAMP)
 	  --project flask-sms-otp --copyright-holder "flask-sms-otp contributors" \
 	  -o $(CATALOG)/flask_sms_otp.pot .
 	$(BIN)/pybabel update -i $(CATALOG)/flask_sms_otp.pot -d $(CATALOG) -D flask_sms_otp \
-	  --add-location=file --ignore-obsolete --ignore-pot-creation-date
+	  --ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d $(CATALOG) -D flask_sms_otp --statistics
 	$(BIN)/pybabel extract -F example_app/babel.cfg --add-location=file --sort-output \
 	  -o example_app/translations/messages.pot example_app
 	$(BIN)/pybabel update -i example_app/translations/messages.pot -d example_app/translations \
-	  --add-location=file --ignore-obsolete --ignore-pot-creation-date
+	  --ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d example_app/translations --statistics
 
 clean:
