@@ -123,7 +123,11 @@ def test_the_request_returns_once_queued_and_the_worker_delivers(
     httpserver.expect_request("/sms", method="POST").respond_with_handler(slow_provider(1.0))
     client = app.test_client()
     started = time.perf_counter()
-    response = client.post("/auth/api/verification-codes", json={"phone": PHONE, "usage": "SignIn"})
+    response = client.post(
+        "/auth/api/verification-codes",
+        json={"phone": PHONE, "usage": "SignIn"},
+        headers={"Accept-Language": "zh-CN,en;q=0.5"},
+    )
     elapsed = time.perf_counter() - started
     assert response.status_code == 202
     assert elapsed < 0.5  # the 1 s provider is the worker's business
@@ -134,6 +138,7 @@ def test_the_request_returns_once_queued_and_the_worker_delivers(
     sent = request.get_json()
     assert sent["to"] == PHONE.removeprefix("+")
     assert sent["type"] == "SignIn"
+    assert sent["payload"]["locale"] == "zh-Hans-CN"  # the request's language reached the worker
     code = sent["payload"]["code"]
     assert len(code) == 6
 

@@ -133,12 +133,13 @@ def test_payload_carries_the_message_locale_after_the_code(
             locale="zh-Hans-CN",
         )
     )
-    assert json.loads(only_request(httpserver).get_data()) == {
+    sent = only_request(httpserver).get_data()
+    assert json.loads(sent) == {
         "to": "8613800138000",
         "type": "SignIn",
         "payload": {"code": "123456", "locale": "zh-Hans-CN", "minutes": 10},
     }
-    assert only_request(httpserver).get_data().startswith(
+    assert sent.startswith(
         b'{"to":"8613800138000","type":"SignIn","payload":{"code":"123456","locale":"zh-Hans-CN"'
     )
 

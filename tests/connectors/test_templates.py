@@ -91,3 +91,76 @@ def test_default_texts_cover_every_usage_and_carry_the_code() -> None:
         assert "123456" in text
         assert "10 minutes" in text
     assert text_for("Register", {"code": "1"}, {"templates": TEMPLATES}) == "generic 1"
+
+
+# Per-locale templates (our addition to Logto's format) ------------------------------------
+
+REQUIRED_SET = [
+    {"usageType": usage, "content": "{{code}}"}
+    for usage in ("Register", "SignIn", "ForgotPassword", "Generic")
+]
+LOCALIZED = [
+    {"usageType": "SignIn", "content": "sign in {{code}}"},
+    {"usageType": "Generic", "content": "generic {{code}}"},
+    {"usageType": "SignIn", "locale": "zh-CN", "content": "登录 {{code}}"},
+    {"usageType": "Generic", "locale": "zh", "content": "通用 {{code}}"},
+    {"usageType": "SignIn", "locale": "zh-TW", "content": "登入 {{code}}"},
+]
+
+
+@pytest.mark.parametrize(
+    ("usage", "locale", "expected"),
+    [
+        ("SignIn", "zh-Hans-CN", "登录 {{code}}"),  # zh-CN serves zh-Hans-CN
+        ("SignIn", "zh-CN", "登录 {{code}}"),
+        ("SignIn", "zh_CN", "登录 {{code}}"),
+        ("SignIn", "ZH-cn", "登录 {{code}}"),
+        ("SignIn", "zh", "登录 {{code}}"),  # zh is most likely zh-Hans-CN
+        ("SignIn", "zh-TW", "登入 {{code}}"),
+        ("SignIn", "zh-Hant-TW", "登入 {{code}}"),
+        ("Register", "zh-CN", "通用 {{code}}"),  # the language first, then the purpose
+        ("SignIn", "en", "sign in {{code}}"),
+        ("SignIn", "fr-CA", "sign in {{code}}"),
+        ("SignIn", None, "sign in {{code}}"),
+        ("SignIn", "", "sign in {{code}}"),
+        ("SignIn", "not a tag", "sign in {{code}}"),
+        ("Register", "en", "generic {{code}}"),
+    ],
+)
+def test_a_template_in_the_message_language_comes_first(
+    usage: str, locale: str | None, expected: str
+) -> None:
+    assert find_template(LOCALIZED, usage, locale)["content"] == expected
+
+
+def test_locale_less_templates_stay_required_as_the_fallback() -> None:
+    only_chinese = [
+        {"usageType": usage, "locale": "zh-CN", "content": "{{code}}"}
+        for usage in ("Register", "SignIn", "ForgotPassword", "Generic")
+    ]
+    with pytest.raises(ConfigurationError) as error:
+        validate_templates({"templates": only_chinese})
+    assert "without a locale" in str(error.value)
+    assert validate_templates({"templates": [*only_chinese, *REQUIRED_SET]})
+
+
+@pytest.mark.parametrize("bad", [12, "", "  ", ["zh"]])
+def test_a_template_locale_must_be_a_tag(bad: Any) -> None:
+    templates = [*REQUIRED_SET, {"usageType": "SignIn", "locale": bad, "content": "x"}]
+    with pytest.raises(ConfigurationError) as error:
+        validate_templates({"templates": templates})
+    assert error.value.key == f"SMS_OTP_CONNECTOR_CONFIG.templates[{len(REQUIRED_SET)}].locale"
+
+
+def test_builtin_texts_follow_the_message_locale() -> None:
+    payload = {"code": "123456", "minutes": 10}
+    english = text_for("SignIn", payload, {}, "en-GB")
+    assert english == (
+        "Your sign-in verification code is 123456. The code will remain active for 10 minutes."
+    )
+    chinese = text_for("SignIn", payload, {}, "zh-CN")
+    assert "123456" in chinese
+    assert "10" in chinese
+    assert "验证码" in chinese
+    assert text_for("SignIn", payload, {}, "zh-TW") == english  # no Traditional catalog
+    assert text_for("SignIn", payload, {}, None) == english
