@@ -27,6 +27,8 @@ DOMAIN = "flask_sms_otp"
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 #: The language the texts are written in (the msgids); it needs no catalog.
 SOURCE_LOCALE = "en"
+#: How many of ``Accept-Language``'s entries, by quality, are tried.
+MAX_ACCEPTED_LANGUAGES = 10
 
 
 def catalogs() -> tuple[str, ...]:
@@ -87,7 +89,8 @@ def select_locale() -> str | None:
     request's ``Accept-Language`` (by quality) that these texts exist in."""
     if not has_request_context():
         return None
-    for tag, _quality in request.accept_languages:
+    # A header may list hundreds of tags; a person's preferences are the first few.
+    for tag, _quality in list(request.accept_languages)[:MAX_ACCEPTED_LANGUAGES]:
         match = best_locale(tag)
         if match is not None:
             return match

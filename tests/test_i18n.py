@@ -64,6 +64,8 @@ def test_best_locale_matches_language_and_script(asked: str, served: str | None)
         ("zh-TW,en;q=0.6", "en"),
         ("de", None),
         (None, None),
+        # Only the first ten entries count: a padded header costs no more than that.
+        (",".join(f"x-pad{n}" for n in range(12)) + ",zh-CN", None),
     ],
 )
 def test_accept_language_picks_the_first_language_served(
