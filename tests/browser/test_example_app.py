@@ -4,8 +4,10 @@ are usable with assistive technology."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from flask_sms_otp.testing import outbox
 
@@ -78,3 +80,35 @@ def test_sign_up_sign_in_by_code_and_reset_the_password(page: Page, live_example
     page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_text("You are signed in as")).to_contain_text(PHONE)
+
+
+def test_sign_up_in_chinese_with_the_countdown_translated(
+    browser: Browser, live_example: str
+) -> None:
+    """A browser whose language is Chinese gets Chinese pages, and the resend countdown the
+    script draws every second is Chinese too (its texts come from the page)."""
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(live_example + "/")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-Hans-CN")
+        expect(page.get_by_role("heading", level=1)).to_have_text("flask-sms-otp 示例")
+        page.get_by_role("link", name="创建账户").click()
+        page.get_by_label("手机号").fill(PHONE)
+        page.get_by_role("button", name="给我发送验证码").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("输入验证码")
+
+        expect(page.get_by_role("button", name="重新发送验证码")).to_be_disabled()
+        status = page.locator("#resend-status")
+        expect(status).to_have_text(re.compile(r"^\d+ 秒后可以获取新的验证码。$"))
+        first = status.inner_text()
+        expect(status).not_to_have_text(first, timeout=5000)  # the script counts down
+        expect(status).to_have_text(re.compile(r"^\d+ 秒后可以获取新的验证码。$"))
+
+        page.get_by_label("验证码", exact=True).fill(last_code(PHONE, "Register"))
+        page.get_by_label("设置密码（可选）").fill(FIRST_PASSWORD)
+        page.get_by_role("button", name="创建账户").click()
+        expect(page.get_by_text("您已登录")).to_contain_text(PHONE)
+        assert "您的注册验证码是" in [s for s in outbox if s.usage == "Register"][-1].text
+    finally:
+        context.close()
