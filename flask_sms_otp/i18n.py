@@ -31,13 +31,9 @@ SOURCE_LOCALE = "en"
 MAX_ACCEPTED_LANGUAGES = 10
 
 
+@functools.cache
 def catalogs() -> tuple[str, ...]:
     """The locales with a compiled catalog in the package, e.g. ``("zh_Hans_CN",)``."""
-    return _catalogs()
-
-
-@functools.cache
-def _catalogs() -> tuple[str, ...]:
     found = TRANSLATIONS_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")
     return tuple(sorted(path.parent.parent.name for path in found))
 
@@ -80,8 +76,8 @@ def best_locale(value: str | Locale | None) -> str | None:
 def _script(locale: Locale) -> str | None:
     if locale.script:
         return locale.script
-    likely = get_global("likely_subtags").get(locale.language)
-    return parse_locale(likely).script if likely else None  # type: ignore[union-attr]
+    likely = parse_locale(get_global("likely_subtags").get(locale.language))
+    return likely.script if likely is not None else None
 
 
 def select_locale() -> str | None:
@@ -136,25 +132,28 @@ def translate(locale: str | None, string: str, **variables: Any) -> str:
     return text % variables if variables else text
 
 
+def _current_translations() -> NullTranslations:
+    locale = current_locale()
+    return translations(str(locale) if locale is not None else None)
+
+
 def gettext(string: str, **variables: Any) -> str:
     """``string`` in the current request's locale, with ``%(name)s`` variables."""
-    locale = current_locale()
-    return translate(str(locale) if locale else None, string, **variables)
+    text = _current_translations().gettext(string)
+    return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     """The singular or plural form for ``num`` (``%(num)d`` in the text), translated."""
-    locale = current_locale()
-    text = translations(str(locale) if locale else None).ngettext(singular, plural, num)
+    text = _current_translations().ngettext(singular, plural, num)
     return text % {"num": num, **variables}
 
 
 def gettext_html(string: str, **variables: Any) -> Markup:
     """:func:`gettext` for a sentence holding markup: the translated text is escaped, then
     each variable goes in escaped unless it is already ``Markup`` (a ``<strong>`` number)."""
-    locale = current_locale()
-    text = translations(str(locale) if locale else None).gettext(string)
-    return Markup.escape(text) % variables if variables else Markup.escape(text)
+    text = Markup.escape(_current_translations().gettext(string))
+    return text % variables if variables else text
 
 
 def gettext_noop(string: str) -> str:
@@ -165,6 +164,3 @@ def gettext_noop(string: str) -> str:
 def lazy_gettext(string: str, **variables: Any) -> LazyString:
     """:func:`gettext` when the text is used, not when it is defined (form labels)."""
     return LazyString(gettext, string, **variables)
-
-
-_ = gettext
