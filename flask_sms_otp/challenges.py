@@ -44,7 +44,7 @@ Clock = Callable[[], datetime]
 CodeGenerator = Callable[[int], str]
 #: Takes the send as a function and runs it: now, or after the response.
 Scheduler = Callable[[Callable[[], None]], None]
-#: Queues the delivery of a challenge (id, resend, client ip) to a task queue.
+#: Queues the delivery of a challenge (id, resend, client ip, locale) to a task queue.
 Enqueue = Callable[[str, bool, str | None, str | None], Any]
 
 logger = logging.getLogger("flask_sms_otp")

@@ -229,15 +229,19 @@ class SmsOtp:
         user_id: Any = None,
         deliver: bool = True,
         client_ip: str | None = None,
+        locale: str | None = None,
     ) -> IssuedChallenge:
-        """Send a code to ``phone`` for ``usage``; see :meth:`ChallengeService.issue`."""
+        """Send a code to ``phone`` for ``usage``, its text in ``locale`` (a tag such as
+        ``zh-CN``; default: the request's language); see :meth:`ChallengeService.issue`."""
         return get_state().challenges.issue(
-            phone, usage, user_id=user_id, deliver=deliver, client_ip=client_ip
+            phone, usage, user_id=user_id, deliver=deliver, client_ip=client_ip, locale=locale
         )
 
-    def resend_code(self, challenge_id: str, *, client_ip: str | None = None) -> IssuedChallenge:
+    def resend_code(
+        self, challenge_id: str, *, client_ip: str | None = None, locale: str | None = None
+    ) -> IssuedChallenge:
         """Send a new code for a challenge; see :meth:`ChallengeService.resend`."""
-        return get_state().challenges.resend(challenge_id, client_ip=client_ip)
+        return get_state().challenges.resend(challenge_id, client_ip=client_ip, locale=locale)
 
     def verify_code(
         self,

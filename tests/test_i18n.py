@@ -298,7 +298,11 @@ def test_send_test_takes_a_locale(make_app: AppFactory, sms_outbox: list[SentSms
 # The app's own Flask-Babel set-up wins ------------------------------------------------------
 
 
-def _app_with_own_babel(sqlite_uri: str, selector: Any, *, babel_first: bool) -> Flask:
+def _own_app(
+    sqlite_uri: str, selector: Any = None, *, babel_first: bool = True
+) -> tuple[Flask, SmsOtp]:
+    """An app made by hand: with its own Flask-Babel set-up (before or after the extension)
+    when given a ``selector``; the extension object too, for its code-engine methods."""
     app = Flask("own_babel")
     app.config.update(
         TESTING=True,
@@ -307,23 +311,36 @@ def _app_with_own_babel(sqlite_uri: str, selector: Any, *, babel_first: bool) ->
         SMS_OTP_CONNECTOR="memory",
     )
     db = SQLAlchemy(app)
-    if babel_first:
+    if selector is not None and babel_first:
         Babel(app, locale_selector=selector)
-    SmsOtp(app, db=db)
-    if not babel_first:
+    sms_otp = SmsOtp(app, db=db)
+    if selector is not None and not babel_first:
         Babel(app, locale_selector=selector)
-    return app
+    with app.app_context():
+        db.create_all()
+    return app, sms_otp
 
 
 @pytest.mark.parametrize("babel_first", [True, False])
 def test_the_apps_locale_selector_is_used(sqlite_uri: str, babel_first: bool) -> None:
     """Whatever the browser asks, the app's selector decides; ``zh_CN`` (the app's spelling)
     finds the ``zh_Hans_CN`` catalog; a language without a catalog shows English."""
-    chinese = _app_with_own_babel(sqlite_uri, lambda: "zh_CN", babel_first=babel_first)
+    chinese, _ = _own_app(sqlite_uri, lambda: "zh_CN", babel_first=babel_first)
     page = chinese.test_client().get("/auth/sign-in", headers={"Accept-Language": "en"})
     assert_chinese(page)
 
-    french = _app_with_own_babel(sqlite_uri, lambda: "fr", babel_first=babel_first)
+    french, _ = _own_app(sqlite_uri, lambda: "fr", babel_first=babel_first)
     page = french.test_client().get("/auth/sign-in", headers={"Accept-Language": CHINESE})
     assert '<html lang="en">' in page.text
     assert not HAN.search(page.text)
+
+
+def test_direct_callers_name_the_language(sqlite_uri: str, sms_outbox: list[SentSms]) -> None:
+    """Outside a request (a script, a job) the text is English unless the caller names one."""
+    app, sms_otp = _own_app(sqlite_uri)
+    with app.app_context():
+        sms_otp.send_code(PHONE, "SignIn")
+        sms_otp.send_code(PHONE, "Register", locale="zh-CN")
+    english, chinese = sms_outbox
+    assert english.text.startswith("Your sign-in verification code is")
+    assert chinese.text.startswith("您的注册验证码是")
