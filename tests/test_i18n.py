@@ -17,17 +17,16 @@ from werkzeug.test import TestResponse
 
 from flask_sms_otp import SmsOtp, i18n
 from flask_sms_otp.connectors.memory import SentSms
-from flask_sms_otp.testing import outbox
 
-from .api.conftest import PHONE, RELAXED_LIMITS, ApiClient, create_user, error_code
+from .api.conftest import PHONE, RELAXED_LIMITS, ApiClient, create_user, error_code, last_code
 from .conftest import AppFactory
+from .test_views import csrf_of
 
 CHINESE = "zh-CN,zh;q=0.9,en;q=0.5"
 PASSWORD = "correct horse battery"
 NEW_PHONE = "+8613900139000"
 #: Latin words a Chinese page may show: the product's name and the numbers' notation.
 ALLOWED_LATIN = {"flask", "sms", "otp", "SMS"}
-CSRF_INPUT = re.compile(r'<input name="csrf_token" type="hidden" value="([^"]*)">')
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -147,18 +146,12 @@ class Browser:
 
     def submit(self, path: str, data: dict[str, str], *, to: str | None = None) -> TestResponse:
         """Post the form of the (checked) page at ``path``; check where it leads."""
-        token = CSRF_INPUT.findall(self.page(path))[0]
+        token = csrf_of(self.page(path))
         response = self.client.post(
             to or path, data={"csrf_token": token, **data}, follow_redirects=True
         )
         assert_chinese(response)
         return response
-
-
-def code_for(phone: str) -> str:
-    sent = [sms for sms in outbox if sms.to == phone]
-    assert sent, f"no SMS to {phone}"
-    return sent[-1].code
 
 
 @pytest.fixture
@@ -180,22 +173,22 @@ def test_every_page_of_the_example_app_in_chinese(
     wrong = me.submit("/auth/sign-up/verify", {"code": "000000"})
     assert "验证码" in wrong.text
     assert HAN.search(sms_outbox[-1].text)
-    me.submit("/auth/sign-up/verify", {"code": code_for(PHONE), "password": PASSWORD})
+    me.submit("/auth/sign-up/verify", {"code": last_code(sms_outbox, PHONE), "password": PASSWORD})
     me.page("/")
     me.page("/auth/account")
 
     # Confirm it is you, by password and by code; then the protected page.
     me.page("/auth/verify-identity")
     me.submit("/auth/verify-identity", {}, to="/auth/verify-identity/send")
-    me.submit("/auth/verify-identity/code", {"code": code_for(PHONE)})
+    me.submit("/auth/verify-identity/code", {"code": last_code(sms_outbox, PHONE)})
     me.page("/settings/danger")
 
     # Account settings, each with its success flash.
     me.submit("/auth/account/phone", {"phone": NEW_PHONE})
-    changed = me.submit("/auth/account/phone/verify", {"code": code_for(NEW_PHONE)})
+    changed = me.submit("/auth/account/phone/verify", {"code": last_code(sms_outbox, NEW_PHONE)})
     assert "您的手机号已更换。" in changed.text
     me.submit("/auth/account/mfa/enable", {})
-    enabled = me.submit("/auth/account/mfa/verify", {"code": code_for(NEW_PHONE)})
+    enabled = me.submit("/auth/account/mfa/verify", {"code": last_code(sms_outbox, NEW_PHONE)})
     assert "两步验证已开启。" in enabled.text
     me.page("/auth/account/mfa/disable")
     me.page("/auth/account/phone/remove")
@@ -205,15 +198,15 @@ def test_every_page_of_the_example_app_in_chinese(
 
     # Sign in by password with the second step; by code; reset the password.
     me.submit("/auth/sign-in", {"phone": NEW_PHONE, "password": "a new passphrase"})
-    assert "您已登录" in me.submit("/auth/mfa", {"code": code_for(NEW_PHONE)}).text
+    assert "您已登录" in me.submit("/auth/mfa", {"code": last_code(sms_outbox, NEW_PHONE)}).text
     me.submit("/auth/account", {}, to="/auth/sign-out")
     me.submit("/auth/sign-in/code", {"phone": NEW_PHONE})
-    me.submit("/auth/sign-in/code/verify", {"code": code_for(NEW_PHONE)})
+    me.submit("/auth/sign-in/code/verify", {"code": last_code(sms_outbox, NEW_PHONE)})
     me.submit("/auth/account", {}, to="/auth/sign-out")
     me.submit("/auth/reset-password", {"phone": NEW_PHONE})
     reset = me.submit(
         "/auth/reset-password/verify",
-        {"code": code_for(NEW_PHONE), "password": "yet another passphrase"},
+        {"code": last_code(sms_outbox, NEW_PHONE), "password": "yet another passphrase"},
     )
     assert "您的密码已修改。请使用新密码登录。" in reset.text
 
