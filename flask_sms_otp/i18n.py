@@ -73,11 +73,13 @@ def best_locale(value: str | Locale | None) -> str | None:
     return best[1] if best else None
 
 
+def likely_locale(locale: Locale) -> Locale:
+    """The language's most likely full form (``zh`` is ``zh_Hans_CN``), from CLDR."""
+    return parse_locale(get_global("likely_subtags").get(locale.language)) or locale
+
+
 def _script(locale: Locale) -> str | None:
-    if locale.script:
-        return locale.script
-    likely = parse_locale(get_global("likely_subtags").get(locale.language))
-    return likely.script if likely is not None else None
+    return locale.script or likely_locale(locale).script
 
 
 def select_locale() -> str | None:

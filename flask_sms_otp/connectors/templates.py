@@ -12,11 +12,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from babel.core import get_global
-
 from ..errors import ConfigurationError, TemplateNotFound
 from ..i18n import gettext_noop as N_
-from ..i18n import parse_locale, translate
+from ..i18n import likely_locale, parse_locale, translate
 from ..usage import Usage
 from .base import CONFIG_KEY
 
@@ -123,8 +121,7 @@ def locale_candidates(locale: str | None) -> list[str]:
     found = [raw]
     parsed = parse_locale(raw)
     if parsed is not None:
-        likely = get_global("likely_subtags").get(parsed.language)
-        full = parse_locale(likely) if likely and not (parsed.script or parsed.territory) else None
+        full = likely_locale(parsed) if not (parsed.script or parsed.territory) else None
         for each in (parsed, full):
             if each is None:
                 continue
