@@ -96,6 +96,7 @@ def throughput(uri: str, label: str, n: int = 500) -> None:
     with app.app_context():
         for number in numbers:
             get_state(app).users.create(number, None)
+        get_state(app).db.session.commit()
     outbox.clear()
     started = time.perf_counter()
     ids = []
@@ -230,6 +231,7 @@ def slow_provider_latency(n: int = 20) -> None:
         client = app.test_client()
         with app.app_context():
             get_state(app).users.create("+8613800138000", "correct horse battery")
+            get_state(app).db.session.commit()
         client.post(
             "/auth/api/sign-in",
             json={"phone": "+8613800138000", "password": "correct horse battery"},
@@ -278,6 +280,7 @@ def slow_provider_latency(n: int = 20) -> None:
         queued_client = queued_app.test_client()
         with queued_app.app_context():
             get_state(queued_app).users.create("+8613800138000", "correct horse battery")
+            get_state(queued_app).db.session.commit()
         queued_client.post(
             "/auth/api/sign-in",
             json={"phone": "+8613800138000", "password": "correct horse battery"},

@@ -19,7 +19,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
-from . import sessions
+from . import sessions, transaction
 from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
 from .flows import MfaRequired
@@ -27,6 +27,9 @@ from .i18n import gettext as _
 from .state import get_state
 
 api_blueprint = Blueprint("sms_otp_api", __name__)
+api_blueprint.before_request(transaction.begin)
+api_blueprint.after_request(transaction.finish)
+api_blueprint.teardown_request(transaction.end)
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -44,9 +47,12 @@ def _check_csrf() -> None:
     except ValidationError as exc:
         expired = bool(exc.args) and "expired" in str(exc.args[0])
         raise CsrfFailed(
-            _("The CSRF token has expired. Get a new one and try again.")
-            if expired
-            else _("The CSRF token is missing or invalid.")
+            sessions.insecure_cookie_hint()
+            or (
+                _("The CSRF token has expired. Get a new one and try again.")
+                if expired
+                else _("The CSRF token is missing or invalid.")
+            )
         ) from None
 
 

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
+from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.exc import IntegrityError
 
@@ -30,12 +31,14 @@ from .delivery import Delivery
 from .errors import (
     DeliveryError,
     InvalidCode,
+    InvalidPhoneNumber,
     ProviderUnavailable,
     ResendNotAllowed,
     TooManyAttempts,
 )
 from .i18n import message_locale
-from .models import Models
+from .limits import INVALID_KEY, RateLimits
+from .models import Models, as_utc, as_utc_or_none, utc
 from .phone import normalize_with
 from .settings import Settings
 from .usage import Usage
@@ -100,8 +103,49 @@ class VerifiedChallenge:
     user_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ChallengeRow:
+    """A challenge as stored, its times aware UTC: what :meth:`ChallengeService.find` gives."""
+
+    id: str
+    usage: str
+    phone: str
+    user_id: str | None
+    delivered: bool
+    created_at: datetime
+    last_sent_at: datetime
+    expires_at: datetime
+    attempts: int
+    resends: int
+    consumed_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> ChallengeRow:
+        return cls(
+            id=row.id,
+            usage=row.usage,
+            phone=row.phone,
+            user_id=row.user_id,
+            delivered=bool(row.delivered),
+            created_at=as_utc(row.created_at),
+            last_sent_at=as_utc(row.last_sent_at),
+            expires_at=as_utc(row.expires_at),
+            attempts=int(row.attempts),
+            resends=int(row.resends),
+            consumed_at=as_utc_or_none(row.consumed_at),
+            closed_at=as_utc_or_none(row.closed_at),
+        )
+
+
 class ChallengeService:
-    """Issues, resends and verifies codes for one app (held in ``app.extensions``)."""
+    """Issues, resends and verifies codes for one app (held in ``app.extensions``).
+
+    Every write goes through a connection and transaction of the engine's own, never the
+    app's ``db.session``: an app that rolls its work back cannot undo an attempt count, and
+    an app calling :meth:`issue` inside its own unit of work keeps control of it. (With an
+    in-memory SQLite database, which has one connection, the two cannot be kept apart.)
+    """
 
     def __init__(
         self,
@@ -110,6 +154,7 @@ class ChallengeService:
         models: Models,
         settings: Settings,
         delivery: Delivery,
+        limits: RateLimits,
         keys: Sequence[bytes],
         clock: Clock = utcnow,
         code_generator: CodeGenerator = generate_code,
@@ -121,6 +166,7 @@ class ChallengeService:
         self.models = models
         self.settings = settings
         self.delivery = delivery
+        self.limits = limits
         self.keys = tuple(keys)
         self.clock = clock
         self.code_generator = code_generator
@@ -128,6 +174,25 @@ class ChallengeService:
         self.enqueue = enqueue
 
     # Issue and resend ------------------------------------------------------------------
+
+    def admit(self, phone: Any, client_ip: str | None = None) -> str:
+        """Normalise ``phone`` and count one send against the send limits (per number, per
+        IP, per number block); return the E.164 number.
+
+        Counted before the input is judged: garbage fills one constant bucket, so it can
+        neither slip past the limits nor be used to learn them. ``client_ip`` defaults to
+        the current request's; outside a request and without one, only the per-IP limit is
+        left out. Raises :class:`InvalidPhoneNumber`, :class:`RateLimited` (429) or
+        :class:`RateLimitUnavailable` (503, nothing sent while the storage is down).
+        """
+        ip = _client_ip(client_ip)
+        try:
+            e164 = normalize_with(self.settings, phone)
+        except InvalidPhoneNumber:
+            self.limits.hit_send(INVALID_KEY, ip)
+            raise
+        self.limits.hit_send(e164, ip)
+        return e164
 
     def issue(
         self,
@@ -140,7 +205,8 @@ class ChallengeService:
         schedule: Scheduler | None = None,
         locale: str | None = None,
     ) -> IssuedChallenge:
-        """Create a challenge and send its code to ``phone`` (normalised to E.164 first).
+        """Create a challenge and send its code to ``phone``, within the send limits
+        (see :meth:`admit`).
 
         With ``deliver=False`` the challenge looks the same to the client but nothing is
         sent and no code can ever verify it: the answer for a number that must not learn
@@ -149,35 +215,59 @@ class ChallengeService:
         With ``schedule`` the send is handed to it (to run after the response, or in a
         worker) and its errors are the scheduler's to handle. Without, the send happens
         now and a failure raises :class:`DeliveryError` (the challenge is then closed).
-        Also raises :class:`InvalidPhoneNumber`, or :class:`TooManyAttempts` while the
-        number is locked.
+        Also raises :class:`InvalidPhoneNumber`, :class:`RateLimited`, or
+        :class:`TooManyAttempts` while the number is locked.
 
         ``locale`` (a tag such as ``zh-CN``) picks the SMS text's language; by default the
         current request's locale.
         """
+        e164 = self.admit(phone, client_ip)
+        return self.issue_admitted(
+            e164,
+            usage,
+            user_id=user_id,
+            deliver=deliver,
+            client_ip=client_ip,
+            schedule=schedule,
+            locale=locale,
+        )
+
+    def issue_admitted(
+        self,
+        e164: str,
+        usage: Usage | str,
+        *,
+        user_id: Any = None,
+        deliver: bool = True,
+        client_ip: str | None = None,
+        schedule: Scheduler | None = None,
+        locale: str | None = None,
+    ) -> IssuedChallenge:
+        """:meth:`issue` for a number :meth:`admit` has already counted."""
         usage = Usage(usage).value
-        e164 = normalize_with(self.settings, phone)
-        now = self.clock()
-        self._raise_if_locked(e164, now)
+        now = self._now()
         challenge_id = secrets.token_urlsafe(24)
         code, digest = self._new_code(challenge_id, usage, e164, usable=deliver)
-        session = self.db.session
-        session.execute(
-            sa.insert(self.models.Challenge).values(
-                id=challenge_id,
-                usage=usage,
-                phone=e164,
-                user_id=None if user_id is None else str(user_id),
-                digest=digest,
-                delivered=deliver,
-                created_at=now,
-                last_sent_at=now,
-                expires_at=now + timedelta(seconds=self.settings.code_ttl),
-                attempts=0,
-                resends=0,
-            )
-        )
-        session.commit()
+        with self._begin() as conn:
+            locked = self._locked_for(conn, e164, now)
+            if locked is None:
+                conn.execute(
+                    sa.insert(self.models.Challenge).values(
+                        id=challenge_id,
+                        usage=usage,
+                        phone=e164,
+                        user_id=None if user_id is None else str(user_id),
+                        digest=digest,
+                        delivered=deliver,
+                        created_at=now,
+                        last_sent_at=now,
+                        expires_at=now + timedelta(seconds=self.settings.code_ttl),
+                        attempts=0,
+                        resends=0,
+                    )
+                )
+        if locked is not None:
+            raise TooManyAttempts(retry_after=locked)
         issued = self._issued(challenge_id, usage, e164, now)
         if deliver:
             self._send(
@@ -187,13 +277,14 @@ class ChallengeService:
 
     def resend(
         self,
-        challenge_id: str,
+        challenge_id: Any,
         *,
         client_ip: str | None = None,
         schedule: Scheduler | None = None,
         locale: str | None = None,
     ) -> IssuedChallenge:
-        """Replace the challenge's code with a new one and send it.
+        """Replace the challenge's code with a new one and send it, within the send limits
+        of its number (a refused resend spends none of them).
 
         The old code dies, the per-challenge attempt budget starts again for the new code,
         the per-number failure count does not. Refused inside the cooldown and past the cap
@@ -202,37 +293,40 @@ class ChallengeService:
         silent challenge could be resent (otherwise the resend would tell them apart).
         """
         Challenge = self.models.Challenge
-        session = self.db.session
         row = self.find(challenge_id)
-        session.commit()  # end the read so the UPDATE below starts its own write
-        now = self.clock()
+        now = self._now()
         if row is None or row.consumed_at is not None:
             raise InvalidCode()
-        self._raise_if_locked(row.phone, now)
+        refusal = self.resend_refusal(row, now)
+        if refusal is not None:
+            raise refusal
+        with self._connect() as conn:
+            locked = self._locked_for(conn, row.phone, now)
+        if locked is not None:
+            raise TooManyAttempts(retry_after=locked)
+        self.limits.hit_send(row.phone, _client_ip(client_ip))
         code, digest = self._new_code(row.id, row.usage, row.phone, usable=row.delivered)
         cooldown_edge = now - timedelta(seconds=self.settings.resend_cooldown)
-        result = session.execute(
-            sa.update(Challenge)
-            .where(
-                Challenge.id == row.id,
-                Challenge.consumed_at.is_(None),
-                Challenge.resends < self.settings.max_resends,
-                Challenge.last_sent_at <= cooldown_edge,
+        with self._begin() as conn:
+            result = conn.execute(
+                sa.update(Challenge)
+                .where(
+                    Challenge.id == row.id,
+                    Challenge.consumed_at.is_(None),
+                    Challenge.resends < self.settings.max_resends,
+                    Challenge.last_sent_at <= cooldown_edge,
+                )
+                .values(
+                    closed_at=None,
+                    digest=digest,
+                    resends=Challenge.resends + 1,
+                    attempts=0,
+                    last_sent_at=now,
+                    expires_at=now + timedelta(seconds=self.settings.code_ttl),
+                )
             )
-            .values(
-                closed_at=None,
-                digest=digest,
-                resends=Challenge.resends + 1,
-                attempts=0,
-                last_sent_at=now,
-                expires_at=now + timedelta(seconds=self.settings.code_ttl),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-        if _rowcount(result) != 1:
-            # Refused by the conditions above (or a concurrent resend): say why.
-            raise self.resend_refusal(row, now) or ResendNotAllowed()
+        if _rowcount(result) != 1:  # a concurrent resend or use won the row
+            raise ResendNotAllowed()
         issued = self._issued(row.id, row.usage, row.phone, now)
         if row.delivered:
             self._send(
@@ -240,13 +334,11 @@ class ChallengeService:
             )
         return issued
 
-    def resend_refusal(self, row: Any, now: datetime | None = None) -> ResendNotAllowed | None:
-        """Why a resend of ``row`` would be refused now (cap or cooldown), or ``None``.
-
-        Lets callers refuse before spending send-limit budget on a resend that would not
-        happen; :meth:`resend` still decides atomically.
-        """
-        now = now or self.clock()
+    def resend_refusal(
+        self, row: ChallengeRow, now: datetime | None = None
+    ) -> ResendNotAllowed | None:
+        """Why a resend of ``row`` would be refused now (cap or cooldown), or ``None``."""
+        now = now or self._now()
         if row.resends >= self.settings.max_resends:
             return ResendNotAllowed()
         wait = row.last_sent_at + timedelta(seconds=self.settings.resend_cooldown) - now
@@ -277,77 +369,86 @@ class ChallengeService:
             self._failed(app, None, usage, None, "invalid")
             raise InvalidCode()
         Challenge = self.models.Challenge
-        session = self.db.session
-        # 1. Count the attempt before anything is compared; refuse past the limit.
-        counted = session.execute(
-            sa.update(Challenge)
-            .where(
-                Challenge.id == challenge_id,
-                Challenge.consumed_at.is_(None),
-                Challenge.closed_at.is_(None),
-                Challenge.attempts < self.settings.max_attempts,
-            )
-            .values(attempts=Challenge.attempts + 1)
-            .returning(
-                Challenge.usage,
-                Challenge.phone,
-                Challenge.user_id,
-                Challenge.digest,
-                Challenge.expires_at,
-            )
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        session.commit()
-        now = self.clock()
+        now = self._now()
+        # 1. Count the attempt before anything is compared; refuse past the limit. The count
+        #    is committed at once, in the engine's own transaction: nothing undoes it.
+        open_phone: str | None = None
+        locked: int | None = None
+        with self._begin() as conn:
+            counted = conn.execute(
+                sa.update(Challenge)
+                .where(
+                    Challenge.id == challenge_id,
+                    Challenge.consumed_at.is_(None),
+                    Challenge.closed_at.is_(None),
+                    Challenge.attempts < self.settings.max_attempts,
+                )
+                .values(attempts=Challenge.attempts + 1)
+                .returning(
+                    Challenge.usage,
+                    Challenge.phone,
+                    Challenge.user_id,
+                    Challenge.digest,
+                    Challenge.expires_at,
+                )
+            ).one_or_none()
+            if counted is None:
+                open_phone = conn.execute(
+                    sa.select(Challenge.phone).where(
+                        Challenge.id == challenge_id,
+                        Challenge.consumed_at.is_(None),
+                        Challenge.closed_at.is_(None),
+                    )
+                ).scalar_one_or_none()
+            else:
+                locked = self._locked_for(conn, counted.phone, now)
         if counted is None:
-            row = self.find(challenge_id)
-            session.commit()
-            if row is not None and row.consumed_at is None and row.closed_at is None:
-                self._failed(app, challenge_id, usage, row.phone, "too_many_attempts")
+            if open_phone is not None:  # open, but out of attempts
+                self._failed(app, challenge_id, usage, open_phone, "too_many_attempts")
                 raise TooManyAttempts()
             self._failed(app, challenge_id, usage, None, "invalid")
             raise InvalidCode()
         c_usage, c_phone, c_user_id, c_digest, c_expires_at = counted
         # 2. A locked number verifies nothing, and failures while locked are not counted.
-        try:
-            self._raise_if_locked(c_phone, now)
-        except TooManyAttempts:
+        if locked is not None:
             self._failed(app, challenge_id, usage, c_phone, "locked")
-            raise
+            raise TooManyAttempts(retry_after=locked)
         # 3. Compare: strict format first, then the digest in constant time, then the binding.
         matches = self._code_matches(challenge_id, c_usage, c_phone, code, c_digest)
         bound = (
             c_usage == usage
             and (phone is None or phone == c_phone)
             and (user_id is None or str(user_id) == c_user_id)
-            and now < c_expires_at
+            and now < as_utc(c_expires_at)
         )
-        if matches and bound:
-            # 4. Consume: exactly one concurrent caller sees a row count of 1.
-            consumed = session.execute(
-                sa.update(Challenge)
-                .where(
-                    Challenge.id == challenge_id,
-                    Challenge.consumed_at.is_(None),
-                    Challenge.closed_at.is_(None),
-                )
-                .values(consumed_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if _rowcount(consumed) == 1:
-                self._reset_failures(c_phone, now)
-                session.commit()
-                if self.delivery.records is not None:
-                    self.delivery.records.mark_verified(challenge_id, now)
-                signals.code_verified.send(
-                    app, challenge_id=challenge_id, usage=c_usage, phone=c_phone, user_id=c_user_id
-                )
-                return VerifiedChallenge(challenge_id, c_usage, c_phone, c_user_id)
-            session.commit()
-        else:
+        if not (matches and bound):
             self._record_failure(app, c_phone, now)
-        self._failed(app, challenge_id, usage, c_phone, "invalid")
-        raise InvalidCode()
+            self._failed(app, challenge_id, usage, c_phone, "invalid")
+            raise InvalidCode()
+        # 4. Consume: exactly one concurrent caller sees a row count of 1.
+        with self._begin() as conn:
+            consumed = _rowcount(
+                conn.execute(
+                    sa.update(Challenge)
+                    .where(
+                        Challenge.id == challenge_id,
+                        Challenge.consumed_at.is_(None),
+                        Challenge.closed_at.is_(None),
+                    )
+                    .values(consumed_at=now)
+                )
+            )
+            if consumed == 1:
+                self._reset_failures(conn, c_phone, now)
+                if self.delivery.records is not None:
+                    self.delivery.records.mark_verified(conn, challenge_id, now)
+        if consumed != 1:
+            self._failed(app, challenge_id, usage, c_phone, "invalid")
+            raise InvalidCode()
+        signals.code_verified.send(
+            app, challenge_id=challenge_id, usage=c_usage, phone=c_phone, user_id=c_user_id
+        )
+        return VerifiedChallenge(challenge_id, c_usage, c_phone, c_user_id)
 
     # Housekeeping ----------------------------------------------------------------------
 
@@ -357,25 +458,85 @@ class ChallengeService:
         Returns (challenges deleted, counters deleted).
         """
         Challenge, Counter = self.models.Challenge, self.models.FailureCounter
-        now = self.clock()
-        session = self.db.session
-        challenges = session.execute(
-            sa.delete(Challenge)
-            .where(Challenge.expires_at < now)
-            .execution_options(synchronize_session=False)
-        )
-        counters = session.execute(
-            sa.delete(Counter)
-            .where(
-                Counter.failures == 0,
-                sa.or_(Counter.locked_until.is_(None), Counter.locked_until < now),
+        now = self._now()
+        with self._begin() as conn:
+            challenges = conn.execute(sa.delete(Challenge).where(Challenge.expires_at < now))
+            counters = conn.execute(
+                sa.delete(Counter).where(
+                    Counter.failures == 0,
+                    sa.or_(Counter.locked_until.is_(None), Counter.locked_until < now),
+                )
             )
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
         return _rowcount(challenges), _rowcount(counters)
 
+    def find(self, challenge_id: Any) -> ChallengeRow | None:
+        """The challenge with this id, or ``None`` (also for malformed ids)."""
+        if not isinstance(challenge_id, str) or not _CHALLENGE_ID.fullmatch(challenge_id):
+            return None
+        table: sa.Table = self.models.Challenge.__table__  # type: ignore[attr-defined]
+        with self._connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == challenge_id)).one_or_none()
+        return None if row is None else ChallengeRow.from_row(row)
+
+    # Queued delivery -------------------------------------------------------------------
+
+    def send_queued(
+        self,
+        challenge_id: str,
+        *,
+        resend: bool = False,
+        client_ip: str | None = None,
+        final_attempt: bool = True,
+        locale: str | None = None,
+    ) -> bool:
+        """In the worker: make a code for a queued challenge, store its digest and send it.
+
+        Returns ``False`` when there is nothing to send any more (used, closed, silent or
+        unknown). A :class:`DeliveryError` that may pass is re-raised without closing the
+        challenge unless ``final_attempt``; the next attempt makes a new code.
+        """
+        row = self.find(challenge_id)
+        if row is None or not row.delivered:
+            return False
+        code = self.code_generator(self.settings.code_length)
+        digest = code_digest(self.keys[0], row.id, row.usage, row.phone, code)
+        Challenge = self.models.Challenge
+        with self._begin() as conn:
+            stored = conn.execute(
+                sa.update(Challenge)
+                .where(
+                    Challenge.id == row.id,
+                    Challenge.consumed_at.is_(None),
+                    Challenge.closed_at.is_(None),
+                )
+                .values(digest=digest)
+            )
+        if _rowcount(stored) != 1:
+            return False
+        message = self.delivery.message(
+            to=row.phone, usage=row.usage, code=code, client_ip=client_ip, locale=locale
+        )
+        try:
+            self.delivery.send(
+                _app(), message, challenge_id=row.id, resend=resend, will_retry=not final_attempt
+            )
+        except DeliveryError as error:
+            if final_attempt or not error.retryable:
+                self._close(row.id)
+            raise
+        return True
+
     # Internals -------------------------------------------------------------------------
+
+    def _begin(self) -> Any:
+        """A connection in a transaction of the engine's own, committed on leaving."""
+        return self.db.engine.begin()
+
+    def _connect(self) -> Any:
+        return self.db.engine.connect()
+
+    def _now(self) -> datetime:
+        return utc(self.clock())
 
     def _issued(self, challenge_id: str, usage: str, phone: str, now: datetime) -> IssuedChallenge:
         return IssuedChallenge(
@@ -433,54 +594,6 @@ class ChallengeService:
                 f"the delivery queue is unavailable ({type(exc).__name__})", connector="queue"
             ) from None
 
-    def send_queued(
-        self,
-        challenge_id: str,
-        *,
-        resend: bool = False,
-        client_ip: str | None = None,
-        final_attempt: bool = True,
-        locale: str | None = None,
-    ) -> bool:
-        """In the worker: make a code for a queued challenge, store its digest and send it.
-
-        Returns ``False`` when there is nothing to send any more (used, closed, silent or
-        unknown). A :class:`DeliveryError` that may pass is re-raised without closing the
-        challenge unless ``final_attempt``; the next attempt makes a new code.
-        """
-        row = self.find(challenge_id)
-        self.db.session.commit()
-        if row is None or not row.delivered:
-            return False
-        code = self.code_generator(self.settings.code_length)
-        digest = code_digest(self.keys[0], row.id, row.usage, row.phone, code)
-        Challenge = self.models.Challenge
-        stored = self.db.session.execute(
-            sa.update(Challenge)
-            .where(
-                Challenge.id == row.id,
-                Challenge.consumed_at.is_(None),
-                Challenge.closed_at.is_(None),
-            )
-            .values(digest=digest)
-            .execution_options(synchronize_session=False)
-        )
-        self.db.session.commit()
-        if _rowcount(stored) != 1:
-            return False
-        message = self.delivery.message(
-            to=row.phone, usage=row.usage, code=code, client_ip=client_ip, locale=locale
-        )
-        try:
-            self.delivery.send(
-                _app(), message, challenge_id=row.id, resend=resend, will_retry=not final_attempt
-            )
-        except DeliveryError as error:
-            if final_attempt or not error.retryable:
-                self._close(row.id)
-            raise
-        return True
-
     def _deliver(
         self,
         issued: IssuedChallenge,
@@ -501,22 +614,12 @@ class ChallengeService:
 
     def _close(self, challenge_id: str) -> None:
         Challenge = self.models.Challenge
-        self.db.session.execute(
-            sa.update(Challenge)
-            .where(Challenge.id == challenge_id)
-            .values(closed_at=self.clock())
-            .execution_options(synchronize_session=False)
-        )
-        self.db.session.commit()
-
-    def find(self, challenge_id: Any) -> Any:
-        """The challenge row for ``challenge_id``, or ``None`` (also for malformed ids)."""
-        Challenge = self.models.Challenge
-        if not isinstance(challenge_id, str) or not _CHALLENGE_ID.fullmatch(challenge_id):
-            return None
-        return self.db.session.execute(
-            sa.select(Challenge).where(Challenge.id == challenge_id)
-        ).scalar_one_or_none()
+        with self._begin() as conn:
+            conn.execute(
+                sa.update(Challenge)
+                .where(Challenge.id == challenge_id)
+                .values(closed_at=self._now())
+            )
 
     def _code_matches(
         self, challenge_id: str, usage: str, phone: str, code: Any, stored: str
@@ -531,63 +634,55 @@ class ChallengeService:
             found = hmac.compare_digest(candidate, stored) or found
         return found
 
-    def _raise_if_locked(self, phone: str, now: datetime) -> None:
+    def _locked_for(self, conn: Any, phone: str, now: datetime) -> int | None:
+        """Seconds until ``phone`` may verify again, or ``None`` when it is not locked."""
         Counter = self.models.FailureCounter
-        locked_until = self.db.session.execute(
+        locked_until = conn.execute(
             sa.select(Counter.locked_until).where(Counter.phone == phone)
         ).scalar_one_or_none()
-        self.db.session.commit()
-        if locked_until is not None and locked_until > now:
-            raise TooManyAttempts(
-                retry_after=max(1, math.ceil((locked_until - now).total_seconds()))
-            )
+        if locked_until is None or as_utc(locked_until) <= now:
+            return None
+        return max(1, math.ceil((as_utc(locked_until) - now).total_seconds()))
 
     def _record_failure(self, app: Flask, phone: str, now: datetime) -> None:
-        """Count one consecutive failure for ``phone``; lock it at the threshold."""
+        """Count one consecutive failure for ``phone``; lock it at the threshold. One
+        transaction; a concurrent first failure that inserted the row first is retried."""
         Counter = self.models.FailureCounter
-        session = self.db.session
-        failures = self._increment_failures(phone, now)
-        if failures >= self.settings.lockout_threshold:
-            until = now + timedelta(seconds=self.settings.lockout_duration)
-            session.execute(
-                sa.update(Counter)
-                .where(Counter.phone == phone)
-                .values(failures=0, locked_until=until, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            session.commit()
-            signals.phone_locked.send(app, phone=phone, until=until)
-
-    def _increment_failures(self, phone: str, now: datetime) -> int:
-        Counter = self.models.FailureCounter
-        session = self.db.session
-        increment = (
-            sa.update(Counter)
-            .where(Counter.phone == phone)
-            .values(failures=Counter.failures + 1, updated_at=now)
-            .returning(Counter.failures)
-            .execution_options(synchronize_session=False)
-        )
+        until = now + timedelta(seconds=self.settings.lockout_duration)
         for _ in range(2):
-            failures = session.execute(increment).scalar_one_or_none()
-            if failures is not None:
-                session.commit()
-                return int(failures)
             try:
-                session.execute(sa.insert(Counter).values(phone=phone, failures=1, updated_at=now))
-                session.commit()
-                return 1
-            except IntegrityError:  # a concurrent first failure inserted the row; count again
-                session.rollback()
+                with self._begin() as conn:
+                    failures = conn.execute(
+                        sa.update(Counter)
+                        .where(Counter.phone == phone)
+                        .values(failures=Counter.failures + 1, updated_at=now)
+                        .returning(Counter.failures)
+                    ).scalar_one_or_none()
+                    if failures is None:
+                        conn.execute(
+                            sa.insert(Counter).values(phone=phone, failures=1, updated_at=now)
+                        )
+                        failures = 1
+                    locks = failures >= self.settings.lockout_threshold
+                    if locks:
+                        conn.execute(
+                            sa.update(Counter)
+                            .where(Counter.phone == phone)
+                            .values(failures=0, locked_until=until, updated_at=now)
+                        )
+            except IntegrityError:
+                continue
+            if locks:
+                signals.phone_locked.send(app, phone=phone, until=until)
+            return
         raise RuntimeError("could not count a failed verification")  # pragma: no cover
 
-    def _reset_failures(self, phone: str, now: datetime) -> None:
+    def _reset_failures(self, conn: Any, phone: str, now: datetime) -> None:
         Counter = self.models.FailureCounter
-        self.db.session.execute(
+        conn.execute(
             sa.update(Counter)
             .where(Counter.phone == phone, Counter.failures != 0)
             .values(failures=0, updated_at=now)
-            .execution_options(synchronize_session=False)
         )
 
     def _failed(
@@ -596,6 +691,15 @@ class ChallengeService:
         signals.verification_failed.send(
             app, challenge_id=challenge_id, usage=usage, phone=phone, reason=reason
         )
+
+
+def _client_ip(client_ip: str | None) -> str | None:
+    """The IP the send limits count for: the one given, else the current request's."""
+    if client_ip is not None:
+        return client_ip
+    if has_request_context():
+        return str(get_remote_address() or "") or None
+    return None
 
 
 def _is_code(code: str, length: int) -> bool:

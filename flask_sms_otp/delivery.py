@@ -146,4 +146,3 @@ class Delivery:
             )
         except Exception:  # monitoring must never turn a sent SMS into an error
             logger.exception("could not write the delivery record")
-            self.records.db.session.rollback()

@@ -12,6 +12,8 @@ from __future__ import annotations
 from werkzeug.exceptions import (
     BadRequest,
     Conflict,
+    Forbidden,
+    InternalServerError,
     NotFound,
     ServiceUnavailable,
     TooManyRequests,
@@ -173,6 +175,26 @@ class InvalidCredentials(Unauthorized, SmsOtpError):
 
     def __init__(self) -> None:
         super().__init__(_("The phone number or password is incorrect."))
+
+
+class AccountDisabled(Forbidden, SmsOtpError):
+    """The password or code was right, but the app's ``is_active`` says no: no session.
+    Said only after the secret was right, so it tells nothing to someone who guesses."""
+
+    error_code = "account_disabled"
+
+    def __init__(self) -> None:
+        super().__init__(_("This account is disabled."))
+
+
+class ServerError(InternalServerError, SmsOtpError):
+    """Something on the server's side failed (logged with its cause); the user sees a calm
+    message, never a traceback."""
+
+    error_code = "server_error"
+
+    def __init__(self) -> None:
+        super().__init__(_("Something went wrong on our side. Please try again later."))
 
 
 class SignInRequired(Unauthorized, SmsOtpError):

@@ -13,6 +13,7 @@ from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
+from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions
@@ -133,7 +134,7 @@ class SmsOtp:
         models = models_for(self.db)
         users = UserStore(self.db, self.user_model or default_user_model(self.db), settings)
         limiter = self.limiter or _create_limiter(app)
-        limits = RateLimits(limiter, settings)
+        limits = RateLimits(limiter, settings, enabled=_limits_enabled(limiter))
         records = DeliveryRecords(self.db, models)
         delivery = Delivery(connector, settings, records=records, clock=self.clock)
         challenges = ChallengeService(
@@ -141,6 +142,7 @@ class SmsOtp:
             models=models,
             settings=settings,
             delivery=delivery,
+            limits=limits,
             keys=derive_keys([secret, *fallbacks]),
             clock=self.clock,
             code_generator=self.code_generator,
@@ -169,11 +171,13 @@ class SmsOtp:
             _secure_cookie_defaults(app)
         if getattr(app, "login_manager", None) is None:
             login_manager = LoginManager(app)
-            login_manager.user_loader(users.get)
+            login_manager.user_loader(users.load_user)
             login_manager.login_view = "sms_otp.sign_in"
             login_manager.login_message = i18n.gettext_noop("Please sign in to see this page.")
             login_manager.localize_callback = i18n.gettext
-        app.before_request(sessions.enforce_epoch)
+        # First, before any of the app's own hooks can load the user from a stale cookie.
+        app.before_request_funcs.setdefault(None, []).insert(0, sessions.enforce_epoch)
+        sessions.connect_remember_cookie(app)
         _init_i18n(app)
         from .api import api_blueprint  # the views import the state; imported late
         from .views import html_blueprint
@@ -232,7 +236,10 @@ class SmsOtp:
         locale: str | None = None,
     ) -> IssuedChallenge:
         """Send a code to ``phone`` for ``usage``, its text in ``locale`` (a tag such as
-        ``zh-CN``; default: the request's language); see :meth:`ChallengeService.issue`."""
+        ``zh-CN``; default: the request's language), within the same send limits as the
+        pages (per number, per IP, per number block; the IP is the request's, or
+        ``client_ip`` outside one). Writes in a transaction of its own: whatever the app has
+        pending on ``db.session`` stays pending. See :meth:`ChallengeService.issue`."""
         return get_state().challenges.issue(
             phone, usage, user_id=user_id, deliver=deliver, client_ip=client_ip, locale=locale
         )
@@ -240,7 +247,8 @@ class SmsOtp:
     def resend_code(
         self, challenge_id: str, *, client_ip: str | None = None, locale: str | None = None
     ) -> IssuedChallenge:
-        """Send a new code for a challenge; see :meth:`ChallengeService.resend`."""
+        """Send a new code for a challenge, within the send limits of its number; see
+        :meth:`ChallengeService.resend`."""
         return get_state().challenges.resend(challenge_id, client_ip=client_ip, locale=locale)
 
     def verify_code(
@@ -252,7 +260,9 @@ class SmsOtp:
         phone: str | None = None,
         user_id: Any = None,
     ) -> VerifiedChallenge:
-        """Verify and consume a code; see :meth:`ChallengeService.verify`."""
+        """Verify and consume a code; a wrong one counts toward the number's lockout, in a
+        transaction of its own that no rollback of the app's undoes. See
+        :meth:`ChallengeService.verify`."""
         return get_state().challenges.verify(
             challenge_id, code, usage=usage, phone=phone, user_id=user_id
         )
@@ -291,14 +301,44 @@ def _create_limiter(app: Flask) -> Limiter:
     return limiter
 
 
+def _limits_enabled(limiter: Limiter) -> bool:
+    """Flask-Limiter's own switch, honoured: ``RATELIMIT_ENABLED = False`` (common in test
+    configs) turns the send and password limits off too, said once at start-up."""
+    enabled = bool(getattr(limiter, "enabled", True))  # read from RATELIMIT_ENABLED
+    if not enabled:
+        logger.warning(
+            "RATELIMIT_ENABLED is False: flask-sms-otp sends codes and checks passwords "
+            "with no send or password limits. Never run it so in production."
+        )
+    return enabled
+
+
 def _secure_cookie_defaults(app: Flask) -> None:
     """Secure, HttpOnly, SameSite=Lax session and remember cookies (Flask's defaults are
-    not secure and have no SameSite). An explicit SameSite value is kept."""
+    not secure and have no SameSite). An explicit SameSite value is kept. What changes is
+    logged once, with the key that keeps the app's own settings."""
+    # What Flask-Login uses for a REMEMBER_COOKIE_* key the app has not set.
+    remember_defaults = {
+        "REMEMBER_COOKIE_SECURE": login_config.COOKIE_SECURE,
+        "REMEMBER_COOKIE_HTTPONLY": login_config.COOKIE_HTTPONLY,
+        "REMEMBER_COOKIE_SAMESITE": login_config.COOKIE_SAMESITE,
+    }
+    changed = []
     for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
-        app.config[f"{prefix}_SECURE"] = True
-        app.config[f"{prefix}_HTTPONLY"] = True
+        wanted: dict[str, object] = {f"{prefix}_SECURE": True, f"{prefix}_HTTPONLY": True}
         if not app.config.get(f"{prefix}_SAMESITE"):
-            app.config[f"{prefix}_SAMESITE"] = "Lax"
+            wanted[f"{prefix}_SAMESITE"] = "Lax"
+        for key, value in wanted.items():
+            was = app.config.get(key, remember_defaults.get(key))
+            app.config[key] = value
+            if was != value:
+                changed.append(f"{key} = {value!r} (was {was!r})")
+    if changed:
+        logger.warning(
+            "flask-sms-otp set %s. Set SMS_OTP_SECURE_COOKIES = False to keep the app's own "
+            "cookie settings (a Secure session cookie is not sent over plain HTTP).",
+            "; ".join(changed),
+        )
 
 
 def _wants_json() -> bool:

@@ -17,15 +17,15 @@ from typing import Any
 from flask import Flask, after_this_request, current_app
 from werkzeug.wrappers import Response
 
-from . import sessions, signals
+from . import sessions, signals, transaction
 from .challenges import ChallengeService, IssuedChallenge, Scheduler
 from .errors import (
+    AccountDisabled,
     ActionNotAllowed,
     DeliveryError,
     DeliveryFailed,
     InvalidCode,
     InvalidCredentials,
-    InvalidPhoneNumber,
     InvalidRequest,
     MethodDisabled,
     SignInRequired,
@@ -34,7 +34,7 @@ from .errors import (
 )
 from .i18n import gettext as _
 from .i18n import ngettext
-from .limits import INVALID_KEY, RateLimits
+from .limits import RateLimits
 from .notices import Notice, Notices
 from .phone import normalize_with
 from .settings import Settings
@@ -89,20 +89,12 @@ class Flows:
             self.require_recent_verification(user)
         if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
-        refused: InvalidPhoneNumber | None = None
         if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
             if not user.phone:
                 raise ActionNotAllowed("no_phone", _("The account has no phone number."))
-            e164: str = user.phone
-        else:
-            try:
-                e164 = normalize_with(self.settings, phone)
-            except InvalidPhoneNumber as error:
-                e164, refused = INVALID_KEY, error
-        # Counted before the input is judged: garbage fills one constant bucket.
-        self.limits.hit_send(e164, client_ip)
-        if refused is not None:
-            raise refused
+            phone = user.phone
+        # Counted against the send limits before the input is judged (see admit).
+        e164 = self.challenges.admit(phone, client_ip)
         owner = self.users.by_phone(e164)
         if usage == Usage.REGISTER:
             return self._issue_protected(e164, usage, None, deliver=owner is None, ip=client_ip)
@@ -116,16 +108,12 @@ class Flows:
             return self._issue_protected(
                 e164, usage, user.get_id(), deliver=owner is None, ip=client_ip
             )
-        return self._issue_now(e164, usage, user.get_id(), client_ip)
+        return self._issue_now(e164, usage, user.get_id(), client_ip, admitted=True)
 
     def resend_code(self, verification_id: Any, *, client_ip: str) -> IssuedChallenge:
         row = self.challenges.find(verification_id)
         if row is None or row.consumed_at is not None:
             raise InvalidCode()
-        refusal = self.challenges.resend_refusal(row)
-        if refusal is not None:  # refused resends spend no send-limit budget
-            raise refusal
-        self.limits.hit_send(row.phone, client_ip)
         if row.usage in PROTECTED_USAGES:
             return self.challenges.resend(
                 verification_id, client_ip=client_ip, schedule=self._protected_schedule()
@@ -142,13 +130,28 @@ class Flows:
     # Sign-up and sign-in -----------------------------------------------------------------
 
     def sign_up(self, verification_id: Any, code: Any, password: Any) -> Any:
+        """Create the account and sign it in. The model's ``new_for_phone`` makes the user
+        before the code is checked, so that its refusal (an ``HTTPException``) spends
+        nothing; the user is discarded if the code is wrong. An account the model makes
+        inactive is created but not signed in (:class:`AccountDisabled`)."""
         password = self._new_password(password, required=self.settings.password_required)
-        verified = self.challenges.verify(verification_id, code, usage=Usage.REGISTER)
-        user = self.users.create(verified.phone, password)
+        pending = self.challenges.find(verification_id)
+        candidate = None
+        if pending is not None and pending.usage == Usage.REGISTER:
+            candidate = self.users.new_for_phone(pending.phone)
+        try:
+            verified = self.challenges.verify(verification_id, code, usage=Usage.REGISTER)
+        except Exception:
+            self.users.discard(candidate)
+            raise
+        if candidate is None:  # pragma: no cover - verify succeeds only for a found challenge
+            candidate = self.users.new_for_phone(verified.phone)
+        user = self.users.add(candidate, verified.phone, password)
         if user is None:  # the number was registered since the code was sent
             raise InvalidCode()
-        sessions.sign_in(user)
         signals.user_registered.send(_app(), user=user)
+        self._require_active(user)
+        sessions.sign_in(user)
         signals.user_signed_in.send(_app(), user=user, method="register")
         return user
 
@@ -165,10 +168,10 @@ class Flows:
             self.limits.password_failed(e164)
             signals.sign_in_failed.send(_app(), phone=e164, method="password")
             raise InvalidCredentials()
+        self._require_active(user)
         if user.mfa_enabled and user.phone:
             # The second step sends an SMS: it counts toward the send limits like any other
             # (the answer already tells the password was right, so a 429 reveals nothing more).
-            self.limits.hit_send(user.phone, client_ip)
             issued = self._issue_now(user.phone, Usage.MFA_VERIFICATION, user.get_id(), client_ip)
             sessions.start_mfa(user, issued.id, self.settings.code_ttl)
             return MfaRequired(issued)
@@ -181,6 +184,7 @@ class Flows:
             raise MethodDisabled()
         verified = self.challenges.verify(verification_id, code, usage=Usage.SIGN_IN)
         user = self._owner(verified.user_id, verified.phone)
+        self._require_active(user)
         sessions.sign_in(user)
         signals.user_signed_in.send(_app(), user=user, method="code")
         return user
@@ -199,9 +203,10 @@ class Flows:
             user = self.users.get(pending["uid"])
             if user is not None:
                 signals.mfa_failed.send(_app(), user=user)
-                self.notices.send(_app(), Notice.MFA_FAILED, user.phone)
+                self._notify(Notice.MFA_FAILED, user.phone)
             raise
         user = self._owner(verified.user_id, verified.phone)
+        self._require_active(user)
         sessions.sign_in(user)
         signals.user_signed_in.send(_app(), user=user, method="password+sms")
         return user
@@ -215,7 +220,7 @@ class Flows:
         self.users.end_all_sessions(user)
         sessions.sign_out()
         signals.password_reset.send(_app(), user=user)
-        self.notices.send(_app(), Notice.PASSWORD_CHANGED, user.phone)
+        self._notify(Notice.PASSWORD_CHANGED, user.phone)
 
     # Signed-in actions ---------------------------------------------------------------------
 
@@ -260,7 +265,7 @@ class Flows:
         if not self.users.set_phone(user, verified.phone):
             raise InvalidCode()  # taken by another account meanwhile: say nothing more
         signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=verified.phone)
-        self.notices.send(_app(), Notice.PHONE_CHANGED, old)
+        self._notify(Notice.PHONE_CHANGED, old)
         return user
 
     def remove_phone(self, user: Any) -> None:
@@ -276,7 +281,7 @@ class Flows:
         old = user.phone
         self.users.set_phone(user, None)
         signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=None)
-        self.notices.send(_app(), Notice.PHONE_CHANGED, old)
+        self._notify(Notice.PHONE_CHANGED, old)
 
     def set_mfa(
         self, user: Any, enabled: Any, verification_id: Any = None, code: Any = None
@@ -308,7 +313,7 @@ class Flows:
         self.users.end_all_sessions(user)
         sessions.sign_in(user)  # this session carries on under the new epoch
         signals.password_changed.send(_app(), user=user)
-        self.notices.send(_app(), Notice.PASSWORD_CHANGED, user.phone)
+        self._notify(Notice.PASSWORD_CHANGED, user.phone)
 
     def require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
         """Refuse unless ``user`` confirmed their identity within ``max_age`` seconds
@@ -328,6 +333,17 @@ class Flows:
         if usage not in ANONYMOUS_USAGES | SIGNED_IN_USAGES:
             raise InvalidRequest(_("This usage type cannot be requested."), field="usage")
         return usage
+
+    def _notify(self, notice: Notice, phone: str | None) -> None:
+        """Send ``notice`` once the change it tells of is committed."""
+        app = _app()
+        transaction.after_commit(lambda: self.notices.send(app, notice, phone))
+
+    def _require_active(self, user: Any) -> None:
+        """Called only once the password or code was right: a disabled account is told so,
+        and gets no session."""
+        if not user.is_active:
+            raise AccountDisabled()
 
     def _owner(self, user_id: str | None, phone: str) -> Any:
         user = self.users.get(user_id) if user_id is not None else None
@@ -365,8 +381,9 @@ class Flows:
     def _issue_protected(
         self, e164: str, usage: Usage, user_id: Any, *, deliver: bool, ip: str
     ) -> IssuedChallenge:
-        """Issue so that nothing observable depends on ``deliver``."""
-        return self.challenges.issue(
+        """Issue (to a number already admitted) so that nothing observable depends on
+        ``deliver``."""
+        return self.challenges.issue_admitted(
             e164,
             usage,
             user_id=user_id,
@@ -384,9 +401,14 @@ class Flows:
             return _run_quietly
         return _after_response()
 
-    def _issue_now(self, e164: str, usage: Usage, user_id: Any, ip: str) -> IssuedChallenge:
+    def _issue_now(
+        self, e164: str, usage: Usage, user_id: Any, ip: str, *, admitted: bool = False
+    ) -> IssuedChallenge:
+        """Issue and send now; a failed send is a 503. Counted against the send limits
+        unless ``admitted`` already."""
+        issue = self.challenges.issue_admitted if admitted else self.challenges.issue
         try:
-            return self.challenges.issue(e164, usage, user_id=user_id, client_ip=ip)
+            return issue(e164, usage, user_id=user_id, client_ip=ip)
         except DeliveryError:
             raise DeliveryFailed() from None
 

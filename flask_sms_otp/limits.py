@@ -34,17 +34,24 @@ def prefix_of(e164: str) -> str:
 
 
 class RateLimits:
-    def __init__(self, limiter: Limiter, settings: Settings) -> None:
+    """The send and password limits of one app. With Flask-Limiter's own
+    ``RATELIMIT_ENABLED = False`` (``enabled=False``) nothing is counted or refused."""
+
+    def __init__(self, limiter: Limiter, settings: Settings, *, enabled: bool = True) -> None:
         self.limiter = limiter
+        self.enabled = enabled
         self.send_per_number = parse_many(settings.send_limit_per_number)
         self.send_per_ip = parse_many(settings.send_limit_per_ip)
         self.send_per_prefix = parse_many(settings.send_limit_per_prefix)
         self.password_per_account = parse_many(settings.password_limit_per_account)
         self.password_per_ip = parse_many(settings.password_limit_per_ip)
 
-    def hit_send(self, phone_key: str, client_ip: str) -> None:
-        """Count one SMS send for this IP, number and prefix; raise when one is over."""
-        self._apply("send-ip", client_ip, self.send_per_ip)
+    def hit_send(self, phone_key: str, client_ip: str | None) -> None:
+        """Count one SMS send for this IP, number and prefix; raise when one is over.
+        ``client_ip`` ``None`` (a script or job, outside any request) leaves the per-IP
+        limit out."""
+        if client_ip is not None:
+            self._apply("send-ip", client_ip, self.send_per_ip)
         self._apply("send-number", phone_key, self.send_per_number)
         prefix = prefix_of(phone_key) if phone_key and phone_key != INVALID_KEY else INVALID_KEY
         self._apply("send-prefix", prefix, self.send_per_prefix)
@@ -69,6 +76,8 @@ class RateLimits:
     ) -> None:
         """Count (``consume``) or only test each limit of a bucket; with ``enforce`` raise
         :class:`RateLimited` at the first one over. Any storage failure fails closed."""
+        if not self.enabled:
+            return
         identifiers = self._identifiers(scope, key or INVALID_KEY)
         strategy = self.limiter.limiter
         try:

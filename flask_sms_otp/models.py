@@ -13,28 +13,29 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
 
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime. The columns are plain ``DateTime(timezone=True)``
+    (so generated migrations need no import of this package); SQLite gives them back naive,
+    in UTC, because every value is written in UTC (:func:`utc`)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: flask-sms-otp stores aware UTC datetimes only")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC, as it must be written (SQLite keeps the wall time only)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: flask-sms-otp stores aware UTC datetimes only")
+    return value.astimezone(UTC)
+
+
+#: Aware timestamps; SQLite returns them naive (see :func:`as_utc`).
+Timestamp = sa.DateTime(timezone=True)
 
 
 class ChallengeColumns:
@@ -52,14 +53,14 @@ class ChallengeColumns:
     digest: Mapped[str] = mapped_column(sa.String(64))
     #: False for a challenge that must look real but sends nothing (no account to send to).
     delivered: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_sent_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     resends: Mapped[int] = mapped_column(sa.Integer, default=0)
-    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    consumed_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     #: Set when the challenge died without success (delivery failed); it never verifies again.
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
 
 
 class FailureCounterColumns:
@@ -70,8 +71,8 @@ class FailureCounterColumns:
 
     phone: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
     failures: Mapped[int] = mapped_column(sa.Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
 class DeliveryRecordColumns:
@@ -93,9 +94,9 @@ class DeliveryRecordColumns:
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(128), default=None)
     error: Mapped[str | None] = mapped_column(sa.String(500), default=None)
     latency_ms: Mapped[int | None] = mapped_column(sa.Integer, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
     #: When the code this message carried was verified.
-    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,5 +131,16 @@ def models_for(db: SQLAlchemy) -> Models:
             FailureCounter=SmsOtpFailureCounter,
             DeliveryRecord=SmsOtpDelivery,
         )
+        for model in (SmsOtpChallenge, SmsOtpFailureCounter, SmsOtpDelivery):
+            sa.event.listen(model, "load", _aware_on_load)
+            sa.event.listen(model, "refresh", _aware_on_load)
         _models_by_db[db] = models
     return models
+
+
+def _aware_on_load(target: Any, *_args: Any) -> None:
+    """Loaded rows hold aware UTC datetimes on SQLite too (set without history: no change
+    to flush)."""
+    for name, value in list(vars(target).items()):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            vars(target)[name] = value.replace(tzinfo=UTC)

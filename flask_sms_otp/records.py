@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
 from .errors import DeliveryError
-from .models import Models
+from .models import Models, utc
 from .phone import mask_phone, region_of
 from .usage import Usage
 
@@ -48,44 +48,42 @@ class DeliveryRecords:
         message_id: str | None = None,
         error: DeliveryError | None = None,
     ) -> None:
-        """Write one record in its own transaction (the caller's work is already committed)."""
+        """Write one record in a transaction of its own, never the app's session."""
         Record = self.models.DeliveryRecord
-        session = self.db.session
-        session.execute(
-            sa.insert(Record).values(
-                challenge_id=challenge_id,
-                connector=connector,
-                usage=usage,
-                phone_masked=mask_phone(phone),
-                country=region_of(phone) or "ZZ",
-                status=status,
-                provider_message_id=(message_id or None) and message_id[:128],
-                error=error.describe()[:500] if error is not None else None,
-                latency_ms=latency_ms,
-                created_at=at,
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                sa.insert(Record).values(
+                    challenge_id=challenge_id,
+                    connector=connector,
+                    usage=usage,
+                    phone_masked=mask_phone(phone),
+                    country=region_of(phone) or "ZZ",
+                    status=status,
+                    provider_message_id=(message_id or None) and message_id[:128],
+                    error=error.describe()[:500] if error is not None else None,
+                    latency_ms=latency_ms,
+                    created_at=utc(at),
+                )
             )
-        )
-        session.commit()
 
-    def mark_verified(self, challenge_id: str, at: datetime) -> None:
-        """Credit the challenge's accepted messages with a verified code. A failure here is
-        logged: monitoring never undoes a verification."""
+    def mark_verified(self, conn: sa.Connection, challenge_id: str, at: datetime) -> None:
+        """Credit the challenge's accepted messages with a verified code, on ``conn`` (the
+        transaction that consumes the code), inside a savepoint: a failure here is logged,
+        and monitoring never undoes a verification."""
         Record = self.models.DeliveryRecord
         try:
-            self.db.session.execute(
-                sa.update(Record)
-                .where(
-                    Record.challenge_id == challenge_id,
-                    Record.status == "sent",
-                    Record.verified_at.is_(None),
+            with conn.begin_nested():
+                conn.execute(
+                    sa.update(Record)
+                    .where(
+                        Record.challenge_id == challenge_id,
+                        Record.status == "sent",
+                        Record.verified_at.is_(None),
+                    )
+                    .values(verified_at=utc(at))
                 )
-                .values(verified_at=at)
-                .execution_options(synchronize_session=False)
-            )
-            self.db.session.commit()
-        except Exception:
+        except sa.exc.SQLAlchemyError:
             logger.exception("could not mark the delivery record verified")
-            self.db.session.rollback()
 
     def stats(self, since: datetime) -> list[CountryStats]:
         """Per country since ``since``: accepted, failed and verified code sends (notices
@@ -94,20 +92,17 @@ class DeliveryRecords:
         sent = sa.func.sum(sa.case((Record.status == "sent", 1), else_=0))
         failed = sa.func.sum(sa.case((Record.status == "failed", 1), else_=0))
         verified = sa.func.count(Record.verified_at)
-        rows = self.db.session.execute(
-            sa.select(Record.country, sent, failed, verified)
-            .where(Record.created_at >= since, Record.usage.in_([u.value for u in Usage]))
-            .group_by(Record.country)
-            .order_by(sent.desc(), Record.country)
-        ).all()
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(Record.country, sent, failed, verified)
+                .where(Record.created_at >= utc(since), Record.usage.in_([u.value for u in Usage]))
+                .group_by(Record.country)
+                .order_by(sent.desc(), Record.country)
+            ).all()
         return [CountryStats(c, int(s or 0), int(f or 0), int(v or 0)) for c, s, f, v in rows]
 
     def purge(self, before: datetime) -> int:
         Record = self.models.DeliveryRecord
-        result = self.db.session.execute(
-            sa.delete(Record)
-            .where(Record.created_at < before)
-            .execution_options(synchronize_session=False)
-        )
-        self.db.session.commit()
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        with self.db.engine.begin() as conn:
+            result = conn.execute(sa.delete(Record).where(Record.created_at < utc(before)))
+        return int(result.rowcount)

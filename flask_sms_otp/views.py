@@ -35,7 +35,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import sessions
+from . import sessions, transaction
 from .errors import (
     InvalidCode,
     InvalidPhoneNumber,
@@ -74,6 +74,9 @@ html_blueprint = Blueprint(
     static_folder="static",
     static_url_path="/sms-otp-static",
 )
+html_blueprint.before_request(transaction.begin)
+html_blueprint.after_request(transaction.finish)
+html_blueprint.teardown_request(transaction.end)
 
 #: Which form field an error belongs to; the rest are shown above the form.
 _ERROR_FIELDS: tuple[tuple[type[HTTPException], str], ...] = (
@@ -652,7 +655,8 @@ def _valid(form: Any) -> bool:
         csrf.errors = []
         # Instead of Flask-WTF's technical text when the CSRF token is missing or stale.
         form.form_errors.append(
-            _("The form has expired or was not sent from this site. Please try again.")
+            sessions.insecure_cookie_hint()
+            or _("The form has expired or was not sent from this site. Please try again.")
         )
     return False
 

@@ -94,6 +94,7 @@ def app(celery_env: dict[str, str]) -> Iterator[Flask]:
     app = create_app()
     with app.app_context():
         get_state(app).users.create(PHONE, "correct horse battery")
+        get_state(app).db.session.commit()
     yield app
     with app.app_context():
         get_state(app).db.engine.dispose()

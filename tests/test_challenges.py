@@ -32,6 +32,7 @@ from flask_sms_otp.challenges import code_digest, derive_keys, generate_code
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
+from .api.conftest import RELAXED_LIMITS
 from .conftest import AppFactory, FakeClock
 
 PHONE = "+8613800138000"
@@ -40,7 +41,8 @@ OTHER_PHONE = "+447400123456"
 
 @pytest.fixture
 def app(make_app: AppFactory, database_uri: str, clock: FakeClock) -> Iterator[Flask]:
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
+    # The engine's own properties: the send limits (tested in tests/api) stay out of the way.
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
     with app.app_context():
         yield app
 
@@ -262,7 +264,11 @@ def test_code_is_bound_to_its_purpose(
 
 def test_code_is_bound_to_its_challenge(make_app: AppFactory, database_uri: str) -> None:
     codes = iter(["111111", "222222"])
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, code_generator=lambda n: next(codes))
+    app = make_app(
+        SQLALCHEMY_DATABASE_URI=database_uri,
+        code_generator=lambda n: next(codes),
+        **RELAXED_LIMITS,
+    )
     with app.app_context():
         a = engine(app).issue(PHONE, Usage.SIGN_IN)
         b = engine(app).issue(PHONE, Usage.SIGN_IN)

@@ -11,6 +11,7 @@ from flask_sms_otp import InvalidCode, ProviderRejected, Usage
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
+from .api.conftest import RELAXED_LIMITS
 from .conftest import AppFactory, FakeClock
 
 CN = "+8613800138000"
@@ -20,7 +21,7 @@ US = "+12015550123"
 def test_each_send_is_recorded_and_verification_is_credited(
     make_app: AppFactory, database_uri: str, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
     with app.app_context():
         engine = get_state(app).challenges
         cn = engine.issue(CN, Usage.SIGN_IN)
@@ -65,7 +66,7 @@ def test_each_send_is_recorded_and_verification_is_credited(
 
 
 def test_stats_command(make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]) -> None:
-    app = make_app(clock=clock)
+    app = make_app(clock=clock, **RELAXED_LIMITS)
     with app.app_context():
         engine = get_state(app).challenges
         for _ in range(2):
@@ -128,11 +129,15 @@ def test_queued_attempts_signal_delivery_failed_only_when_giving_up(
         with pytest.raises(ProviderUnavailable):
             engine.send_queued(issued.id, final_attempt=False)
         assert failures == []
-        assert engine.find(issued.id).closed_at is None
+        row = engine.find(issued.id)
+        assert row is not None
+        assert row.closed_at is None
         with pytest.raises(ProviderUnavailable):
             engine.send_queued(issued.id, final_attempt=True)
         assert len(failures) == 1
-        assert engine.find(issued.id).closed_at is not None
+        row = engine.find(issued.id)
+        assert row is not None
+        assert row.closed_at is not None
         Record = get_state(app).models.DeliveryRecord
         statuses = (
             get_state(app)

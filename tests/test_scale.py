@@ -55,6 +55,7 @@ def test_thirty_concurrent_sends_give_exactly_the_per_number_limit(
     app = make_app(**limits_config)
     with app.app_context():
         get_state(app).users.create(PHONE, None)
+        get_state(app).db.session.commit()
     statuses: list[int] = []
     barrier = threading.Barrier(30)
 

@@ -200,6 +200,7 @@ def create_user(
         assert user is not None
         if mfa:
             users.set_mfa(user, True)
+        users.db.session.commit()
         return str(user.get_id())
 
 
