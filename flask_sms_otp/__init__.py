@@ -36,6 +36,8 @@ from .signals import (
 from .usage import Usage
 from .users import PhoneUserMixin
 
+__version__ = "0.1.0.dev0"
+
 __all__ = [
     "ConfigurationError",
     "DeliveryError",
