@@ -1,0 +1,1 @@
+"""Example apps beside the main one (``example_app``): see each package's docstring."""

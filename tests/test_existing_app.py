@@ -1,0 +1,373 @@
+"""flask-sms-otp as a guest in an app that already has users (``examples/existing_app``):
+UUID keys, a NOT NULL ``email`` filled by ``new_for_phone``, ``is_active`` from the app's own
+``active`` column, its own ``LoginManager``, ``user_loader``, ``CSRFProtect`` and ``/login``
+page, and rows already in the table. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
+from werkzeug.test import TestResponse
+
+from examples.existing_app import create_app
+from examples.existing_app.models import User, db
+from flask_sms_otp import user_signed_in
+from flask_sms_otp.connectors.memory import SentSms
+
+from .api.conftest import RELAXED_LIMITS, ApiClient, error_code, last_code, sent_to, wrong
+
+PASSWORD = "correct horse battery"
+NEW_PASSWORD = "a brand new passphrase"
+ALICE_PASSWORD = "alice's password from before"
+PHONE = "+8613800138000"
+NEW_PHONE = "+447400123456"
+BOB_PHONE = "+12015550123"
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def site(database_uri: str) -> Iterator[Flask]:
+    """The example app on a fresh database, with two users from before the extension:
+    Alice (e-mail and password, no phone) and Bob (disabled, with a phone). Not named
+    ``app``: pytest-flask would keep one request context around the whole test, whose ``g``
+    caches one CSRF token for every browser the test opens."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "existing-app-test",
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "SMS_OTP_CONNECTOR": "memory",
+            "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            **RELAXED_LIMITS,
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.session.add_all(
+            [
+                User(email="alice@example.com", password_hash=_hash(ALICE_PASSWORD)),
+                User(
+                    email="bob@example.com",
+                    password_hash=_hash(PASSWORD),
+                    phone=BOB_PHONE,
+                    active=False,
+                ),
+            ]
+        )
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+
+
+def user_by(site: Flask, **where: Any) -> User:
+    with site.app_context():
+        user = db.session.execute(sa.select(User).filter_by(**where)).scalar_one()
+        db.session.expunge(user)
+        return user
+
+
+def set_user(site: Flask, email: str, **values: Any) -> None:
+    with site.app_context():
+        db.session.execute(sa.update(User).where(User.email == email).values(**values))
+        db.session.commit()
+
+
+def submit(client: FlaskClient, page: str, data: dict[str, str], **kwargs: Any) -> TestResponse:
+    """Fetch ``page``, post ``data`` with its CSRF token (``CSRFProtect`` checks every POST)."""
+    shown = client.get(page)
+    assert shown.status_code == 200, (page, shown.status_code, shown.location)
+    token = CSRF_INPUT.search(shown.text)
+    assert token is not None, "the page has no CSRF token"
+    return client.post(page, data={"csrf_token": token.group(1), **data}, **kwargs)
+
+
+def sign_up(client: ApiClient, outbox: list[SentSms], phone: str, **extra: Any) -> TestResponse:
+    vid = client.request_code(phone, "Register")
+    body = {"verification_id": vid, "code": last_code(outbox, phone), **extra}
+    return client.post("/sign-up", body)
+
+
+def test_every_flow_through_the_json_api(site: Flask, sms_outbox: list[SentSms]) -> None:
+    client = ApiClient(site)
+    # Sign-up: the model fills its own NOT NULL e-mail from the request (new_for_phone).
+    created = sign_up(client, sms_outbox, PHONE, password=PASSWORD, email="Carol@Example.com")
+    assert created.status_code == 201, created.get_json()
+    user_id = created.get_json()["user"]["id"]
+    assert uuid.UUID(user_id)  # the app's UUID key, as its user_loader reads it
+    assert user_by(site, phone=PHONE).email == "carol@example.com"
+    # The session is the app's own Flask-Login session: its login_required pages see it.
+    profile = client.http.get("/profile")
+    assert profile.status_code == 200
+    assert "carol@example.com" in profile.text
+
+    assert client.post("/sign-out").status_code == 204
+    assert client.http.get("/profile").location == "/login?next=%2Fprofile"
+
+    signed_in = client.sign_in_by_code(PHONE, sms_outbox)
+    assert (signed_in.status_code, signed_in.get_json()["user"]["id"]) == (200, user_id)
+    assert client.post("/sign-out").status_code == 204
+    by_password = client.sign_in_password(PHONE, PASSWORD)
+    assert (by_password.status_code, by_password.get_json()["user"]["id"]) == (200, user_id)
+
+    # Two-step verification on, then the second step.
+    assert client.verify_identity(sms_outbox).status_code == 200
+    assert client.put("/account/mfa", {"enabled": True}).status_code == 200
+    assert client.post("/sign-out").status_code == 204
+    first = client.sign_in_password(PHONE, PASSWORD).get_json()
+    assert first["mfa_required"] is True
+    second = client.post(
+        "/mfa", {"verification_id": first["verification_id"], "code": last_code(sms_outbox)}
+    )
+    assert (second.status_code, second.get_json()["user"]["id"]) == (200, user_id)
+
+    # Password reset, signed out.
+    assert client.post("/sign-out").status_code == 204
+    vid = client.request_code(PHONE, "ForgotPassword")
+    reset = client.post(
+        "/reset-password",
+        {"verification_id": vid, "code": last_code(sms_outbox), "password": NEW_PASSWORD},
+    )
+    assert reset.status_code == 204
+    assert client.sign_in_password(PHONE, PASSWORD).status_code == 401
+    again = client.sign_in_password(PHONE, NEW_PASSWORD).get_json()
+    assert (
+        client.post(
+            "/mfa", {"verification_id": again["verification_id"], "code": last_code(sms_outbox)}
+        ).get_json()["user"]["id"]
+        == user_id
+    )
+
+    # Phone change: the new number is verified with its own code, the old one stops.
+    assert client.verify_identity(sms_outbox).status_code == 200
+    vid = client.request_code(NEW_PHONE, "BindNewIdentifier")
+    changed = client.put(
+        "/account/phone", {"verification_id": vid, "code": last_code(sms_outbox, NEW_PHONE)}
+    )
+    assert (changed.status_code, changed.get_json()["user"]["phone"]) == (200, NEW_PHONE)
+    assert user_by(site, email="carol@example.com").phone == NEW_PHONE
+    before = len(sent_to(sms_outbox, PHONE))
+    client.request_code(PHONE, "SignIn")
+    assert len(sent_to(sms_outbox, PHONE)) == before  # no account has it any more
+
+    assert client.post("/sign-out").status_code == 204
+    assert client.account().status_code == 401
+
+
+def test_an_existing_user_adds_a_phone_and_keeps_their_password(site: Flask) -> None:
+    """Alice had an account before the extension: she logs in on the app's own page, adds a
+    phone on the extension's pages (confirming with the password she already had), and can
+    then sign in with her phone and that same password."""
+    browser = site.test_client()
+    logged_in = submit(
+        browser, "/login", {"email": "alice@example.com", "password": ALICE_PASSWORD}
+    )
+    assert logged_in.location == "/profile"
+    # The extension's pages send her to confirm it is her, with the app's own password.
+    assert browser.get("/auth/account/phone").location.startswith("/auth/verify-identity")
+    confirmed = submit(browser, "/auth/verify-identity", {"password": ALICE_PASSWORD})
+    assert confirmed.status_code == 302
+    asked = submit(browser, "/auth/account/phone", {"phone": NEW_PHONE})
+    assert asked.location == "/auth/account/phone/verify"
+    from flask_sms_otp.testing import outbox
+
+    done = submit(browser, "/auth/account/phone/verify", {"code": last_code(outbox, NEW_PHONE)})
+    assert done.location == "/auth/account"
+    alice = user_by(site, email="alice@example.com")
+    assert alice.phone == NEW_PHONE
+    # Logged out on the app's own page, back in with her phone and her old password.
+    token = CSRF_INPUT.search(browser.get("/profile").text)
+    assert token is not None
+    assert browser.post("/logout", data={"csrf_token": token.group(1)}).location == "/"
+    api = ApiClient(site)
+    back = api.sign_in_password(NEW_PHONE, ALICE_PASSWORD)
+    assert (back.status_code, back.get_json()["user"]["id"]) == (200, str(alice.id))
+
+
+def test_sign_up_pages_fill_the_email_with_a_placeholder(site: Flask) -> None:
+    from flask_sms_otp.testing import outbox
+
+    browser = site.test_client()
+    assert submit(browser, "/auth/sign-up", {"phone": PHONE}).location == "/auth/sign-up/verify"
+    done = submit(
+        browser, "/auth/sign-up/verify", {"code": last_code(outbox), "password": PASSWORD}
+    )
+    assert done.status_code == 302
+    assert user_by(site, phone=PHONE).email.endswith("@phone.invalid")
+    assert browser.get("/profile").status_code == 200
+
+
+def test_a_refusal_by_new_for_phone_spends_nothing(site: Flask, sms_outbox: list[SentSms]) -> None:
+    """``new_for_phone`` runs before the code is checked: its 4xx leaves the code usable."""
+    client = ApiClient(site)
+    vid = client.request_code(PHONE, "Register")
+    code = last_code(sms_outbox)
+    bad = client.post("/sign-up", {"verification_id": vid, "code": code, "email": "nope"})
+    assert bad.status_code == 400
+    assert "valid e-mail" in bad.get_json()["error"]["message"]
+    taken = client.post(
+        "/sign-up", {"verification_id": vid, "code": code, "email": "alice@example.com"}
+    )
+    assert taken.status_code == 409
+    ok = client.post(
+        "/sign-up", {"verification_id": vid, "code": code, "email": "carol@example.com"}
+    )
+    assert ok.status_code == 201, ok.get_json()
+    with site.app_context():
+        count = db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one()
+    assert count == 3  # Alice, Bob and the new one: nothing half-made by the refusals
+
+
+def test_a_disabled_account_cannot_finish_any_sign_in(
+    site: Flask, sms_outbox: list[SentSms]
+) -> None:
+    """Bob's ``active`` is false. Only after the right password or code is he told so;
+    he never gets a session and ``user_signed_in`` never fires."""
+    signed_in: list[Any] = []
+
+    def receiver(sender: Flask, user: Any, **extra: Any) -> None:
+        signed_in.append(user)
+
+    with user_signed_in.connected_to(receiver, site):
+        client = ApiClient(site)
+        guess = client.sign_in_password(BOB_PHONE, "not his password")
+        assert (guess.status_code, error_code(guess)) == (401, "invalid_credentials")
+
+        by_password = client.sign_in_password(BOB_PHONE, PASSWORD)
+        assert (by_password.status_code, error_code(by_password)) == (403, "account_disabled")
+        assert client.account().status_code == 401
+
+        vid = client.request_code(BOB_PHONE, "SignIn")
+        wrong_code = client.post(
+            "/sign-in/code", {"verification_id": vid, "code": wrong(last_code(sms_outbox))}
+        )
+        assert error_code(wrong_code) == "invalid_code"
+        by_code = client.post(
+            "/sign-in/code", {"verification_id": vid, "code": last_code(sms_outbox)}
+        )
+        assert (by_code.status_code, error_code(by_code)) == (403, "account_disabled")
+        assert client.account().status_code == 401
+
+        # With the second factor on: no code is sent for a disabled account...
+        set_user(site, "bob@example.com", mfa_enabled=True)
+        sent = len(sms_outbox)
+        refused = client.sign_in_password(BOB_PHONE, PASSWORD)
+        assert error_code(refused) == "account_disabled"
+        assert len(sms_outbox) == sent
+        # ...and one disabled between the password and the code is refused at the code.
+        set_user(site, "bob@example.com", active=True)
+        pending = client.sign_in_password(BOB_PHONE, PASSWORD).get_json()
+        assert pending["mfa_required"] is True
+        set_user(site, "bob@example.com", active=False)
+        second = client.post(
+            "/mfa", {"verification_id": pending["verification_id"], "code": last_code(sms_outbox)}
+        )
+        assert (second.status_code, error_code(second)) == (403, "account_disabled")
+        assert client.account().status_code == 401
+
+        # The pages say it, with the same status.
+        set_user(site, "bob@example.com", mfa_enabled=False)
+        page = submit(
+            site.test_client(), "/auth/sign-in", {"phone": BOB_PHONE, "password": PASSWORD}
+        )
+        assert page.status_code == 403, page.text
+        assert "This account is disabled." in page.text
+    assert signed_in == []
+
+
+def test_a_disabled_account_made_at_sign_up_is_created_but_not_signed_in(
+    site: Flask, sms_outbox: list[SentSms], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app whose new accounts wait for approval (``active`` false at first)."""
+    made = User.new_for_phone
+
+    def pending_approval(phone: str) -> User:
+        user = made(phone)
+        user.active = False
+        return user
+
+    monkeypatch.setattr(User, "new_for_phone", pending_approval)
+    client = ApiClient(site)
+    response = sign_up(client, sms_outbox, PHONE, password=PASSWORD)
+    assert (response.status_code, error_code(response)) == (403, "account_disabled")
+    assert client.account().status_code == 401
+    assert user_by(site, phone=PHONE).active is False
+
+
+def remembered(site: Flask, browser: FlaskClient) -> FlaskClient:
+    """Another browser holding only ``browser``'s remember-me cookies (no session)."""
+    other = site.test_client()
+    for name in ("remember_token", "sms_otp_remember_epoch"):
+        cookie = browser.get_cookie(name)
+        if cookie is not None:
+            other.set_cookie(name, cookie.value)
+    return other
+
+
+@pytest.mark.parametrize("change", ["reset", "change"])
+def test_a_remember_me_cookie_ends_with_the_password(
+    site: Flask, sms_outbox: list[SentSms], change: str
+) -> None:
+    """The app's own ``login_user(user, remember=True)``: the cookie signs in on its own
+    until the password is reset or changed, then signs nobody in and is deleted."""
+    api = ApiClient(site)
+    assert sign_up(api, sms_outbox, PHONE, password=PASSWORD, email="c@example.com").status_code
+    browser = site.test_client()
+    logged_in = submit(
+        browser, "/login", {"email": "c@example.com", "password": PASSWORD, "remember": "y"}
+    )
+    assert logged_in.location == "/profile"
+    assert browser.get_cookie("remember_token") is not None
+    assert browser.get_cookie("sms_otp_remember_epoch") is not None
+    assert remembered(site, browser).get("/profile").status_code == 200
+
+    if change == "reset":
+        assert api.post("/sign-out").status_code == 204
+        vid = api.request_code(PHONE, "ForgotPassword")
+        body = {"verification_id": vid, "code": last_code(sms_outbox), "password": NEW_PASSWORD}
+        assert api.post("/reset-password", body).status_code == 204
+    else:
+        assert api.verify_identity(sms_outbox).status_code == 200
+        assert api.put("/account/password", {"password": NEW_PASSWORD}).status_code == 204
+
+    stolen = remembered(site, browser)
+    refused = stolen.get("/profile")
+    assert refused.location == "/login?next=%2Fprofile"
+    assert stolen.get_cookie("remember_token") is None  # deleted by the answer
+    assert stolen.get_cookie("sms_otp_remember_epoch") is None
+
+
+def test_a_remember_cookie_from_before_the_extension_lasts_until_the_epoch_moves(
+    site: Flask, sms_outbox: list[SentSms]
+) -> None:
+    """A remember cookie issued before the extension was installed has no companion: it
+    keeps working until the user's session epoch first moves."""
+    api = ApiClient(site)
+    sign_up(api, sms_outbox, PHONE, password=PASSWORD, email="c@example.com")
+    browser = site.test_client()
+    submit(browser, "/login", {"email": "c@example.com", "password": PASSWORD, "remember": "y"})
+    old = site.test_client()
+    cookie = browser.get_cookie("remember_token")
+    assert cookie is not None
+    old.set_cookie("remember_token", cookie.value)
+    assert old.get("/profile").status_code == 200
+    assert api.verify_identity(sms_outbox).status_code == 200
+    assert api.put("/account/password", {"password": NEW_PASSWORD}).status_code == 204
+    later = site.test_client()
+    later.set_cookie("remember_token", cookie.value)
+    assert later.get("/profile").status_code == 302
