@@ -1,32 +1,44 @@
-# `make run`: set up a local venv and run the example app (SQLite, console connector).
+# `make run`: set up a local venv with the package alone (no test tools) and run the example
+# app (SQLite, console connector) on http://127.0.0.1:5000 (`make run PORT=8000` for another).
 # `make test`: set up the venv and run every check: ruff, mypy, the docs build and the whole
 # test suite.
 # `make docs`: build the documentation (Sphinx) into docs/_build/html; any warning fails it.
 PYTHON ?= python3
 VENV ?= .venv
+PORT ?= 5000
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Two installs: `make run` needs only the package and its runtime dependencies; every check
+# needs the test extra (pytest, Playwright, mypy, Sphinx...). The test install covers the
+# runtime one, so it touches both stamps: `make run` after `make test` installs nothing.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint typecheck docs pytest browser clean translations
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(TEST_STAMP)
 
-run: $(STAMP)
-	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
+run: $(RUN_STAMP)
+	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check flask_sms_otp tests example_app
 	$(BIN)/ruff format --check flask_sms_otp tests example_app
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 # -n: every cross-reference must resolve (the exceptions are listed in docs/conf.py).
-docs: $(STAMP)
+docs: $(TEST_STAMP)
 	$(BIN)/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
 
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
@@ -36,7 +48,7 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed: the browser tests will be skipped"; fi; }
 
-pytest: $(STAMP) browser
+pytest: $(TEST_STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck docs pytest
@@ -46,7 +58,7 @@ test: lint typecheck docs pytest
 # the package. tests/test_translations.py fails until every text is translated and compiled.
 CATALOG := flask_sms_otp/translations
 BABEL_KEYWORDS := -k _l -k gettext_noop -k _sms -k _sms_n:1,2 -k _sms_html
-translations: $(STAMP)
+translations: $(TEST_STAMP)
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file --sort-output \
 	  --project flask-sms-otp --copyright-holder "flask-sms-otp contributors" \
 	  -o $(CATALOG)/flask_sms_otp.pot .
