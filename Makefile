@@ -31,8 +31,8 @@ run: $(RUN_STAMP)
 	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check flask_sms_otp tests example_app
-	$(BIN)/ruff format --check flask_sms_otp tests example_app
+	$(BIN)/ruff check flask_sms_otp tests example_app examples
+	$(BIN)/ruff format --check flask_sms_otp tests example_app examples
 
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy

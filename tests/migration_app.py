@@ -17,7 +17,7 @@ from typing import Any, Self
 import sqlalchemy as sa
 from flask import Flask
 from flask_login import LoginManager, UserMixin
-from flask_migrate import Migrate  # type: ignore[import-untyped]
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
