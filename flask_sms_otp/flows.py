@@ -193,6 +193,11 @@ class Flows:
         pending = sessions.pending_mfa()
         if pending is None or pending.get("vid") != verification_id:
             raise InvalidCode()
+        holder = self.users.get(pending["uid"])
+        if holder is None or int(holder.session_epoch or 0) != pending.get("epoch"):
+            # The password was reset or changed since this step began: it ends, unspent.
+            sessions.clear_mfa()
+            raise InvalidCode()
         try:
             verified = self.challenges.verify(
                 verification_id, code, usage=Usage.MFA_VERIFICATION, user_id=pending["uid"]
@@ -200,10 +205,8 @@ class Flows:
         except TooManyAttempts:
             # The pending sign-in ends: the password must be entered again.
             sessions.clear_mfa()
-            user = self.users.get(pending["uid"])
-            if user is not None:
-                signals.mfa_failed.send(_app(), user=user)
-                self._notify(Notice.MFA_FAILED, user.phone)
+            signals.mfa_failed.send(_app(), user=holder)
+            self._notify(Notice.MFA_FAILED, holder.phone)
             raise
         user = self._owner(verified.user_id, verified.phone)
         self._require_active(user)

@@ -2,7 +2,8 @@
 
 - ``_sms_otp_epoch``: the user's session epoch when this session signed in; a password reset
   bumps the user's epoch, and every older session is signed out on its next request.
-- ``_sms_otp_mfa``: a pending second step (user id, challenge id, expiry). Not signed in.
+- ``_sms_otp_mfa``: a pending second step (user id, challenge id, expiry, the user's session
+  epoch). Not signed in.
 - ``_sms_otp_verified_at``: when the user last confirmed their identity.
 - ``_sms_otp_flow``: the challenge id of an HTML flow in progress.
 
@@ -69,10 +70,16 @@ def enforce_epoch() -> None:
 
 
 def start_mfa(user: Any, verification_id: str, ttl: int) -> None:
-    """Remember a pending second step; whoever was signed in is signed out first."""
+    """Remember a pending second step, with the user's session epoch: a password reset or
+    change before the code is entered ends it. Whoever was signed in is signed out first."""
     session.clear()
     logout_user()
-    session[MFA] = {"uid": str(user.get_id()), "vid": verification_id, "exp": _now() + ttl}
+    session[MFA] = {
+        "uid": str(user.get_id()),
+        "vid": verification_id,
+        "exp": _now() + ttl,
+        "epoch": int(user.session_epoch or 0),
+    }
 
 
 def pending_mfa() -> dict[str, Any] | None:

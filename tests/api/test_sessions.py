@@ -457,3 +457,35 @@ def test_changing_the_password_ends_every_other_session(
     assert ApiClient(app).sign_in_password(PHONE, NEW_PASSWORD).status_code == 200
     # No code went out: only the notice that the password changed.
     assert [(m.to, m.usage, m.code) for m in sms_outbox] == [(PHONE, "PasswordChanged", "")]
+
+
+# 34 ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("move", ["reset", "change"])
+def test_a_pending_second_step_dies_with_a_password_reset_or_change(
+    mfa_app: Flask, sms_outbox: list[SentSms], move: str
+) -> None:
+    """Someone who had the old password started the second step; the owner then resets or
+    changes the password. The right code no longer finishes that sign-in."""
+    intruder, owner = ApiClient(mfa_app), ApiClient(mfa_app)
+    vid = start(intruder)
+    code = last_code(sms_outbox)
+    if move == "reset":
+        reset_vid = owner.request_code(PHONE, "ForgotPassword")
+        body = {
+            "verification_id": reset_vid,
+            "code": last_code(sms_outbox),
+            "password": NEW_PASSWORD,
+        }
+        assert owner.post("/reset-password", body).status_code == 204
+    else:
+        owner_vid = start(owner)
+        owner_code = last_code(sms_outbox)
+        body = {"verification_id": owner_vid, "code": owner_code}
+        assert owner.post("/mfa", body).status_code == 200
+        assert owner.post("/verify-identity", {"password": PASSWORD}).status_code == 200
+        assert owner.put("/account/password", {"password": NEW_PASSWORD}).status_code == 204
+    late = intruder.post("/mfa", {"verification_id": vid, "code": code})
+    assert (late.status_code, error_code(late)) == (400, "invalid_code")
+    assert intruder.signed_in_phone() is None
