@@ -19,7 +19,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
-from . import sessions, transaction
+from . import headers, sessions, transaction
 from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
 from .flows import MfaRequired
@@ -30,6 +30,7 @@ api_blueprint = Blueprint("sms_otp_api", __name__)
 api_blueprint.before_request(transaction.begin)
 api_blueprint.after_request(transaction.finish)
 api_blueprint.teardown_request(transaction.end)
+api_blueprint.after_request(headers.protect)
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -35,7 +35,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import sessions, transaction
+from . import headers, sessions, transaction
 from .errors import (
     InvalidCode,
     InvalidPhoneNumber,
@@ -77,6 +77,7 @@ html_blueprint = Blueprint(
 html_blueprint.before_request(transaction.begin)
 html_blueprint.after_request(transaction.finish)
 html_blueprint.teardown_request(transaction.end)
+html_blueprint.after_request(headers.protect)
 
 #: Which form field an error belongs to; the rest are shown above the form.
 _ERROR_FIELDS: tuple[tuple[type[HTTPException], str], ...] = (
