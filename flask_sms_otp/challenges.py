@@ -37,11 +37,11 @@ from .errors import (
     TooManyAttempts,
 )
 from .i18n import message_locale
-from .limits import INVALID_KEY, RateLimits
+from .limits import RateLimits
 from .models import Models, as_utc, as_utc_or_none, utc
 from .phone import normalize_with
 from .settings import Settings
-from .usage import Usage
+from .usage import HOLDER_USAGES, Usage
 
 Clock = Callable[[], datetime]
 CodeGenerator = Callable[[int], str]
@@ -175,24 +175,33 @@ class ChallengeService:
 
     # Issue and resend ------------------------------------------------------------------
 
-    def admit(self, phone: Any, client_ip: str | None = None) -> str:
-        """Normalise ``phone`` and count one send against the send limits (per number, per
-        IP, per number block); return the E.164 number.
+    def admit(self, phone: Any, usage: Usage | str, client_ip: str | None = None) -> str:
+        """Normalise ``phone`` and count one send of ``usage`` against the send limits;
+        return the E.164 number.
 
-        Counted before the input is judged: garbage fills one constant bucket, so it can
-        neither slip past the limits nor be used to learn them. ``client_ip`` defaults to
-        the current request's; outside a request and without one, only the per-IP limit is
-        left out. Raises :class:`InvalidPhoneNumber`, :class:`RateLimited` (429) or
+        Codes anyone may ask for count per number, per IP and per number block; codes to an
+        account's own number for its holder (:data:`~flask_sms_otp.usage.HOLDER_USAGES`) per
+        IP and in the number's holder budget, which anonymous requests cannot spend.
+        Input that is not an acceptable number is counted for the client that sent it
+        before it is refused. ``client_ip`` defaults to the current request's; outside a
+        request and without one, only the per-IP limits are left out. Raises
+        :class:`InvalidPhoneNumber`, :class:`RateLimited` (429) or
         :class:`RateLimitUnavailable` (503, nothing sent while the storage is down).
         """
         ip = _client_ip(client_ip)
         try:
             e164 = normalize_with(self.settings, phone)
         except InvalidPhoneNumber:
-            self.limits.hit_send(INVALID_KEY, ip)
+            self.limits.hit_invalid(ip)
             raise
-        self.limits.hit_send(e164, ip)
+        self._count_send(e164, Usage(usage), ip)
         return e164
+
+    def _count_send(self, e164: str, usage: Usage, ip: str | None) -> None:
+        if usage in HOLDER_USAGES:
+            self.limits.hit_holder_send(e164, ip)
+        else:
+            self.limits.hit_send(e164, ip)
 
     def issue(
         self,
@@ -221,7 +230,7 @@ class ChallengeService:
         ``locale`` (a tag such as ``zh-CN``) picks the SMS text's language; by default the
         current request's locale.
         """
-        e164 = self.admit(phone, client_ip)
+        e164 = self.admit(phone, usage, client_ip)
         return self.issue_admitted(
             e164,
             usage,
@@ -249,7 +258,7 @@ class ChallengeService:
         challenge_id = secrets.token_urlsafe(24)
         code, digest = self._new_code(challenge_id, usage, e164, usable=deliver)
         with self._begin() as conn:
-            locked = self._locked_for(conn, e164, now)
+            locked = self._locked_for(conn, e164, now, silent=not deliver)
             if locked is None:
                 conn.execute(
                     sa.insert(self.models.Challenge).values(
@@ -301,10 +310,10 @@ class ChallengeService:
         if refusal is not None:
             raise refusal
         with self._connect() as conn:
-            locked = self._locked_for(conn, row.phone, now)
+            locked = self._locked_for(conn, row.phone, now, silent=not row.delivered)
         if locked is not None:
             raise TooManyAttempts(retry_after=locked)
-        self.limits.hit_send(row.phone, _client_ip(client_ip))
+        self._count_send(row.phone, Usage(row.usage), _client_ip(client_ip))
         code, digest = self._new_code(row.id, row.usage, row.phone, usable=row.delivered)
         cooldown_edge = now - timedelta(seconds=self.settings.resend_cooldown)
         with self._begin() as conn:
@@ -390,6 +399,7 @@ class ChallengeService:
                     Challenge.user_id,
                     Challenge.digest,
                     Challenge.expires_at,
+                    Challenge.delivered,
                 )
             ).one_or_none()
             if counted is None:
@@ -401,14 +411,14 @@ class ChallengeService:
                     )
                 ).scalar_one_or_none()
             else:
-                locked = self._locked_for(conn, counted.phone, now)
+                locked = self._locked_for(conn, counted.phone, now, silent=not counted.delivered)
         if counted is None:
             if open_phone is not None:  # open, but out of attempts
                 self._failed(app, challenge_id, usage, open_phone, "too_many_attempts")
                 raise TooManyAttempts()
             self._failed(app, challenge_id, usage, None, "invalid")
             raise InvalidCode()
-        c_usage, c_phone, c_user_id, c_digest, c_expires_at = counted
+        c_usage, c_phone, c_user_id, c_digest, c_expires_at, c_delivered = counted
         # 2. A locked number verifies nothing, and failures while locked are not counted.
         if locked is not None:
             self._failed(app, challenge_id, usage, c_phone, "locked")
@@ -422,7 +432,7 @@ class ChallengeService:
             and now < as_utc(c_expires_at)
         )
         if not (matches and bound):
-            self._record_failure(app, c_phone, now)
+            self._record_failure(app, c_phone, now, silent=not c_delivered)
             self._failed(app, challenge_id, usage, c_phone, "invalid")
             raise InvalidCode()
         # 4. Consume: exactly one concurrent caller sees a row count of 1.
@@ -634,45 +644,50 @@ class ChallengeService:
             found = hmac.compare_digest(candidate, stored) or found
         return found
 
-    def _locked_for(self, conn: Any, phone: str, now: datetime) -> int | None:
-        """Seconds until ``phone`` may verify again, or ``None`` when it is not locked."""
+    def _locked_for(self, conn: Any, phone: str, now: datetime, *, silent: bool) -> int | None:
+        """Seconds until ``phone``'s real (or, with ``silent``, its silent) challenges may
+        be issued and verified again, or ``None`` when they are not locked."""
         Counter = self.models.FailureCounter
         locked_until = conn.execute(
-            sa.select(Counter.locked_until).where(Counter.phone == phone)
+            sa.select(Counter.locked_until).where(Counter.phone == phone, Counter.silent == silent)
         ).scalar_one_or_none()
         if locked_until is None or as_utc(locked_until) <= now:
             return None
         return max(1, math.ceil((as_utc(locked_until) - now).total_seconds()))
 
-    def _record_failure(self, app: Flask, phone: str, now: datetime) -> None:
-        """Count one consecutive failure for ``phone``; lock it at the threshold. One
-        transaction; a concurrent first failure that inserted the row first is retried."""
+    def _record_failure(self, app: Flask, phone: str, now: datetime, *, silent: bool) -> None:
+        """Count one consecutive failure for ``phone`` (on its real or its silent
+        challenges); lock those at the threshold. One transaction; a concurrent first
+        failure that inserted the row first is retried. Only a real lock is signalled."""
         Counter = self.models.FailureCounter
         until = now + timedelta(seconds=self.settings.lockout_duration)
+        this = sa.and_(Counter.phone == phone, Counter.silent == silent)
         for _ in range(2):
             try:
                 with self._begin() as conn:
                     failures = conn.execute(
                         sa.update(Counter)
-                        .where(Counter.phone == phone)
+                        .where(this)
                         .values(failures=Counter.failures + 1, updated_at=now)
                         .returning(Counter.failures)
                     ).scalar_one_or_none()
                     if failures is None:
                         conn.execute(
-                            sa.insert(Counter).values(phone=phone, failures=1, updated_at=now)
+                            sa.insert(Counter).values(
+                                phone=phone, silent=silent, failures=1, updated_at=now
+                            )
                         )
                         failures = 1
                     locks = failures >= self.settings.lockout_threshold
                     if locks:
                         conn.execute(
                             sa.update(Counter)
-                            .where(Counter.phone == phone)
+                            .where(this)
                             .values(failures=0, locked_until=until, updated_at=now)
                         )
             except IntegrityError:
                 continue
-            if locks:
+            if locks and not silent:
                 signals.phone_locked.send(app, phone=phone, until=until)
             return
         raise RuntimeError("could not count a failed verification")  # pragma: no cover
@@ -681,7 +696,7 @@ class ChallengeService:
         Counter = self.models.FailureCounter
         conn.execute(
             sa.update(Counter)
-            .where(Counter.phone == phone, Counter.failures != 0)
+            .where(Counter.phone == phone, Counter.silent.is_(False), Counter.failures != 0)
             .values(failures=0, updated_at=now)
         )
 

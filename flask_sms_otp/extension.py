@@ -153,7 +153,7 @@ class SmsOtp:
             challenges=challenges,
             users=users,
             limits=limits,
-            notices=Notices(delivery),
+            notices=Notices(delivery, limits),
         )
         app.extensions[EXTENSION_KEY] = SmsOtpState(
             settings=settings,

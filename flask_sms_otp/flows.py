@@ -94,7 +94,7 @@ class Flows:
                 raise ActionNotAllowed("no_phone", _("The account has no phone number."))
             phone = user.phone
         # Counted against the send limits before the input is judged (see admit).
-        e164 = self.challenges.admit(phone, client_ip)
+        e164 = self.challenges.admit(phone, usage, client_ip)
         owner = self.users.by_phone(e164)
         if usage == Usage.REGISTER:
             return self._issue_protected(e164, usage, None, deliver=owner is None, ip=client_ip)

@@ -1,9 +1,21 @@
 """Send and password-attempt limits on Flask-Limiter's storage.
 
-Limits are checked explicitly in the flows, after the number is normalised, rather than by
-decorators: the key is the E.164 number (one bucket for every way of typing it, a constant
-``invalid`` bucket for garbage, never an empty key that Flask-Limiter would skip), and a
-storage outage fails closed with a 503 instead of a 500 or, worse, an unmetered SMS.
+Limits are checked explicitly by the code engine, after the number is normalised, rather
+than by decorators: the key is the E.164 number (one bucket for every way of typing it,
+never an empty key that Flask-Limiter would skip), and a storage outage fails closed with a
+503 instead of a 500 or, worse, an unmetered SMS.
+
+The buckets, each with its own limits:
+
+- ``send-number``, ``send-prefix`` (the number's block of 10,000), ``send-ip``: codes anyone
+  may ask for (sign-up, sign-in by code, reset, a new number). They count alike whether or
+  not the number has an account, so their answers tell nothing.
+- ``send-holder``: codes to an account's own number for someone past its password or signed
+  in (the second step, identity checks) and the security notices. Anonymous requests cannot
+  spend it; it is capped per number like ``send-number``.
+- ``send-invalid``: input that is not an acceptable number, per client IP (one visitor's
+  junk does not refuse the next visitor's typo).
+- ``notice-<Kind>``: at most one security notice of a kind per number per 10 minutes.
 
 The per-code counters (attempts, consecutive failures) live in the database, not here, so
 they hold even when this storage is down.
@@ -25,6 +37,8 @@ from .settings import Settings
 logger = logging.getLogger("flask_sms_otp")
 
 INVALID_KEY = "invalid"
+#: At most one security notice of each kind per number in this window.
+NOTICE_INTERVAL = "1/10minutes"
 
 
 def prefix_of(e164: str) -> str:
@@ -45,16 +59,34 @@ class RateLimits:
         self.send_per_prefix = parse_many(settings.send_limit_per_prefix)
         self.password_per_account = parse_many(settings.password_limit_per_account)
         self.password_per_ip = parse_many(settings.password_limit_per_ip)
+        self.notice_interval = parse_many(NOTICE_INTERVAL)
 
-    def hit_send(self, phone_key: str, client_ip: str | None) -> None:
-        """Count one SMS send for this IP, number and prefix; raise when one is over.
-        ``client_ip`` ``None`` (a script or job, outside any request) leaves the per-IP
-        limit out."""
+    def hit_send(self, e164: str, client_ip: str | None) -> None:
+        """Count one code anyone may ask for, per IP, number and block; raise when one is
+        over. ``client_ip`` ``None`` (a script or job, outside any request) leaves the
+        per-IP limit out."""
         if client_ip is not None:
             self._apply("send-ip", client_ip, self.send_per_ip)
-        self._apply("send-number", phone_key, self.send_per_number)
-        prefix = prefix_of(phone_key) if phone_key and phone_key != INVALID_KEY else INVALID_KEY
-        self._apply("send-prefix", prefix, self.send_per_prefix)
+        self._apply("send-number", e164, self.send_per_number)
+        self._apply("send-prefix", prefix_of(e164), self.send_per_prefix)
+
+    def hit_holder_send(self, e164: str, client_ip: str | None) -> None:
+        """Count one code to an account's own number for its holder (past the password or
+        signed in): per IP, and per number in a budget anonymous requests cannot spend."""
+        if client_ip is not None:
+            self._apply("send-ip", client_ip, self.send_per_ip)
+        self._apply("send-holder", e164, self.send_per_number)
+
+    def hit_invalid(self, client_ip: str | None) -> None:
+        """Count input that is not an acceptable number, for the client that sent it."""
+        if client_ip is not None:
+            self._apply("send-invalid", client_ip, self.send_per_number)
+
+    def hit_notice(self, e164: str, kind: str) -> None:
+        """Count one security notice: from the holder's budget of the number, and at most
+        one of each kind per number per 10 minutes."""
+        self._apply(f"notice-{kind}", e164, self.notice_interval)
+        self._apply("send-holder", e164, self.send_per_number)
 
     def hit_password_attempt(self, phone_key: str, client_ip: str) -> None:
         """Count a password attempt for the IP; refuse if the account has failed too often.

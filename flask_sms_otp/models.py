@@ -65,11 +65,16 @@ class ChallengeColumns:
 
 class FailureCounterColumns:
     """Consecutive failed verifications per number. Survives resends and new challenges;
-    reset by a success; locks the number for a while when it reaches the threshold."""
+    reset by a success; locks the number for a while when it reaches the threshold.
+
+    Failures on silent challenges (which sent nothing, because of who has an account) are
+    counted apart: they lock the number's silent challenges exactly as real failures lock
+    real ones, so the answers stay alike, but they never lock out the real holder."""
 
     __tablename__ = "sms_otp_failure_counter"
 
     phone: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    silent: Mapped[bool] = mapped_column(sa.Boolean, primary_key=True, default=False)
     failures: Mapped[int] = mapped_column(sa.Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -18,8 +18,10 @@ from flask import Flask
 
 from .connectors.base import SmsMessage
 from .delivery import Delivery
-from .errors import DeliveryError
+from .errors import DeliveryError, RateLimited, RateLimitUnavailable
 from .i18n import message_locale
+from .limits import RateLimits
+from .phone import mask_phone
 
 logger = logging.getLogger("flask_sms_otp")
 
@@ -31,8 +33,9 @@ class Notice(StrEnum):
 
 
 class Notices:
-    def __init__(self, delivery: Delivery) -> None:
+    def __init__(self, delivery: Delivery, limits: RateLimits) -> None:
         self.delivery = delivery
+        self.limits = limits
 
     def can_send(self, notice: Notice) -> bool:
         connector = self.delivery.connector
@@ -45,6 +48,11 @@ class Notices:
         """Send ``notice`` to ``phone``; ``True`` if the provider accepted it."""
         if not phone or not self.can_send(notice):
             logger.debug("no %s notice: no number or no template for it", notice.value)
+            return False
+        try:  # notices are SMS too: a loop of password changes must not text a number freely
+            self.limits.hit_notice(phone, notice.value)
+        except (RateLimited, RateLimitUnavailable):
+            logger.info("no %s notice to %s: over its limits", notice.value, mask_phone(phone))
             return False
         try:
             message = SmsMessage(to=phone, usage=notice.value, code="", locale=message_locale())

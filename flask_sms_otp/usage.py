@@ -15,3 +15,12 @@ class Usage(StrEnum):
     MFA_VERIFICATION = "MfaVerification"
     BIND_MFA = "BindMfa"
     ORGANIZATION_INVITATION = "OrganizationInvitation"
+
+
+#: Codes to the account's own number, for someone who has entered its password or is signed
+#: in. They draw on a per-number budget of their own, which anonymous requests cannot spend:
+#: an attacker who fills a number's (or its block's) anonymous budget does not lock its holder
+#: out of the second step or of confirming it is them.
+HOLDER_USAGES = frozenset(
+    {Usage.MFA_VERIFICATION, Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA}
+)

@@ -250,10 +250,15 @@ def test_send_code_meets_the_per_block_limit_and_counts_garbage(
         built.sms_otp.send_code("+447400123401", "Register")
         with pytest.raises(RateLimited):
             built.sms_otp.send_code("+447400123402", "Register")
+    # Garbage is counted for the client that sent it (the per-number limit, 1/minute).
+    with built.app.test_request_context(environ_base={"REMOTE_ADDR": "198.51.100.7"}):
         with pytest.raises(InvalidPhoneNumber):
             built.sms_otp.send_code("not a number", "Register")
-        with pytest.raises(RateLimited):  # garbage fills its one bucket (1/minute) too
+        with pytest.raises(RateLimited):
             built.sms_otp.send_code("still not a number", "Register")
+    with built.app.test_request_context(environ_base={"REMOTE_ADDR": "198.51.100.8"}):
+        with pytest.raises(InvalidPhoneNumber):  # another visitor's typo is just a typo
+            built.sms_otp.send_code("+44 7400 12345", "Register")
 
 
 def test_resend_code_spends_the_numbers_budget_unless_refused(

@@ -111,3 +111,46 @@ def test_notices_stay_out_of_the_conversion_figures(
         assert state.delivery.records is not None
         (china,) = state.delivery.records.stats(state.challenges.clock().replace(year=2000))
     assert (china.country, china.sent, china.verified) == ("CN", 1, 1)
+
+
+# 32: notices are metered ------------------------------------------------------------------------
+
+
+def change_password(client: ApiClient, new_password: str) -> int:
+    assert client.post("/verify-identity", {"password": PASSWORD}).status_code == 200
+    return client.put("/account/password", {"password": new_password}).status_code
+
+
+def test_a_loop_of_password_changes_texts_the_number_once(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    """Signed in, an attacker (or a script) changes the password over and over: each change
+    would text the number. At most one notice of a kind per number per 10 minutes."""
+    app = make_app(**RELAXED_LIMITS)
+    create_user(app, PHONE)
+    client = ApiClient(app)
+    assert client.sign_in_password(PHONE).status_code == 200
+    for _ in range(5):
+        assert change_password(client, PASSWORD) == 204  # the action itself always succeeds
+    assert notices(sms_outbox) == [(PHONE, "PasswordChanged")]
+
+
+def test_notices_spend_the_numbers_send_budget(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    """The notice counts toward the number's send limit like a code to its holder: with two
+    sends an hour, a code and a notice leave no room for another code."""
+    app = make_app(
+        SMS_OTP_SEND_LIMIT_PER_NUMBER="2/hour",
+        SMS_OTP_SEND_LIMIT_PER_IP="100/hour",
+        SMS_OTP_SEND_LIMIT_PER_PREFIX="100/hour",
+    )
+    create_user(app, PHONE)
+    client = ApiClient(app)
+    assert client.sign_in_password(PHONE).status_code == 200
+    assert client.verify_identity(sms_outbox).status_code == 200  # one code
+    assert client.put("/account/password", {"password": NEW_PASSWORD}).status_code == 204
+    assert notices(sms_outbox) == [(PHONE, "PasswordChanged")]  # and one notice
+    refused = client.send_code(None, "UserPermissionValidation")
+    assert refused.status_code == 429
+    assert [m.usage for m in sms_outbox] == ["UserPermissionValidation", "PasswordChanged"]
