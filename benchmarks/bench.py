@@ -8,7 +8,7 @@
   PostgreSQL with --postgres): the lookup is by primary key, so it should not grow.
 - slow-provider: request latency of send-code with a provider that takes 300 ms:
   synchronous (a signed-in usage, which waits for the provider; an anonymous usage, whose
-  send runs after the response) and queued on Celery (needs Redis at 127.0.0.1:6379).
+  send runs on the background sender) and queued on Celery (needs Redis at 127.0.0.1:6379).
 """
 
 from __future__ import annotations

@@ -40,12 +40,13 @@ from .i18n import message_locale
 from .limits import RateLimits
 from .models import Models, as_utc, as_utc_or_none, utc
 from .phone import normalize_with
+from .sender import SenderBusy
 from .settings import Settings
 from .usage import HOLDER_USAGES, Usage
 
 Clock = Callable[[], datetime]
 CodeGenerator = Callable[[int], str]
-#: Takes the send as a function and runs it: now, or after the response.
+#: Takes the send as a function and runs it: now, or on the background sender.
 Scheduler = Callable[[Callable[[], None]], None]
 #: Queues the delivery of a challenge (id, resend, client ip, locale) to a task queue.
 Enqueue = Callable[[str, bool, str | None, str | None], Any]
@@ -221,9 +222,11 @@ class ChallengeService:
         sent and no code can ever verify it: the answer for a number that must not learn
         whether it has an account.
 
-        With ``schedule`` the send is handed to it (to run after the response, or in a
-        worker) and its errors are the scheduler's to handle. Without, the send happens
-        now and a failure raises :class:`DeliveryError` (the challenge is then closed).
+        With ``schedule`` the send is handed to it (to run on the background sender) and
+        its errors are the scheduler's to handle; a send the scheduler refuses
+        (:class:`~flask_sms_otp.sender.SenderBusy`) closes the challenge and is recorded and
+        signalled as a failed delivery. Without, the send happens now and a failure raises
+        :class:`DeliveryError` (the challenge is then closed).
         Also raises :class:`InvalidPhoneNumber`, :class:`RateLimited`, or
         :class:`TooManyAttempts` while the number is locked.
 
@@ -578,8 +581,15 @@ class ChallengeService:
 
         if schedule is None:
             work()
-        else:
+            return
+        try:
             schedule(work)
+        except SenderBusy as busy:  # refused, not dropped: closed, recorded and signalled
+            self._close(issued.id)
+            message = self.delivery.message(
+                to=issued.phone, usage=issued.usage, code="", client_ip=client_ip, locale=language
+            )
+            self.delivery.report_failure(_app(), message, busy, challenge_id=issued.id)
 
     def _new_code(
         self, challenge_id: str, usage: str, phone: str, *, usable: bool

@@ -104,21 +104,47 @@ class Delivery:
             )
             return result
         error.connector = error.connector or name
-        self._record(message, challenge_id, "failed", started, error=error)
+        self.report_failure(
+            app,
+            message,
+            error,
+            challenge_id=challenge_id,
+            started=started,
+            signal=not (will_retry and error.retryable),
+        )
+        raise error
+
+    def report_failure(
+        self,
+        app: Flask,
+        message: SmsMessage,
+        error: DeliveryError,
+        *,
+        challenge_id: str | None,
+        started: float | None = None,
+        signal: bool = True,
+    ) -> None:
+        """A send that failed, or never started (the background sender was full): write
+        the record, log the reason, and (unless it will be tried again) signal it."""
+        self._record(
+            message,
+            challenge_id,
+            "failed",
+            time.perf_counter() if started is None else started,
+            error=error,
+        )
         logger.warning(
             "SMS %s to %s failed: %s", message.usage, mask_phone(message.to), error.describe()
         )
-        if will_retry and error.retryable:
-            raise error
-        signals.delivery_failed.send(
-            app,
-            challenge_id=challenge_id,
-            usage=message.usage,
-            phone=message.to,
-            connector=name,
-            error=error,
-        )
-        raise error
+        if signal:
+            signals.delivery_failed.send(
+                app,
+                challenge_id=challenge_id,
+                usage=message.usage,
+                phone=message.to,
+                connector=self.connector.name,
+                error=error,
+            )
 
     def _record(
         self,

@@ -37,6 +37,7 @@ from .limits import RateLimits
 from .models import models_for
 from .notices import Notices
 from .records import DeliveryRecords
+from .sender import BackgroundSender
 from .settings import DEFAULTS, Settings
 from .state import EXTENSION_KEY, SmsOtpState, get_state
 from .usage import Usage
@@ -148,12 +149,14 @@ class SmsOtp:
             code_generator=self.code_generator,
             enqueue=_queue(settings),
         )
+        sender = BackgroundSender(threads=settings.sender_threads, backlog=settings.sender_backlog)
         flows = Flows(
             settings=settings,
             challenges=challenges,
             users=users,
             limits=limits,
             notices=Notices(delivery, limits),
+            sender=sender,
         )
         app.extensions[EXTENSION_KEY] = SmsOtpState(
             settings=settings,
@@ -166,6 +169,7 @@ class SmsOtp:
             limiter=limiter,
             limits=limits,
             flows=flows,
+            sender=sender,
         )
         if settings.secure_cookies:
             _secure_cookie_defaults(app)

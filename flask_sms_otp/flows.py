@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, after_this_request, current_app
-from werkzeug.wrappers import Response
+from flask import Flask, current_app
 
 from . import sessions, signals, transaction
 from .challenges import ChallengeService, IssuedChallenge, Scheduler
@@ -37,6 +36,7 @@ from .i18n import ngettext
 from .limits import RateLimits
 from .notices import Notice, Notices
 from .phone import normalize_with
+from .sender import BackgroundSender
 from .settings import Settings
 from .usage import Usage
 from .users import UserStore
@@ -70,12 +70,14 @@ class Flows:
         users: UserStore,
         limits: RateLimits,
         notices: Notices,
+        sender: BackgroundSender,
     ) -> None:
         self.settings = settings
         self.challenges = challenges
         self.users = users
         self.limits = limits
         self.notices = notices
+        self.sender = sender
 
     # Codes -------------------------------------------------------------------------------
 
@@ -396,13 +398,15 @@ class Flows:
         )
 
     def _protected_schedule(self) -> Scheduler:
-        """Sends whose outcome must not show in the answer: a provider's latency would
-        tell who has an account, so a real provider is called after the response is
-        sent; an instant connector (console, memory) runs now. Failures are logged and
-        signalled by the engine, which closes the challenge; the client can resend."""
+        """Sends whose outcome must not show in the answer, in the request or after it: a
+        provider's latency would tell who has an account, so the send goes to the
+        background sender and the worker is free the moment it answers. Only an instant
+        connector (``memory``, for tests) runs now. Failures are logged and signalled by
+        the engine, which closes the challenge; the client can resend."""
         if self.challenges.delivery.connector.instant:
             return _run_quietly
-        return _after_response()
+        app = _app()
+        return lambda work: self.sender.submit(app, lambda: _run_quietly(work))
 
     def _issue_now(
         self, e164: str, usage: Usage, user_id: Any, ip: str, *, admitted: bool = False
@@ -421,23 +425,6 @@ def _run_quietly(work: Callable[[], None]) -> None:
         work()
     except DeliveryError:
         pass  # logged, signalled and the challenge closed by the engine
-
-
-def _after_response() -> Scheduler:
-    """Run work after the response has been sent, in a fresh app context."""
-    app = _app()
-
-    def defer(work: Callable[[], None]) -> None:
-        @after_this_request
-        def schedule(response: Response) -> Response:
-            def run() -> None:
-                with app.app_context():
-                    _run_quietly(work)
-
-            response.call_on_close(run)
-            return response
-
-    return defer
 
 
 def _app() -> Flask:

@@ -42,7 +42,7 @@ class Notices:
         templates = connector.config.get("templates")
         if templates:
             return any(t.get("usageType") == notice.value for t in templates)
-        return connector.instant  # console and memory speak the built-in texts
+        return connector.builtin_texts  # console and memory speak the built-in texts
 
     def send(self, app: Flask, notice: Notice, phone: str | None) -> bool:
         """Send ``notice`` to ``phone``; ``True`` if the provider accepted it."""

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "SMS_OTP_ALLOW_VOIP": False,
     "SMS_OTP_HTTP_TIMEOUT": (5.0, 10.0),
     "SMS_OTP_DELIVERY": "sync",
+    "SMS_OTP_SENDER_THREADS": 4,
+    "SMS_OTP_SENDER_BACKLOG": 100,
     "SMS_OTP_URL_PREFIX": "/auth",
     "SMS_OTP_SIGN_IN_METHODS": ["password", "code"],
     "SMS_OTP_PASSWORD_REQUIRED": False,
@@ -71,6 +73,8 @@ class Settings:
     connect_timeout: float
     read_timeout: float
     delivery: str
+    sender_threads: int
+    sender_backlog: int
     url_prefix: str
     sign_in_methods: frozenset[str]
     password_required: bool
@@ -104,6 +108,8 @@ class Settings:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             delivery=_choice(config, "SMS_OTP_DELIVERY", ("sync", "celery")),
+            sender_threads=_int(config, "SMS_OTP_SENDER_THREADS", 1, 64),
+            sender_backlog=_int(config, "SMS_OTP_SENDER_BACKLOG", 0, 10_000),
             url_prefix=_url_prefix(config["SMS_OTP_URL_PREFIX"]),
             sign_in_methods=_sign_in_methods(config["SMS_OTP_SIGN_IN_METHODS"]),
             password_required=_bool(config, "SMS_OTP_PASSWORD_REQUIRED"),

@@ -12,7 +12,7 @@ from .connectors.memory import MemoryConnector, SentSms, outbox
 from .errors import DeliveryError
 from .state import get_state
 
-__all__ = ["SentSms", "fail_next_send", "outbox"]
+__all__ = ["SentSms", "fail_next_send", "outbox", "wait_for_sends"]
 
 
 def fail_next_send(
@@ -23,3 +23,10 @@ def fail_next_send(
     if not isinstance(connector, MemoryConnector):
         raise RuntimeError("fail_next_send needs SMS_OTP_CONNECTOR = 'memory'")
     connector.fail_next(error, times=times)
+
+
+def wait_for_sends(app: Flask | None = None) -> None:
+    """Wait until the app's background sends are done. With a connector other than
+    ``memory`` (the ``http`` one against a fake endpoint, say), codes anyone may ask for are
+    sent on a pool of threads after the answer; call this before looking for them."""
+    get_state(app).sender.drain()

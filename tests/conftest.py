@@ -13,6 +13,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_sms_otp import SmsOtp
+from flask_sms_otp.state import get_state
 
 POSTGRES_URI = os.environ.get(
     "SMS_OTP_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -131,6 +132,7 @@ def make_app(sqlite_uri: str) -> Iterator[AppFactory]:
 
     yield factory
     for app, db in made:
+        get_state(app).sender.drain()  # no background send may outlive its tables
         with app.app_context():
             db.session.remove()
             db.drop_all()

@@ -62,9 +62,14 @@ class SmsConnector(ABC):
     name: ClassVar[str] = ""
     #: Config fields holding secrets. They never appear in ``repr``, errors or logs.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
-    #: True when a send costs no noticeable time (no network): it may run inside the request
-    #: even where a provider's latency would otherwise tell whether a number has an account.
+    #: True for a connector whose sends must be seen at once and cost nothing (``memory``,
+    #: for tests): they run inside the request. Every other connector's sends that must not
+    #: reveal whether a number has an account run on the background sender, so that not
+    #: even a console print shows in the worker's timing.
     instant: ClassVar[bool] = False
+    #: True when the connector has a built-in text for every usage and notice (``console``,
+    #: ``memory``), so a notice needs no template of the app's.
+    builtin_texts: ClassVar[bool] = False
 
     def __init__(
         self,

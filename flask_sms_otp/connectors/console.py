@@ -18,7 +18,7 @@ from .templates import text_for, validate_templates
 
 class ConsoleConnector(SmsConnector):
     name = "console"
-    instant = True
+    builtin_texts = True
 
     def __init__(
         self,

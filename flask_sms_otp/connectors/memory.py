@@ -40,6 +40,7 @@ _outbox_lock = threading.Lock()
 class MemoryConnector(SmsConnector):
     name = "memory"
     instant = True
+    builtin_texts = True
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self._failures: list[DeliveryError] = []
