@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from .connectors.registry import available_connectors
 from .errors import DeliveryError, InvalidPhoneNumber
 from .phone import mask_phone, normalize_with
+from .redaction import MAX_MESSAGE
 from .state import get_state as _state
 from .usage import Usage
 
@@ -51,12 +52,15 @@ def check_command(ping: bool) -> None:
         f"VoIP {'allowed' if s.allow_voip else 'refused'}"
     )
     if ping:
+        redact = state.connector.redactor()  # the provider may echo the credentials
         try:
             checked = state.connector.check()
         except DeliveryError as exc:
-            raise click.ClickException(f"provider check failed: {exc.describe()}") from None
+            raise click.ClickException(
+                f"provider check failed: {redact.error(exc).describe()}"
+            ) from None
         click.echo(
-            f"provider: {checked}"
+            f"provider: {redact.text(checked, MAX_MESSAGE)}"
             if checked
             else f"provider: the {s.connector} connector has no check that sends nothing"
         )

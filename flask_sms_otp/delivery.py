@@ -1,7 +1,9 @@
 """Hands a code to the configured connector and reports the outcome.
 
 The web request waits for the provider here (synchronous delivery, the default). Logs and
-signals carry the masked number and the provider's reason, never the code.
+signals carry the masked number and the provider's reason, never the code: a failure is
+redacted here, once, before it is logged, recorded, signalled or raised to the caller, since
+a provider may repeat the request (code, number, credentials) in its answer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -19,6 +22,7 @@ from .connectors.base import DeliveryResult, SmsConnector, SmsMessage
 from .errors import DeliveryError, ProviderUnavailable, SmsOtpError
 from .phone import mask_phone
 from .records import DeliveryRecords
+from .redaction import Redactor
 from .settings import Settings
 
 logger = logging.getLogger("flask_sms_otp")
@@ -82,7 +86,12 @@ class Delivery:
         except SmsOtpError as exc:  # e.g. TemplateNotFound: a config problem the user cannot fix
             error = DeliveryError(str(exc), connector=name)
         except Exception as exc:  # a connector bug must not become a 500 or leak a traceback
-            logger.exception("connector %r raised an unexpected error", name)
+            # Logged with its traceback, redacted: the bug's text may hold the request.
+            logger.error(
+                "connector %r raised an unexpected error:\n%s",
+                name,
+                self._redactor(message)("".join(traceback.format_exception(exc))),
+            )
             error = ProviderUnavailable(f"unexpected {type(exc).__name__}", connector=name)
         else:
             self._record(message, challenge_id, "sent", started, message_id=result.message_id)
@@ -124,8 +133,10 @@ class Delivery:
         started: float | None = None,
         signal: bool = True,
     ) -> None:
-        """A send that failed, or never started (the background sender was full): write
-        the record, log the reason, and (unless it will be tried again) signal it."""
+        """A send that failed, or never started (the background sender was full): redact
+        the provider's text, write the record, log the reason, and (unless it will be tried
+        again) signal it."""
+        self._redactor(message).error(error)
         self._record(
             message,
             challenge_id,
@@ -145,6 +156,15 @@ class Delivery:
                 connector=self.connector.name,
                 error=error,
             )
+
+    def _redactor(self, message: SmsMessage) -> Redactor:
+        """The connector's redactor for ``message``; should the connector's part of it fail,
+        the code and the number are still redacted."""
+        try:
+            return self.connector.redactor(message)
+        except Exception:
+            logger.exception("connector %r could not build its redactor", self.connector.name)
+            return Redactor(code=message.code, phone=message.to)
 
     def _record(
         self,

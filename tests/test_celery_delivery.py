@@ -183,6 +183,36 @@ def test_a_failing_provider_is_retried_then_the_challenge_is_closed(
     assert len(httpserver.log) == 4
 
 
+def test_a_provider_repeating_the_request_leaves_no_code_in_the_worker_log(
+    app: Flask, worker: Path, httpserver: HTTPServer
+) -> None:
+    """Security check 36 on the retry path: every attempt's failure is redacted before the
+    worker logs or records it, and before Celery sees it."""
+    httpserver.expect_request("/sms", method="POST").respond_with_handler(
+        lambda request: Response(f"down, got {request.get_data(as_text=True)}", 500)
+    )
+    response = app.test_client().post(
+        "/auth/api/verification-codes", json={"phone": PHONE, "usage": "SignIn"}
+    )
+    response.close()
+    with app.app_context():
+        wait_for(lambda: _statuses(app) == ["failed"] * 4, 40, worker.read_text)
+        Record = get_state(app).models.DeliveryRecord
+        errors = "\n".join(
+            str(e) for e in get_state(app).db.session.execute(sa.select(Record.error)).scalars()
+        )
+    # A fresh code for each attempt, each one repeated by the provider.
+    codes = {json.loads(request.get_data())["payload"]["code"] for request, _ in httpserver.log}
+    assert len(codes) == 4
+    log = worker.read_text()
+    assert log.count("failed: http: provider error: down, got") == 4  # the failures are logged
+    assert "+*********8000" in log
+    assert "[code]" in errors
+    for text in (log, errors):
+        for secret in (*codes, PHONE, PHONE.removeprefix("+"), "13800138000"):
+            assert secret not in text
+
+
 def test_no_code_crosses_the_broker(
     app: Flask, celery_env: dict[str, str], httpserver: HTTPServer
 ) -> None:

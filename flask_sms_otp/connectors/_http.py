@@ -12,9 +12,8 @@ A read timeout or a dropped connection after the request went out is never retri
 from __future__ import annotations
 
 import base64
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -26,10 +25,11 @@ from .base import SmsConnector
 
 USER_AGENT = "flask-sms-otp"
 _RETRY_STATUSES = frozenset({429, 503})
-#: Longest provider text kept in an error (``provider_message``).
-MAX_PROVIDER_TEXT = 300
-#: What a secret found in a provider's text is replaced with.
-REDACTED = "[redacted]"
+#: Longest provider text a connector keeps in an error (``provider_message``). Generous on
+#: purpose: the delivery redacts the code and the number, which only it knows, and then cuts
+#: to :data:`~flask_sms_otp.redaction.MAX_TEXT`; a shorter cut here could leave part of a
+#: code or number where no redaction recognises it.
+MAX_PROVIDER_TEXT = 2000
 
 
 class HttpConnector(SmsConnector):
@@ -96,28 +96,16 @@ class HttpConnector(SmsConnector):
 
     # Provider texts --------------------------------------------------------------------
 
-    def provider_text(self, value: Any, *, extra_secrets: Iterable[str] = ()) -> str | None:
-        """A provider's text for an error: one line, bounded, never carrying a secret.
+    def provider_text(self, value: Any) -> str | None:
+        """A provider's text for an error: one line, bounded, without this connector's
+        credentials (see :meth:`redactor`). ``None`` when nothing is left.
 
-        Every non-empty value of the :attr:`secret_fields` in :attr:`config`, and every
-        non-empty string of ``extra_secrets`` (say a derived header a proxy may echo), is
-        replaced by ``[redacted]``; then whitespace runs collapse to one space and the text
-        is cut to :data:`MAX_PROVIDER_TEXT` characters. ``None`` when nothing is left.
+        The code and the number are redacted by the delivery, which knows them, before the
+        text is logged, stored or signalled.
         """
         if value is None or value == "":
             return None
-        text = str(value)
-        secrets = {
-            secret
-            for secret in (*(self.config.get(name) for name in self.secret_fields), *extra_secrets)
-            if isinstance(secret, str) and secret
-        }
-        if secrets:
-            # One pass, longest first: a secret holding another is redacted whole, and a
-            # short secret cannot match inside an earlier "[redacted]".
-            alternatives = sorted(secrets, key=len, reverse=True)
-            text = re.sub("|".join(map(re.escape, alternatives)), REDACTED, text)
-        return " ".join(text.split())[:MAX_PROVIDER_TEXT] or None
+        return self.redactor().text(value, MAX_PROVIDER_TEXT)
 
     # Requests --------------------------------------------------------------------------
 

@@ -129,6 +129,10 @@ class AliyunConnector(HttpConnector):
 
     name = "aliyun"
     secret_fields = frozenset({"accessKeySecret"})
+    #: A request's ``Signature`` (28 characters of base64), as sent or percent-encoded.
+    secret_patterns = (
+        r"(?<![A-Za-z0-9+/%])(?:[A-Za-z0-9+/]|%2[BbFf]){27}(?:=|%3[Dd])(?![A-Za-z0-9+/=%])",
+    )
 
     def __init__(
         self,

@@ -8,11 +8,12 @@ every send; it must be safe to call from several threads.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError
+from ..redaction import Redactor
 
 CONFIG_KEY = "SMS_OTP_CONNECTOR_CONFIG"
 
@@ -62,6 +63,9 @@ class SmsConnector(ABC):
     name: ClassVar[str] = ""
     #: Config fields holding secrets. They never appear in ``repr``, errors or logs.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Regular expressions for secrets made anew for each request (a signature), redacted
+    #: from provider texts wherever they match; a group named ``secret`` limits it to that.
+    secret_patterns: ClassVar[tuple[str, ...]] = ()
     #: True for a connector whose sends must be seen at once and cost nothing (``memory``,
     #: for tests): they run inside the request. Every other connector's sends that must not
     #: reveal whether a number has an account run on the background sender, so that not
@@ -100,6 +104,22 @@ class SmsConnector(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled connections."""
+
+    def derived_secrets(self) -> Iterable[str]:
+        """Secrets computed from the config that a provider may echo, such as the token of a
+        Basic-auth header: redacted like the :attr:`secret_fields`. Default: none."""
+        return ()
+
+    def redactor(self, message: SmsMessage | None = None) -> Redactor:
+        """What hides this connector's credentials, and ``message``'s code and number, in
+        provider texts (see ``flask_sms_otp.redaction``)."""
+        secrets = [self.config.get(name) for name in sorted(self.secret_fields)]
+        return Redactor(
+            code=message.code if message is not None else None,
+            phone=message.to if message is not None else None,
+            secrets=[*secrets, *self.derived_secrets()],
+            patterns=self.secret_patterns,
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -39,8 +39,10 @@ class GatewayApiConnector(HttpConnector):
         self.sender = self.require_str(config, "sender")
         self.templates = validate_templates(config)
         self._authorization = basic_auth(api_token, "")
-        # Redacted from provider texts besides the token: the header form a proxy might echo.
-        self._credentials = self._authorization.removeprefix("Basic ")
+
+    def derived_secrets(self) -> Iterable[str]:
+        # The header's credentials, as a proxy might echo them.
+        return (self._authorization.removeprefix("Basic "),)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage, message.locale)
@@ -74,11 +76,8 @@ class GatewayApiConnector(HttpConnector):
             values = [str(v) for v in variables] if isinstance(variables, list) else []
             text = _fill_variables(body["message"], values)
             code = body.get("code")
-            return (str(code) if code not in (None, "") else None), self._reason(text)
-        return None, self._reason(response.text)
-
-    def _reason(self, text: str) -> str | None:
-        return self.provider_text(text, extra_secrets=(self._credentials,))
+            return (str(code) if code not in (None, "") else None), self.provider_text(text)
+        return None, self.provider_text(response.text)
 
 
 def _fill_variables(message: str, variables: list[str]) -> str:

@@ -8,7 +8,7 @@ Logto's HTTP SMS connector works unchanged. Any 2xx is success, as in Logto.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._http import HttpConnector
@@ -26,9 +26,11 @@ class HttpSmsConnector(HttpConnector):
     def configure(self, config: Mapping[str, Any]) -> None:
         self.endpoint = self.endpoint_url(config)
         self._authorization = self.optional_str(config, "authorization")
-        # Redacted from the endpoint's answers besides the whole value: its credential part.
+
+    def derived_secrets(self) -> Iterable[str]:
+        # Besides the whole value: its credential part, as an endpoint might echo it.
         credential = (self._authorization or "").partition(" ")[2].strip()
-        self._credential = (credential,) if len(credential) >= _MIN_REDACTED else ()
+        return (credential,) if len(credential) >= _MIN_REDACTED else ()
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         # Logto's key order: code, locale, then the other variables. Nothing from the config.
@@ -57,6 +59,6 @@ class HttpSmsConnector(HttpConnector):
             # The endpoint is yours, so its body has no fixed shape: keep it as the reason.
             raise self.error_for_status(
                 response,
-                provider_message=self.provider_text(response.text, extra_secrets=self._credential),
+                provider_message=self.provider_text(response.text),
             )
         return DeliveryResult(connector=self.name)

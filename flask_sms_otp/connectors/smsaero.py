@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -46,6 +46,10 @@ class SmsAeroConnector(HttpConnector):
         self.send_url = origin + SEND_PATH
         self.auth_url = origin + AUTH_PATH
         self._authorization = basic_auth(self.email, api_key)
+
+    def derived_secrets(self) -> Iterable[str]:
+        # The header's credentials, as a proxy might echo them.
+        return (self._authorization.removeprefix("Basic "),)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage, message.locale)

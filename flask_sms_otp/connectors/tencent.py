@@ -136,6 +136,8 @@ class TencentConnector(HttpConnector):
 
     name = "tencent"
     secret_fields = frozenset({"accessKeySecret"})
+    #: A request's TC3 ``Signature`` (64 lower-case hex digits, in ``Authorization``).
+    secret_patterns = (r"(?<![0-9A-Za-z])[0-9a-f]{64}(?![0-9A-Za-z])",)
 
     def __init__(
         self,

@@ -46,6 +46,10 @@ class TwilioConnector(HttpConnector):
         self.account_url = f"{account_path}.json"
         self._authorization = basic_auth(self.account_sid, auth_token)
 
+    def derived_secrets(self) -> Iterable[str]:
+        # The header's credentials, as a proxy might echo them.
+        return (self._authorization.removeprefix("Basic "),)
+
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage, message.locale)
         text = render(str(template["content"]), message.payload)

@@ -9,7 +9,7 @@ status code, and type status 1 (throttled) as a rate limit.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -40,6 +40,10 @@ class VonageConnector(HttpConnector):
         origin = self.endpoint_origin(config, default=DEFAULT_ORIGIN)
         self.send_url = origin + SEND_PATH
         self.balance_url = origin + BALANCE_PATH
+
+    def derived_secrets(self) -> Iterable[str]:
+        # The Basic-auth credentials of the balance check, as a proxy might echo them.
+        return (basic_auth(self.api_key, self._api_secret).removeprefix("Basic "),)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
         template = find_template(self.templates, message.usage, message.locale)

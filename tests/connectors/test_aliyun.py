@@ -6,11 +6,11 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request
+from werkzeug import Request, Response
 
 from flask_sms_otp import (
     ConfigurationError,
@@ -31,6 +31,7 @@ from flask_sms_otp.connectors.aliyun import (
 )
 from flask_sms_otp.errors import DeliveryError
 from tests.conftest import AppFactory
+from tests.connectors.echoes import assert_nothing_leaks, echo_of
 
 SECRET = "testsecret"
 NONCE = "c1b2c332-4cfb-4a0f-b8cc-ebe622aa0a5c"
@@ -653,3 +654,68 @@ def test_cli_send_test_failure_names_the_reason(
     assert "isv.MOBILE_NUMBER_ILLEGAL" in result.output
     assert "非法手机号" in result.output
     assert SECRET not in result.output
+
+
+# Security check 36: an answer that repeats the request ------------------------------------
+
+ECHO_SECRET = "ali-secret-3f7c0b95e2d4"
+
+
+def test_the_redactor_knows_a_signature_and_leaves_the_rest() -> None:
+    connector = AliyunConnector(base_config())
+    redact = connector.redactor()
+    signature = "llJfXJjBW3OacrVgxxsITgYaYm0="
+    assert redact(f"Signature={signature}&x=1") == "Signature=[redacted]&x=1"
+    assert redact("Signature=llJfXJjBW3OacrVgxxsITgYaYm0%3D&x") == "Signature=[redacted]&x"
+    assert redact('{"Signature": "MxbnVAM4w6sft9xjVpe/GCKueuk="}') == '{"Signature": "[redacted]"}'
+    assert redact("Signature=Xvhv7fPXrPkLVSnlt0jIr08o8NQ%3D") == "Signature=[redacted]"
+    for text in (
+        f"SignatureNonce={NONCE}",
+        "isv.MOBILE_NUMBER_ILLEGAL (RequestId 2D8E0A5F-6C1B-5E3A-9F47-0B1C2D3E4F50)",
+        "SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&Timestamp=2016-10-20T06%3A27%3A56Z",
+    ):
+        assert redact(text) == text
+    connector.close()
+
+
+def signatures(request: Request) -> list[str]:
+    """The request's signature as sent (percent-encoded) and decoded."""
+    signature = form_of(request)["Signature"]
+    return [signature, quote(signature, safe="")]
+
+
+# No headers: every parameter, the signature too, is in the form body.
+@pytest.mark.parametrize("part", ["raw", "fields", "number", "string-to-sign", "signature"])
+def test_an_answer_repeating_the_request_leaks_nothing(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, part: str
+) -> None:
+    def refuse(request: Request) -> Response:
+        form = form_of(request)
+        if part == "string-to-sign":  # what Aliyun's SignatureDoesNotMatch really repeats
+            signed = {key: value for key, value in form.items() if key != "Signature"}
+            text = f"server string to sign is:{string_to_sign(signed)}"
+        elif part == "signature":
+            text = "signature " + " or ".join(signatures(request))
+        else:
+            text = echo_of(request, part, form["PhoneNumbers"])
+        answer = {
+            "Code": "SignatureDoesNotMatch",
+            "Message": f"Specified signature is not matched with our calculation. {text}",
+            "RequestId": "2D8E0A5F-6C1B-5E3A-9F47-0B1C2D3E4F50",
+            "HostId": "dysmsapi.aliyuncs.com",
+        }
+        return Response(json.dumps(answer), 400, mimetype="application/json")
+
+    httpserver.expect_request("/", method="POST").respond_with_handler(refuse)
+    assert_nothing_leaks(
+        make_app,
+        httpserver,
+        caplog,
+        connector="aliyun",
+        config=base_config(
+            endpoint=httpserver.url_for("/").rstrip("/"), accessKeySecret=ECHO_SECRET
+        ),
+        secrets=[ECHO_SECRET],
+        derived=signatures,
+        kept=["SignatureDoesNotMatch", "Specified signature is not matched"],
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from flask_sms_otp import (
     ConfigurationError,
@@ -21,6 +22,7 @@ from flask_sms_otp import (
 from flask_sms_otp.connectors.gatewayapi import DEFAULT_ENDPOINT, GatewayApiConnector
 
 from ..conftest import AppFactory
+from .echoes import PARTS, assert_nothing_leaks, echo_of
 
 PATH = "/rest/mtsms"
 #: §7.3: Basic base64("api-token:")
@@ -381,3 +383,34 @@ def test_cli_send_test_failure_names_reason(httpserver: HTTPServer, make_app: Ap
     assert "Insufficient credit" in result.output
     assert "0x0216" in result.output
     assert len(httpserver.log) == 1
+
+
+# Security check 36: an answer that repeats the request ----------------------------------
+
+ECHO_TOKEN = "gw-token-61c0d8e2a7"
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_an_answer_repeating_the_request_leaks_nothing(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, part: str
+) -> None:
+    def refuse(request: Request) -> Response:
+        msisdn = request.get_json()["recipients"][0]["msisdn"]
+        answer = {
+            "code": "0x0216",
+            "message": "Invalid recipient: %1",
+            "variables": [echo_of(request, part, msisdn)],
+            "incident_uuid": "f2a4c9f0-27b5-4d0e-9d31-0c6f2b6a8e11",
+        }
+        return Response(json.dumps(answer), 400, mimetype="application/json")
+
+    httpserver.expect_request(PATH, method="POST").respond_with_handler(refuse)
+    assert_nothing_leaks(
+        make_app,
+        httpserver,
+        caplog,
+        connector="gatewayapi",
+        config=config(httpserver.url_for(PATH), apiToken=ECHO_TOKEN),
+        secrets=[ECHO_TOKEN],
+        kept=["0x0216", "Invalid recipient:"],
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from flask_sms_otp import (
     ConfigurationError,
@@ -21,6 +22,7 @@ from flask_sms_otp import (
 from flask_sms_otp.connectors.http import HttpSmsConnector
 
 from ..conftest import AppFactory
+from .echoes import PARTS, assert_nothing_leaks, echo_of
 
 PATH = "/hooks/sms"
 MESSAGE = SmsMessage(to="+8613800138000", usage="SignIn", code="123456", variables={"minutes": 10})
@@ -344,3 +346,31 @@ def test_cli_send_test_failure_names_reason(httpserver: HTTPServer, make_app: Ap
     assert result.exit_code != 0
     assert "recipient opted out" in result.output
     assert len(httpserver.log) == 1
+
+
+# Security check 36: an answer that repeats the request ----------------------------------
+
+ECHO_AUTHORIZATION = "Bearer hook-9f3b27c1d4e8"
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_an_answer_repeating_the_request_leaks_nothing(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, part: str
+) -> None:
+    def refuse(request: Request) -> Response:
+        return Response(
+            "refused: " + echo_of(request, part, request.get_json()["to"]),
+            422,
+            mimetype="text/plain",
+        )
+
+    httpserver.expect_request(PATH, method="POST").respond_with_handler(refuse)
+    assert_nothing_leaks(
+        make_app,
+        httpserver,
+        caplog,
+        connector="http",
+        config=config(httpserver.url_for(PATH), authorization=ECHO_AUTHORIZATION),
+        secrets=[ECHO_AUTHORIZATION],
+        kept=["refused:", "HTTP 422"],
+    )

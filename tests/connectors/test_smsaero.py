@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from flask_sms_otp import (
     ConfigurationError,
@@ -19,6 +20,13 @@ from flask_sms_otp.connectors.base import SmsMessage
 from flask_sms_otp.connectors.smsaero import SmsAeroConnector
 
 from ..conftest import AppFactory
+from .echoes import (
+    PARTS,
+    assert_accepted_answer_stays_out,
+    assert_nothing_leaks,
+    echo_of,
+    retry_then,
+)
 
 # providers.md §7.3: base64("test@test.com:api-key").
 BASIC_AUTH = "Basic dGVzdEB0ZXN0LmNvbTphcGkta2V5"
@@ -355,3 +363,53 @@ def test_cli_send_test_failure_names_smsaero_reason(
     assert result.exit_code != 0
     assert "Not enough money on the balance" in result.output
     assert "api-key" not in result.output
+
+
+# Security check 36: an answer that repeats the request ------------------------------------
+
+ECHO_KEY = "aero-key-4b9e1f27c3"
+
+
+@pytest.mark.parametrize("status", [400, 200])
+@pytest.mark.parametrize("part", PARTS)
+def test_an_answer_repeating_the_request_leaks_nothing(
+    make_app: AppFactory,
+    httpserver: HTTPServer,
+    caplog: pytest.LogCaptureFixture,
+    part: str,
+    status: int,
+) -> None:
+    def refuse(request: Request) -> Response:
+        text = "Validation error. " + echo_of(request, part, request.get_json()["number"])
+        return Response(json.dumps(refused(text)), status, mimetype="application/json")
+
+    httpserver.expect_request(SEND_PATH, method="POST").respond_with_handler(refuse)
+    assert_nothing_leaks(
+        make_app,
+        httpserver,
+        caplog,
+        connector="smsaero",
+        config={**BASE_CONFIG, "apiKey": ECHO_KEY, "endpoint": origin(httpserver)},
+        secrets=[ECHO_KEY],
+        kept=["Validation error."],
+    )
+
+
+def test_the_accepted_answer_repeating_the_message_stays_out_of_the_log(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def accept(request: Request) -> Response:
+        # SMS Aero's answer repeats the number and the text.
+        answer = accepted(686325)
+        answer["data"].update(number=request.get_json()["number"], text=request.get_json()["text"])
+        return Response(json.dumps(answer), 200, mimetype="application/json")
+
+    httpserver.expect_request(SEND_PATH, method="POST").respond_with_handler(retry_then(accept))
+    assert_accepted_answer_stays_out(
+        make_app,
+        httpserver,
+        caplog,
+        connector="smsaero",
+        config={**BASE_CONFIG, "endpoint": origin(httpserver)},
+        message_id="686325",
+    )

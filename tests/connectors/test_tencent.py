@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request
+from werkzeug import Request, Response
 
 from flask_sms_otp import (
     ConfigurationError,
@@ -32,6 +33,13 @@ from flask_sms_otp.connectors.tencent import (
 )
 from flask_sms_otp.errors import DeliveryError
 from tests.conftest import AppFactory
+from tests.connectors.echoes import (
+    PARTS,
+    assert_accepted_answer_stays_out,
+    assert_nothing_leaks,
+    echo_of,
+    retry_then,
+)
 
 SECRET_ID = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******"
 SECRET_KEY = "Gu5t9xGARNpq86cd98joQYCN3*******"
@@ -629,3 +637,79 @@ def test_cli_send_test_failure_names_the_reason(
     assert "FailedOperation.PhoneNumberInBlacklist" in result.output
     assert "phone number in blacklist" in result.output
     assert SECRET_KEY not in result.output
+
+
+# Security check 36: an answer that repeats the request ------------------------------------
+
+ECHO_SECRET = "tc-secret-8d2f6a0c41b7"
+
+
+def test_the_redactor_knows_a_signature_and_leaves_the_rest() -> None:
+    connector = TencentConnector(base_config())
+    redact = connector.redactor()
+    header = tc3_authorization(
+        SECRET_ID, SECRET_KEY, payload=b"{}", host="sms.tencentcloudapi.com", timestamp=TIMESTAMP
+    )
+    redacted = redact(f"Authorization: {header}")
+    assert redacted.endswith(", SignedHeaders=content-type;host, Signature=[redacted]")
+    assert f"Credential={SECRET_ID}/2019-02-25/sms/tc3_request" in redacted
+    for text in (
+        "AuthFailure.SignatureFailure (RequestId a0aabda6-cf91-4f3e-a81f-9198114a2279)",
+        "SerialNo 5000:1045710669157053657849499619",
+    ):
+        assert redact(text) == text
+    connector.close()
+
+
+def signatures(request: Request) -> list[str]:
+    """The TC3 signature of the request's ``Authorization`` header."""
+    return re.findall(r"Signature=([0-9a-f]{64})", request.headers["Authorization"])
+
+
+@pytest.mark.parametrize("where", ["Error", "SendStatusSet"])
+@pytest.mark.parametrize("part", PARTS)
+def test_an_answer_repeating_the_request_leaks_nothing(
+    make_app: AppFactory,
+    httpserver: HTTPServer,
+    caplog: pytest.LogCaptureFixture,
+    part: str,
+    where: str,
+) -> None:
+    def refuse(request: Request) -> Response:
+        phone = request.get_json()["PhoneNumberSet"][0]
+        text = echo_of(request, part, phone)
+        code = "InvalidParameterValue.IncorrectPhoneNumber"
+        answer = error_answer(code, text) if where == "Error" else status_answer(code, text)
+        return Response(json.dumps(answer), 200, mimetype="application/json")
+
+    httpserver.expect_request("/", method="POST").respond_with_handler(refuse)
+    assert_nothing_leaks(
+        make_app,
+        httpserver,
+        caplog,
+        connector="tencent",
+        config=base_config(
+            endpoint=httpserver.url_for("/").rstrip("/"), accessKeySecret=ECHO_SECRET
+        ),
+        secrets=[ECHO_SECRET],
+        derived=signatures,
+        kept=["InvalidParameterValue.IncorrectPhoneNumber"],
+    )
+
+
+def test_the_accepted_answer_repeating_the_number_stays_out_of_the_log(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def accept(request: Request) -> Response:
+        answer = ok_answer(request.get_json()["PhoneNumberSet"][0])  # it repeats the number
+        return Response(json.dumps(answer), 200, mimetype="application/json")
+
+    httpserver.expect_request("/", method="POST").respond_with_handler(retry_then(accept))
+    assert_accepted_answer_stays_out(
+        make_app,
+        httpserver,
+        caplog,
+        connector="tencent",
+        config=base_config(endpoint=httpserver.url_for("/").rstrip("/")),
+        message_id="5000:1045710669157053657849499619",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -9,6 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from flask_sms_otp import (
     ConfigurationError,
@@ -20,6 +22,13 @@ from flask_sms_otp.connectors.base import SmsMessage
 from flask_sms_otp.connectors.twilio import TwilioConnector, form_urlencode
 
 from ..conftest import AppFactory
+from .echoes import (
+    PARTS,
+    assert_accepted_answer_stays_out,
+    assert_nothing_leaks,
+    echo_of,
+    retry_then,
+)
 
 # providers.md §7.3: base64("account-sid:auth-token").
 BASIC_AUTH = "Basic YWNjb3VudC1zaWQ6YXV0aC10b2tlbg=="
@@ -422,3 +431,79 @@ def test_cli_send_test_failure_names_twilio_reason(
     assert text in result.output
     assert "21610" in result.output
     assert "auth-token" not in result.output
+
+
+# Security check 36: an answer that repeats the request ------------------------------------
+
+ECHO_TOKEN = "tw-auth-7d41c09b2e5a"
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_an_answer_repeating_the_request_leaks_nothing(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, part: str
+) -> None:
+    def refuse(request: Request) -> Response:
+        text = "Invalid 'To' Phone Number: " + echo_of(request, part, request.form["To"])
+        return Response(
+            json.dumps(twilio_error(21211, text, 400)), 400, mimetype="application/json"
+        )
+
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(refuse)
+    assert_nothing_leaks(
+        make_app,
+        httpserver,
+        caplog,
+        connector="twilio",
+        config={**BASE_CONFIG, "authToken": ECHO_TOKEN, "endpoint": origin(httpserver)},
+        secrets=[ECHO_TOKEN],
+        kept=["21211", "Invalid 'To' Phone Number"],
+    )
+
+
+def test_a_refused_check_repeating_the_headers_shows_no_credential(
+    make_app: AppFactory, httpserver: HTTPServer
+) -> None:
+    def refuse(request: Request) -> Response:
+        text = "Authenticate: " + echo_of(request, "headers", "")
+        return Response(
+            json.dumps(twilio_error(20003, text, 401)), 401, mimetype="application/json"
+        )
+
+    httpserver.expect_request(
+        "/2010-04-01/Accounts/account-sid.json", method="GET"
+    ).respond_with_handler(refuse)
+    app = make_app(
+        SMS_OTP_CONNECTOR="twilio",
+        SMS_OTP_CONNECTOR_CONFIG={
+            **BASE_CONFIG,
+            "authToken": ECHO_TOKEN,
+            "endpoint": origin(httpserver),
+        },
+    )
+    result = app.test_cli_runner().invoke(args=["sms-otp", "check", "--ping"])
+    assert result.exit_code != 0
+    authorization = httpserver.log[0][0].headers["Authorization"]
+    assert authorization in httpserver.log[0][1].get_data(as_text=True)
+    assert "20003" in result.output
+    assert "Basic [redacted]" in result.output
+    for secret in (ECHO_TOKEN, authorization, authorization.removeprefix("Basic ")):
+        assert secret not in result.output
+
+
+def test_the_accepted_answer_repeating_the_message_stays_out_of_the_log(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def accept(request: Request) -> Response:
+        # Twilio's Message resource repeats the number and the text.
+        answer = {"sid": "SM7e3c", "to": request.form["To"], "body": request.form["Body"]}
+        return Response(json.dumps(answer), 201, mimetype="application/json")
+
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(retry_then(accept))
+    assert_accepted_answer_stays_out(
+        make_app,
+        httpserver,
+        caplog,
+        connector="twilio",
+        config={**BASE_CONFIG, "endpoint": origin(httpserver)},
+        message_id="SM7e3c",
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from flask_sms_otp import (
     ConfigurationError,
@@ -19,6 +20,12 @@ from flask_sms_otp.connectors.base import SmsMessage
 from flask_sms_otp.connectors.vonage import VonageConnector
 
 from ..conftest import AppFactory
+from .echoes import (
+    assert_accepted_answer_stays_out,
+    assert_nothing_leaks,
+    echo_of,
+    retry_then,
+)
 
 # Vonage's SMS API takes the key and secret in the JSON body (Logto's locked SDK), so there
 # is no Authorization header to compare with providers.md §7.3. Only the balance check uses
@@ -368,3 +375,48 @@ def test_cli_send_test_failure_names_vonage_reason(
     assert "Non White-listed Destination" in result.output
     assert "provider code 29" in result.output
     assert "api-secret" not in result.output
+
+
+# Security check 36: an answer that repeats the request ------------------------------------
+
+ECHO_SECRET = "vn-secret-0e5a93d1f8"
+
+
+# No headers: the send carries the key and secret in its JSON body.
+@pytest.mark.parametrize("part", ["raw", "fields", "number"])
+def test_an_answer_repeating_the_request_leaks_nothing(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, part: str
+) -> None:
+    def refuse(request: Request) -> Response:
+        text = "Invalid Message: " + echo_of(request, part, request.get_json()["to"])
+        return Response(json.dumps(refused("3", text)), 200, mimetype="application/json")
+
+    httpserver.expect_request(SEND_PATH, method="POST").respond_with_handler(refuse)
+    assert_nothing_leaks(
+        make_app,
+        httpserver,
+        caplog,
+        connector="vonage",
+        config={**BASE_CONFIG, "apiSecret": ECHO_SECRET, "endpoint": origin(httpserver)},
+        secrets=[ECHO_SECRET],
+        kept=["Invalid Message:", "provider code 3"],
+    )
+
+
+def test_the_accepted_answer_repeating_the_number_stays_out_of_the_log(
+    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def accept(request: Request) -> Response:
+        answer = accepted("0C000000217B7F02")
+        answer["messages"][0]["to"] = request.get_json()["to"]  # Vonage repeats the number
+        return Response(json.dumps(answer), 200, mimetype="application/json")
+
+    httpserver.expect_request(SEND_PATH, method="POST").respond_with_handler(retry_then(accept))
+    assert_accepted_answer_stays_out(
+        make_app,
+        httpserver,
+        caplog,
+        connector="vonage",
+        config={**BASE_CONFIG, "endpoint": origin(httpserver)},
+        message_id="0C000000217B7F02",
+    )
