@@ -4,11 +4,13 @@
 
 An attacker asks for a code for a number, then at once sends another request and times it.
 If the provider call ran in the worker that answered (after the response, say), the probe
-would wait for it whenever an SMS really goes out, telling whether the number has an
-account. This serves ``tests/served_app.py`` with gunicorn (2 sync workers, as the attack
-was run) against a fake provider that takes ``--delay`` seconds, and for each anonymous
-usage times ``--pairs`` probes after a request that sends an SMS and as many after one that
-sends nothing, alternating. It prints the median probe time of each and the difference.
+would wait for it whenever an SMS really goes out and it meets that worker, telling whether
+the number has an account. This serves ``tests/served_app.py`` with gunicorn (``--workers``
+sync workers: 2 as the attack was run; with 1 every probe meets the worker that answered,
+the plainest case) against a fake provider that takes ``--delay`` seconds, and for each
+anonymous usage times ``--pairs`` probes after a request that sends an SMS and as many after
+one that sends nothing, alternating. It prints the median probe time of each and the
+difference.
 """
 
 from __future__ import annotations
