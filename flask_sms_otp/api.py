@@ -212,10 +212,39 @@ def _flows() -> Any:
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    """The JSON object of the body, or ``400 invalid_request`` before any flow sees it.
+
+    Python's parser accepts what the flows cannot use: ``"\\ud800"`` (a lone surrogate, which
+    no password hash, database or SMS can encode) and nesting deeper than its recursion limit
+    (a ``RecursionError``, not the ``ValueError`` Flask silences)."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = None
     if not isinstance(data, dict):
         raise InvalidRequest(_("The body must be a JSON object."))
+    if not _encodable(data):
+        raise InvalidRequest(_("The body holds text that is not valid Unicode."))
     return data
+
+
+def _encodable(data: Any) -> bool:
+    """Every string in ``data`` (keys too) can be written as UTF-8. Walked with a stack, not
+    recursion: the parser allows nesting deeper than a recursive walk could follow."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _user_or_none() -> Any:
