@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
-from . import sessions, transaction
+from . import openapi, sessions, transaction
 from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
 from .flows import MfaRequired
@@ -40,7 +40,7 @@ class CsrfFailed(InvalidRequest):
 
 @api_blueprint.before_request
 def _check_csrf() -> None:
-    if request.method not in _WRITES or not current_app.config.get("WTF_CSRF_ENABLED", True):
+    if request.method not in _WRITES or not _csrf_enabled():
         return
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
@@ -60,7 +60,7 @@ def _check_csrf() -> None:
 def _current_csrf_token(response: Response) -> Response:
     """Signing in or out starts a new session and so a new CSRF token: every write
     answer carries the current one, so clients need not ask ``/csrf`` again."""
-    if request.method in _WRITES and current_app.config.get("WTF_CSRF_ENABLED", True):
+    if request.method in _WRITES and _csrf_enabled():
         response.headers["X-CSRFToken"] = _session_csrf_token()
     return response
 
@@ -79,6 +79,20 @@ def _json_error(error: HTTPException) -> Response:
 
 
 # Endpoints -----------------------------------------------------------------------------------
+
+
+@api_blueprint.get("/openapi.json")
+def openapi_document() -> Response:
+    """The API's contract as this app serves it: its prefix, code length, password rules."""
+    return jsonify(
+        openapi.document(
+            get_state().settings,
+            # The API's root as mounted here: the script root and SMS_OTP_URL_PREFIX.
+            server_url=url_for(".csrf").removesuffix("/csrf"),
+            csrf=_csrf_enabled(),
+            session_cookie=current_app.config["SESSION_COOKIE_NAME"],
+        )
+    )
 
 
 @api_blueprint.get("/csrf")
@@ -205,6 +219,10 @@ def _session_csrf_token() -> str:
     does), the cached token may belong to a session that signing in or out has cleared."""
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     return str(generate_csrf())
+
+
+def _csrf_enabled() -> bool:
+    return bool(current_app.config.get("WTF_CSRF_ENABLED", True))
 
 
 def _flows() -> Any:
