@@ -8,7 +8,6 @@ import ast
 import inspect
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,14 @@ from flask_sms_otp.openapi import ERROR_CODES
 from flask_sms_otp.settings import DEFAULTS, Settings
 
 from ..conftest import AppFactory, FakeClock
-from .conftest import API, PASSWORD, PHONE, RELAXED_LIMITS, ApiClient, create_user
+from .conftest import (
+    API,
+    PHONE,
+    RELAXED_LIMITS,
+    SessionCookie,
+    create_user,
+    verified_session_cookie,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -203,45 +209,9 @@ def fuzz_app(make_app: AppFactory, clock: FakeClock) -> Flask:
     return app
 
 
-SessionCookie = Callable[[], dict[str, str]]
-
-
 @pytest.fixture
 def verified_session(fuzz_app: Flask) -> SessionCookie:
-    """The cookie of a session signed in as ``PHONE`` and recently verified (the fake clock
-    never lets it go stale). Made again when the fuzzer ended it: a password change or reset
-    moves the user's session epoch."""
-    cookie_name = fuzz_app.config["SESSION_COOKIE_NAME"]
-    current: dict[str, str] = {}
-
-    def cookie() -> dict[str, str]:
-        client = ApiClient(fuzz_app)
-        if current:
-            client.http.set_cookie(cookie_name, current[cookie_name])
-            if client.account().status_code == 200:
-                return current
-        reset_user(fuzz_app)
-        assert client.sign_in_password(PHONE).status_code == 200
-        assert client.post("/verify-identity", {"password": PASSWORD}).status_code == 200
-        stored = client.http.get_cookie(cookie_name)
-        assert stored is not None
-        current[cookie_name] = stored.value
-        return current
-
-    return cookie
-
-
-def reset_user(app: Flask) -> None:
-    """``PHONE`` with ``PASSWORD``, its phone and no MFA, whatever the fuzzer changed."""
-    from flask_sms_otp.state import get_state
-
-    with app.app_context():
-        users = get_state(app).users
-        user = users.by_phone(PHONE) or users.get("1")
-        users.set_password(user, PASSWORD)
-        users.set_phone(user, PHONE)
-        users.set_mfa(user, False)
-        users.db.session.commit()
+    return verified_session_cookie(fuzz_app)
 
 
 #: The document the fuzzed app serves (checked below), built without it: Schemathesis makes
