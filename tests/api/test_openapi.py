@@ -115,6 +115,16 @@ def test_every_route_is_documented_and_every_documented_route_exists(
     assert documented_routes(doc) == api_routes(app)
 
 
+def test_the_docs_show_what_an_app_with_the_default_settings_serves(
+    make_app: AppFactory,
+) -> None:
+    """docs/conf.py writes ``document(Settings.from_config(DEFAULTS))`` for json-api.md."""
+    assert document(make_app()) == json.loads(
+        json.dumps(openapi.document(Settings.from_config(DEFAULTS)))
+    )
+    assert "```{literalinclude} _generated/openapi.json" in (DOCS / "json-api.md").read_text()
+
+
 def test_the_document_follows_the_app_settings(make_app: AppFactory) -> None:
     app = make_app(
         SMS_OTP_CODE_LENGTH=8,
