@@ -150,6 +150,11 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                 "Create the account with a Register code, and sign it in.",
                 {201: user},
                 ("account_disabled", "server_error", *_CODE_ERRORS),
+                description=(
+                    "The app's own `User.new_for_phone` runs before the code is checked and "
+                    "may refuse with a 4xx of its own (a field of the app's, sent in the same "
+                    "body), which this document cannot list; the code is then not spent."
+                ),
                 body=_object(
                     verification_id=vid,
                     code=code,
@@ -338,6 +343,7 @@ class _Builder:
         *,
         body: Schema | None = None,
         signed_in: bool = False,
+        description: str | None = None,
     ) -> Schema:
         operation = self._operation(
             summary,
@@ -346,6 +352,8 @@ class _Builder:
             signed_in=signed_in,
             write=True,
         )
+        if description is not None:
+            operation["description"] = description
         if body is not None:
             operation["requestBody"] = {
                 "required": True,
