@@ -3,7 +3,13 @@
 Build: ``sphinx-build -W --keep-going -n -b html docs docs/_build/html`` (``make docs``).
 """
 
+import json
+from pathlib import Path
+
 from pallets_sphinx_themes import ProjectLink, get_version
+
+from flask_sms_otp import openapi
+from flask_sms_otp.settings import DEFAULTS, Settings
 
 project = "flask-sms-otp"
 copyright = "flask-sms-otp contributors"
@@ -17,7 +23,7 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]
 root_doc = "index"
 
 # Every cross-reference must resolve (``-n``). Without network access there is no
@@ -75,3 +81,11 @@ html_title = f"flask-sms-otp Documentation ({version})"
 html_show_sourcelink = False
 # The theme's version banner asks PyPI about the project: not published yet.
 version_banner = False
+
+# The OpenAPI document as an app with the default settings serves it, which json-api.md
+# includes: written at every build, so the docs cannot drift from the code.
+_generated = Path(__file__).parent / "_generated"
+_generated.mkdir(exist_ok=True)
+(_generated / "openapi.json").write_text(
+    json.dumps(openapi.document(Settings.from_config(DEFAULTS)), indent=2) + "\n"
+)

@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
-from . import headers, sessions, transaction
+from . import headers, openapi, sessions, transaction
 from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
 from .flows import MfaRequired
@@ -41,7 +41,7 @@ class CsrfFailed(InvalidRequest):
 
 @api_blueprint.before_request
 def _check_csrf() -> None:
-    if request.method not in _WRITES or not current_app.config.get("WTF_CSRF_ENABLED", True):
+    if request.method not in _WRITES or not _csrf_enabled():
         return
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
@@ -61,7 +61,7 @@ def _check_csrf() -> None:
 def _current_csrf_token(response: Response) -> Response:
     """Signing in or out starts a new session and so a new CSRF token: every write
     answer carries the current one, so clients need not ask ``/csrf`` again."""
-    if request.method in _WRITES and current_app.config.get("WTF_CSRF_ENABLED", True):
+    if request.method in _WRITES and _csrf_enabled():
         response.headers["X-CSRFToken"] = _session_csrf_token()
     return response
 
@@ -80,6 +80,20 @@ def _json_error(error: HTTPException) -> Response:
 
 
 # Endpoints -----------------------------------------------------------------------------------
+
+
+@api_blueprint.get("/openapi.json")
+def openapi_document() -> Response:
+    """The API's contract as this app serves it: its prefix, code length, password rules."""
+    return jsonify(
+        openapi.document(
+            get_state().settings,
+            # The API's root as mounted here: the script root and SMS_OTP_URL_PREFIX.
+            server_url=url_for(".csrf").removesuffix("/csrf"),
+            csrf=_csrf_enabled(),
+            session_cookie=current_app.config["SESSION_COOKIE_NAME"],
+        )
+    )
 
 
 @api_blueprint.get("/csrf")
@@ -208,15 +222,48 @@ def _session_csrf_token() -> str:
     return str(generate_csrf())
 
 
+def _csrf_enabled() -> bool:
+    return bool(current_app.config.get("WTF_CSRF_ENABLED", True))
+
+
 def _flows() -> Any:
     return get_state().flows
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    """The JSON object of the body, or ``400 invalid_request`` before any flow sees it.
+
+    Python's parser accepts what the flows cannot use: ``"\\ud800"`` (a lone surrogate, which
+    no password hash, database or SMS can encode) and nesting deeper than its recursion limit
+    (a ``RecursionError``, not the ``ValueError`` Flask silences)."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = None
     if not isinstance(data, dict):
         raise InvalidRequest(_("The body must be a JSON object."))
+    if not _encodable(data):
+        raise InvalidRequest(_("The body holds text that is not valid Unicode."))
     return data
+
+
+def _encodable(data: Any) -> bool:
+    """Every string in ``data`` (keys too) can be written as UTF-8. Walked with a stack, not
+    recursion: the parser allows nesting deeper than a recursive walk could follow."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _user_or_none() -> Any:

@@ -8,14 +8,28 @@ passwords, so the pages and the JSON API refuse the same inputs with the same er
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.form import SUBMIT_METHODS
 from wtforms import PasswordField, StringField, TelField
 
 from .i18n import lazy_gettext as _l
 
+_FROM_REQUEST: Any = object()
+
 
 class SmsOtpForm(FlaskForm):  # type: ignore[misc]
     """Base of every form here: CSRF only, validation is the flows' job."""
+
+    def __init__(self, formdata: Any = _FROM_REQUEST, **kwargs: Any) -> None:
+        # The posted form fields and nothing else. Flask-WTF would also read a JSON body (whose
+        # strings may hold lone surrogates and whose nesting may overflow the parser) and
+        # files: browsers post these pages as forms, so neither is a way in.
+        if formdata is _FROM_REQUEST:
+            formdata = (request.form or None) if request.method in SUBMIT_METHODS else None
+        super().__init__(formdata=formdata, **kwargs)
 
 
 _PHONE = {"autocomplete": "tel", "required": True}

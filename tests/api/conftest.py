@@ -4,7 +4,7 @@ app would, users made straight in the database, and what the memory connector "s
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import phonenumbers
@@ -227,3 +227,42 @@ def valid_mobile(number: str) -> str:
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ), number
     return number
+
+
+SessionCookie = Callable[[], dict[str, str]]
+
+
+def verified_session_cookie(app: Flask) -> SessionCookie:
+    """For fuzzing while signed in: a function giving the cookies of a session signed in as
+    ``PHONE`` and recently verified (a fake clock never lets that go stale). It makes a new
+    one, with the user as :func:`create_user` made it, when the fuzzer has ended the last one
+    (a password change or reset moves the user's session epoch)."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    current: dict[str, str] = {}
+
+    def cookies() -> dict[str, str]:
+        client = ApiClient(app)
+        if current:
+            client.http.set_cookie(name, current[name])
+            if client.account().status_code == 200:
+                return current
+        reset_user(app)
+        assert client.sign_in_password(PHONE).status_code == 200
+        assert client.post("/verify-identity", {"password": PASSWORD}).status_code == 200
+        stored = client.http.get_cookie(name)
+        assert stored is not None
+        current[name] = stored.value
+        return current
+
+    return cookies
+
+
+def reset_user(app: Flask) -> None:
+    """The user of ``PHONE`` back to ``PASSWORD``, that phone and no MFA."""
+    with app.app_context():
+        users = get_state(app).users
+        user = users.by_phone(PHONE) or users.get("1")
+        users.set_password(user, PASSWORD)
+        users.set_phone(user, PHONE)
+        users.set_mfa(user, False)
+        users.db.session.commit()
