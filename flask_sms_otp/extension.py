@@ -37,6 +37,7 @@ from .limits import RateLimits
 from .models import models_for
 from .notices import Notices
 from .records import DeliveryRecords
+from .session_records import SessionRecords
 from .settings import DEFAULTS, Settings
 from .state import EXTENSION_KEY, SmsOtpState, get_state
 from .usage import Usage
@@ -148,12 +149,14 @@ class SmsOtp:
             code_generator=self.code_generator,
             enqueue=_queue(settings),
         )
+        session_records = SessionRecords(self.db, models, self.clock)
         flows = Flows(
             settings=settings,
             challenges=challenges,
             users=users,
             limits=limits,
             notices=Notices(delivery),
+            session_records=session_records,
         )
         app.extensions[EXTENSION_KEY] = SmsOtpState(
             settings=settings,
@@ -166,6 +169,7 @@ class SmsOtp:
             limiter=limiter,
             limits=limits,
             flows=flows,
+            session_records=session_records,
         )
         if settings.secure_cookies:
             _secure_cookie_defaults(app)
@@ -176,8 +180,8 @@ class SmsOtp:
             login_manager.login_message = i18n.gettext_noop("Please sign in to see this page.")
             login_manager.localize_callback = i18n.gettext
         # First, before any of the app's own hooks can load the user from a stale cookie.
-        app.before_request_funcs.setdefault(None, []).insert(0, sessions.enforce_epoch)
-        sessions.connect_remember_cookie(app)
+        app.before_request_funcs.setdefault(None, []).insert(0, sessions.check_session)
+        sessions.connect_signals(app)
         _init_i18n(app)
         from .api import api_blueprint  # the views import the state; imported late
         from .views import html_blueprint
@@ -358,3 +362,4 @@ def _init_i18n(app: Flask) -> None:
     app.add_template_global(i18n.ngettext, "_sms_n")
     app.add_template_global(i18n.gettext_html, "_sms_html")
     app.add_template_global(i18n.page_language, "sms_otp_language")
+    app.add_template_global(i18n.format_moment, "sms_otp_moment")

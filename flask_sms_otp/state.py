@@ -15,6 +15,7 @@ from .delivery import Delivery
 from .flows import Flows
 from .limits import RateLimits
 from .models import Models
+from .session_records import SessionRecords
 from .settings import Settings
 from .users import UserStore
 
@@ -35,6 +36,7 @@ class SmsOtpState:
     limiter: Limiter
     limits: RateLimits
     flows: Flows
+    session_records: SessionRecords
 
     @property
     def user_model(self) -> type[Any]:
