@@ -1,6 +1,7 @@
 """flask-sms-otp benchmarks: prints figures, asserts nothing.
 
-    .venv/bin/python benchmarks/bench.py [throughput|verify|slow-provider|all] [--postgres URI]
+    .venv/bin/python benchmarks/bench.py [throughput|verify|slow-provider|session-check|all]
+        [--postgres URI]
 
 - throughput: send-code and sign-in-by-code requests per second, in-process (Flask test
   client, memory connector), on SQLite and, with --postgres, on PostgreSQL.
@@ -28,14 +29,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, jsonify
+from flask_login import current_user, login_required
 from flask_sqlalchemy import SQLAlchemy
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from flask_sms_otp import SmsOtp, Usage
-from flask_sms_otp.challenges import code_digest
+from flask_sms_otp.challenges import Clock, code_digest, utcnow
 from flask_sms_otp.connectors.memory import outbox
+from flask_sms_otp.sessions import check_session
 from flask_sms_otp.state import get_state
 
 BASE_CONFIG: dict[str, Any] = {
@@ -54,11 +57,11 @@ BASE_CONFIG: dict[str, Any] = {
 WAL = False
 
 
-def make_app(uri: str, **config: Any) -> Flask:
+def make_app(uri: str, clock: Clock = utcnow, **config: Any) -> Flask:
     app = Flask("bench")
     app.config.update(BASE_CONFIG, SQLALCHEMY_DATABASE_URI=uri, **config)
     db = SQLAlchemy(app)
-    SmsOtp(app, db=db)
+    SmsOtp(app, db=db, clock=clock)
     with app.app_context():
         if WAL and uri.startswith("sqlite"):
             sa.event.listen(db.engine, "connect", _wal)
@@ -301,10 +304,104 @@ def slow_provider_latency(n: int = 20) -> None:
         )
 
 
+# the session check on authenticated requests ----------------------------------------------------
+
+
+class SteppingClock:
+    """The real time, or, while ``stepping``, a minute further on at every call (so that
+    every session check writes ``last_seen_at``)."""
+
+    def __init__(self) -> None:
+        self.stepping = False
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        if self.stepping:
+            self.ahead += timedelta(minutes=1)
+        return datetime.now(UTC) + self.ahead
+
+
+def session_check_cost(uri: str, label: str, rounds: int = 20, batch: int = 100) -> None:
+    """The variants take turns, ``batch`` requests at a time, so that the machine's other
+    load falls on all of them alike."""
+
+    clock = SteppingClock()
+
+    def signed_in_client() -> tuple[Flask, Any]:
+        app = make_app(uri, clock=clock, SMS_OTP_SECURE_COOKIES=False)
+
+        @app.get("/whoami")
+        @login_required
+        def whoami() -> Any:
+            return jsonify(id=current_user.get_id())
+
+        with app.app_context():
+            get_state(app).users.create("+8613800138000", "correct horse battery")
+            get_state(app).db.session.commit()
+        client = app.test_client()
+        signed = client.post(
+            "/auth/api/sign-in",
+            json={"phone": "+8613800138000", "password": "correct horse battery"},
+        )
+        assert signed.status_code == 200, signed.json
+        return app, client
+
+    app, client = signed_in_client()
+    hooks = app.before_request_funcs[None]
+
+    def checked(path: str) -> Any:
+        clock.stepping = False
+        if check_session not in hooks:
+            hooks.insert(0, check_session)
+        return client.get(path)
+
+    def floor(path: str) -> Any:
+        if check_session in hooks:
+            hooks.remove(check_session)
+        return client.get(path)
+
+    def writing(path: str) -> Any:
+        clock.stepping = True
+        if check_session not in hooks:
+            hooks.insert(0, check_session)
+        return client.get(path)
+
+    variants: dict[str, Callable[[str], Any]] = {
+        "with the check": checked,
+        "without (floor)": floor,
+        "check writing every time": writing,
+    }
+    for path in ("/auth/api/account", "/whoami"):
+        timings: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(rounds + 1):  # the first round warms pools and caches up
+            for name, get in variants.items():
+                batch_timings = []
+                for _ in range(batch):
+                    t0 = time.perf_counter()
+                    response = get(path)
+                    batch_timings.append((time.perf_counter() - t0) * 1000)
+                    assert response.status_code == 200, (name, response.status_code)
+                timings[name].append(statistics.median(batch_timings))
+                if len(timings[name]) > rounds:
+                    timings[name] = timings[name][1:]
+        for name, medians in timings.items():
+            medians.sort()
+            print(
+                f"{label:<12} GET {path:<18} {name:<25} median of {rounds} batch medians "
+                f"{statistics.median(medians):.2f} ms (batches {medians[0]:.2f}-{medians[-1]:.2f})"
+            )
+    clock.stepping = False
+    if check_session not in hooks:
+        hooks.insert(0, check_session)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "what", nargs="?", default="all", choices=["throughput", "verify", "slow-provider", "all"]
+        "what",
+        nargs="?",
+        default="all",
+        choices=["throughput", "verify", "slow-provider", "session-check", "all"],
     )
     parser.add_argument(
         "--postgres",
@@ -328,6 +425,9 @@ def main() -> None:
         if args.what in ("verify", "all"):
             for uri, label in databases:
                 verify_latency(uri, label, (10_000, args.large))
+        if args.what in ("session-check", "all"):
+            for uri, label in databases:
+                session_check_cost(uri, label)
         if args.what in ("slow-provider", "all"):
             slow_provider_latency()
 

@@ -24,6 +24,7 @@ from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
 from .flows import MfaRequired
 from .i18n import gettext as _
+from .session_records import SessionRecord
 from .state import get_state
 
 api_blueprint = Blueprint("sms_otp_api", __name__)
@@ -205,6 +206,24 @@ def change_password() -> tuple[str, int]:
     return "", 204
 
 
+@api_blueprint.get("/account/sessions")
+def list_sessions() -> Response:
+    records = _flows().list_sessions(_signed_in())
+    return jsonify({"sessions": [_session(record) for record in records]})
+
+
+@api_blueprint.delete("/account/sessions/<session_id>")
+def end_session(session_id: str) -> tuple[str, int]:
+    _flows().end_session(_signed_in(), session_id)
+    return "", 204
+
+
+@api_blueprint.delete("/account/sessions")
+def end_other_sessions() -> tuple[str, int]:
+    _flows().end_other_sessions(_signed_in())
+    return "", 204
+
+
 @api_blueprint.post("/sign-out")
 def sign_out() -> tuple[str, int]:
     sessions.sign_out()
@@ -283,6 +302,19 @@ def _ip() -> str:
 
 def _user(user: Any) -> dict[str, Any]:
     return {"id": user.get_id(), "phone": user.phone, "mfa_enabled": bool(user.mfa_enabled)}
+
+
+def _session(record: SessionRecord) -> dict[str, Any]:
+    device = record.device
+    return {
+        "id": record.id,
+        "browser": device.browser,
+        "os": device.os,
+        "ip": record.ip or None,
+        "signed_in_at": _iso(record.created_at),
+        "last_seen_at": _iso(record.last_seen_at),
+        "current": record.current,
+    }
 
 
 def _challenge(issued: IssuedChallenge) -> Response:

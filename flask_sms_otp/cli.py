@@ -119,18 +119,29 @@ def send_test_command(phone: str, usage: str, locale: str | None) -> None:
     type=click.IntRange(min=1),
     help="Keep delivery records this many days.",
 )
+@click.option(
+    "--sessions-days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Delete session records ended, or last seen, this many days ago (an idle session "
+    "or remember-me cookie that old then signs nobody in).",
+)
 @with_appcontext
-def purge_command(records_days: int) -> None:
-    """Delete expired challenges, empty failure counters and old delivery records."""
+def purge_command(records_days: int, sessions_days: int) -> None:
+    """Delete expired challenges, empty failure counters, old delivery records, and
+    session records ended or unused for long."""
     state = _state()
     challenges, counters = state.challenges.purge()
+    now = state.challenges.clock()
     records = 0
     if state.delivery.records is not None:
-        cutoff = state.challenges.clock() - timedelta(days=records_days)
-        records = state.delivery.records.purge(cutoff)
+        records = state.delivery.records.purge(now - timedelta(days=records_days))
+    sessions = state.session_records.purge(now - timedelta(days=sessions_days))
     click.echo(
-        f"Deleted {challenges} expired challenges, {counters} empty failure counters "
-        f"and {records} delivery records older than {records_days} days."
+        f"Deleted {challenges} expired challenges, {counters} empty failure counters, "
+        f"{records} delivery records older than {records_days} days "
+        f"and {sessions} session records ended or unused for {sessions_days} days."
     )
 
 

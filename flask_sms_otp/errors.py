@@ -231,6 +231,16 @@ class ActionNotAllowed(Conflict, SmsOtpError):
         super().__init__(message)
 
 
+class SessionNotFound(NotFound, SmsOtpError):
+    """No live session of the signed-in user has this id: unknown, ended, or another
+    user's (one answer for all)."""
+
+    error_code = "session_not_found"
+
+    def __init__(self) -> None:
+        super().__init__(_("This session does not exist or has already ended."))
+
+
 class MethodDisabled(NotFound, SmsOtpError):
     """The app turned this sign-in method off."""
 

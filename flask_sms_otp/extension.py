@@ -38,6 +38,7 @@ from .models import models_for
 from .notices import Notices
 from .records import DeliveryRecords
 from .sender import BackgroundSender
+from .session_records import SessionRecords
 from .settings import DEFAULTS, Settings
 from .state import EXTENSION_KEY, SmsOtpState, get_state
 from .usage import Usage
@@ -150,6 +151,7 @@ class SmsOtp:
             enqueue=_queue(settings),
         )
         sender = BackgroundSender(threads=settings.sender_threads, backlog=settings.sender_backlog)
+        session_records = SessionRecords(self.db, models, self.clock)
         flows = Flows(
             settings=settings,
             challenges=challenges,
@@ -157,6 +159,7 @@ class SmsOtp:
             limits=limits,
             notices=Notices(delivery, limits),
             sender=sender,
+            session_records=session_records,
         )
         app.extensions[EXTENSION_KEY] = SmsOtpState(
             settings=settings,
@@ -170,6 +173,7 @@ class SmsOtp:
             limits=limits,
             flows=flows,
             sender=sender,
+            session_records=session_records,
         )
         if settings.secure_cookies:
             _secure_cookie_defaults(app)
@@ -180,8 +184,8 @@ class SmsOtp:
             login_manager.login_message = i18n.gettext_noop("Please sign in to see this page.")
             login_manager.localize_callback = i18n.gettext
         # First, before any of the app's own hooks can load the user from a stale cookie.
-        app.before_request_funcs.setdefault(None, []).insert(0, sessions.enforce_epoch)
-        sessions.connect_remember_cookie(app)
+        app.before_request_funcs.setdefault(None, []).insert(0, sessions.check_session)
+        sessions.connect_signals(app)
         _init_i18n(app)
         from .api import api_blueprint  # the views import the state; imported late
         from .views import html_blueprint
@@ -362,3 +366,4 @@ def _init_i18n(app: Flask) -> None:
     app.add_template_global(i18n.ngettext, "_sms_n")
     app.add_template_global(i18n.gettext_html, "_sms_html")
     app.add_template_global(i18n.page_language, "sms_otp_language")
+    app.add_template_global(i18n.format_moment, "sms_otp_moment")

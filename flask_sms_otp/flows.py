@@ -27,6 +27,7 @@ from .errors import (
     InvalidCredentials,
     InvalidRequest,
     MethodDisabled,
+    SessionNotFound,
     SignInRequired,
     TooManyAttempts,
     VerificationRequired,
@@ -37,6 +38,7 @@ from .limits import RateLimits
 from .notices import Notice, Notices
 from .phone import normalize_with
 from .sender import BackgroundSender
+from .session_records import SessionRecord, SessionRecords
 from .settings import Settings
 from .usage import Usage
 from .users import UserStore
@@ -71,6 +73,7 @@ class Flows:
         limits: RateLimits,
         notices: Notices,
         sender: BackgroundSender,
+        session_records: SessionRecords,
     ) -> None:
         self.settings = settings
         self.challenges = challenges
@@ -78,6 +81,7 @@ class Flows:
         self.limits = limits
         self.notices = notices
         self.sender = sender
+        self.session_records = session_records
 
     # Codes -------------------------------------------------------------------------------
 
@@ -223,6 +227,7 @@ class Flows:
         user = self._owner(verified.user_id, verified.phone)
         self.users.set_password(user, new_password)
         self.users.end_all_sessions(user)
+        sessions.end_every_record(user)
         sessions.sign_out()
         signals.password_reset.send(_app(), user=user)
         self._notify(Notice.PASSWORD_CHANGED, user.phone)
@@ -316,9 +321,36 @@ class Flows:
         self.require_recent_verification(user)
         self.users.set_password(user, self._required_password(new_password))
         self.users.end_all_sessions(user)
-        sessions.sign_in(user)  # this session carries on under the new epoch
+        # This session carries on under the new epoch and a new token; no other does.
+        sessions.sign_in(user, keep_record=True)
+        sessions.end_other_records(user)
         signals.password_changed.send(_app(), user=user)
         self._notify(Notice.PASSWORD_CHANGED, user.phone)
+
+    def list_sessions(self, user: Any) -> list[SessionRecord]:
+        """The user's live sessions, this one first (``current``)."""
+        if user is None:
+            raise SignInRequired()
+        return self.session_records.active_for(str(user.get_id()), sessions.current_token())
+
+    def end_session(self, user: Any, session_id: Any) -> None:
+        """End one of the user's sessions; ending this one signs out. Another user's
+        session id is answered like an unknown one."""
+        if user is None:
+            raise SignInRequired()
+        token = sessions.current_token()
+        current = self.session_records.find(token) if token else None
+        if not isinstance(session_id, str) or not self.session_records.end_one(
+            str(user.get_id()), session_id
+        ):
+            raise SessionNotFound()
+        if current is not None and current.id == session_id:
+            sessions.sign_out()
+
+    def end_other_sessions(self, user: Any) -> None:
+        if user is None:
+            raise SignInRequired()
+        sessions.end_other_records(user)
 
     def require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
         """Refuse unless ``user`` confirmed their identity within ``max_age`` seconds

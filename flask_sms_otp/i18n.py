@@ -12,14 +12,16 @@ response), so a message carries its locale and :func:`translate` takes it explic
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
+from babel.dates import format_datetime
 from babel.support import NullTranslations, Translations
 from flask import current_app, has_app_context, has_request_context, request
-from flask_babel import get_locale
+from flask_babel import get_locale, get_timezone
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup
 
@@ -156,6 +158,13 @@ def gettext_html(string: str, **variables: Any) -> Markup:
     each variable goes in escaped unless it is already ``Markup`` (a ``<strong>`` number)."""
     text = Markup.escape(_current_translations().gettext(string))
     return text % variables if variables else text
+
+
+def format_moment(moment: datetime) -> str:
+    """A date and time as the page's language writes it ("Jan 1, 2026, 12:05:00 PM",
+    "2026年1月1日 12:05:00"), in the app's time zone (Flask-Babel's, UTC by default)."""
+    locale = page_language().replace("-", "_")
+    return str(format_datetime(moment, "medium", tzinfo=get_timezone(), locale=locale))
 
 
 def gettext_noop(string: str) -> str:

@@ -104,6 +104,28 @@ class DeliveryRecordColumns:
     verified_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
 
 
+class SessionRecordColumns:
+    """One signed-in session, server-side: the browser's cookie holds only a random token,
+    and the session authenticates only while this row has not ended. Lets sign-out, a
+    password reset and the user's own "sign out other sessions" end a captured cookie."""
+
+    __tablename__ = "sms_otp_session"
+
+    #: Random, shown to the user and used in URLs to end the session; never the secret.
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    #: SHA-256 of the secret token the session cookie carries, hex.
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: The app user, any id type as text (``get_id()``).
+    user_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: Updated at most once a minute (:data:`flask_sms_otp.session_records.TOUCH_INTERVAL`).
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    #: The client address and user agent it was last seen with (truncated).
+    ip: Mapped[str] = mapped_column(sa.String(45), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+
+
 @dataclass(frozen=True, slots=True)
 class Models:
     """The model classes bound to one ``db``."""
@@ -111,6 +133,7 @@ class Models:
     Challenge: type[ChallengeColumns]
     FailureCounter: type[FailureCounterColumns]
     DeliveryRecord: type[DeliveryRecordColumns]
+    SessionRecord: type[SessionRecordColumns]
 
 
 _models_by_db: weakref.WeakKeyDictionary[SQLAlchemy, Models] = weakref.WeakKeyDictionary()
@@ -131,12 +154,20 @@ def models_for(db: SQLAlchemy) -> Models:
         class SmsOtpDelivery(DeliveryRecordColumns, base):  # type: ignore[misc]
             pass
 
+        class SmsOtpSession(SessionRecordColumns, base):  # type: ignore[misc]
+            __table_args__ = (
+                sa.Index("ix_sms_otp_session_token_hash", "token_hash", unique=True),
+                sa.Index("ix_sms_otp_session_user_id", "user_id"),
+                sa.Index("ix_sms_otp_session_last_seen_at", "last_seen_at"),
+            )
+
         models = Models(
             Challenge=SmsOtpChallenge,
             FailureCounter=SmsOtpFailureCounter,
             DeliveryRecord=SmsOtpDelivery,
+            SessionRecord=SmsOtpSession,
         )
-        for model in (SmsOtpChallenge, SmsOtpFailureCounter, SmsOtpDelivery):
+        for model in (SmsOtpChallenge, SmsOtpFailureCounter, SmsOtpDelivery, SmsOtpSession):
             sa.event.listen(model, "load", _aware_on_load)
             sa.event.listen(model, "refresh", _aware_on_load)
         _models_by_db[db] = models

@@ -40,6 +40,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "verification_required": (401, "Confirm the identity first (POST /verify-identity)."),
     "account_disabled": (403, "The password or code was right, but the account is not active."),
     "method_disabled": (404, "This sign-in method is turned off."),
+    "session_not_found": (
+        404,
+        "No live session of this user has that id: unknown, ended or another user's, alike.",
+    ),
     "no_phone": (409, "The account has no phone number."),
     "last_sign_in_method": (409, "The phone is the account's only way to sign in."),
     "mfa_enabled": (409, "Two-step verification is on."),
@@ -271,6 +275,35 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                 body=_object(password=_ref("NewPassword"), required=("password",)),
             ),
         },
+        "/account/sessions": {
+            "get": op.read(
+                "The user's live sessions, this one first, then the most recently used.",
+                {200: _ref("SessionList")},
+                signed_in=True,
+            ),
+            "delete": op.write(
+                "Sign out every session of the user but this one.",
+                {204: None},
+                (),
+                signed_in=True,
+            ),
+        },
+        "/account/sessions/{session_id}": {
+            "parameters": [
+                {
+                    "name": "session_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "description": "A session's public id."},
+                }
+            ],
+            "delete": op.write(
+                "Sign that session out (this one too, when it is this one).",
+                {204: None},
+                ("session_not_found",),
+                signed_in=True,
+            ),
+        },
         "/sign-out": {
             "post": op.write("End this session.", {204: None}, ()),
         },
@@ -309,6 +342,22 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
             verification_id=_ref("VerificationId"),
             expires_at=_TIME,
             resend_after=_TIME,
+            exact=True,
+        ),
+        "SessionList": _object(
+            sessions={
+                "type": "array",
+                "items": _object(
+                    id={"type": "string", "description": "Public id, not the cookie's secret."},
+                    browser={"type": ["string", "null"], "description": "From the user agent."},
+                    os={"type": ["string", "null"], "description": "From the user agent."},
+                    ip={"type": ["string", "null"]},
+                    signed_in_at=_TIME,
+                    last_seen_at=_TIME,
+                    current={"type": "boolean", "description": "The session that asked."},
+                    exact=True,
+                ),
+            },
             exact=True,
         ),
         "UserAnswer": _object(

@@ -16,6 +16,7 @@ from .flows import Flows
 from .limits import RateLimits
 from .models import Models
 from .sender import BackgroundSender
+from .session_records import SessionRecords
 from .settings import Settings
 from .users import UserStore
 
@@ -37,6 +38,7 @@ class SmsOtpState:
     limits: RateLimits
     flows: Flows
     sender: BackgroundSender
+    session_records: SessionRecords
 
     @property
     def user_model(self) -> type[Any]:

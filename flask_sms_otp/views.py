@@ -43,6 +43,7 @@ from .errors import (
     MethodDisabled,
     RateLimited,
     ResendNotAllowed,
+    SessionNotFound,
     SignInRequired,
     SmsOtpError,
     TooManyAttempts,
@@ -316,7 +317,49 @@ def verify_identity_resend() -> Response:
 @html_blueprint.get("/account")
 @_signed_in
 def account() -> Response:
-    return _page("sms_otp/account.html", user=_user(), phone=_pretty(_user().phone))
+    return _account_page()
+
+
+@html_blueprint.post("/account/sessions/<session_id>/end")
+@_signed_in
+def end_session(session_id: str) -> Response:
+    """Sign one of the user's sessions out; this one too, then off to the sign-in page."""
+    form = ActionForm()
+    if not _valid(form):
+        return _account_page(form, 400)
+    try:
+        _flows().end_session(_user(), session_id)
+    except SessionNotFound as error:
+        form.form_errors.append(error_message(error))
+        return _account_page(form, error.code or 404)
+    if not current_user.is_authenticated:
+        flash(_("You signed out on this device."), "success")
+        return redirect(url_for(".sign_in"))
+    flash(_("That session was signed out."), "success")
+    return redirect(url_for(".account"))
+
+
+@html_blueprint.post("/account/sessions/end-others")
+@_signed_in
+def end_other_sessions() -> Response:
+    form = ActionForm()
+    if not _valid(form):
+        return _account_page(form, 400)
+    _flows().end_other_sessions(_user())
+    flash(_("Every other session was signed out."), "success")
+    return redirect(url_for(".account"))
+
+
+def _account_page(form: Any = None, status: int = 200) -> Response:
+    user = _user()
+    return _page(
+        "sms_otp/account.html",
+        status,
+        user=user,
+        phone=_pretty(user.phone),
+        sessions=_flows().list_sessions(user),
+        form=form if form is not None else ActionForm(formdata=None),
+    )
 
 
 @html_blueprint.route("/account/phone", methods=["GET", "POST"])

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,45 @@ def test_purge(make_app: AppFactory, clock: FakeClock) -> None:
     result = app.test_cli_runner().invoke(args=["sms-otp", "purge"])
     assert result.exit_code == 0
     assert "Deleted 1 expired challenges" in result.output
+
+
+def test_purge_deletes_ended_and_idle_session_records(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """Session records ended, or last seen, more than ``--sessions-days`` ago go; a session
+    whose record went signs nobody in (an idle timeout)."""
+    app = make_app(clock=clock, SMS_OTP_SECURE_COOKIES=False)
+    with app.app_context():
+        get_state(app).users.create("+12015550123", "correct horse battery")
+        get_state(app).db.session.commit()
+    clients = {name: app.test_client() for name in ("ended", "idle", "recent")}
+    for client in clients.values():
+        client.post(
+            "/auth/api/sign-in",
+            json={"phone": "+12015550123", "password": "correct horse battery"},
+            headers={"X-CSRFToken": csrf_token(client)},
+        )
+    token = csrf_token(clients["ended"])
+    assert (
+        clients["ended"].post("/auth/api/sign-out", headers={"X-CSRFToken": token}).status_code
+        == 204
+    )
+    clock.advance(29 * 86400)
+    assert clients["recent"].get("/auth/api/account").status_code == 200  # seen today
+    clock.advance(2 * 86400)
+
+    result = app.test_cli_runner().invoke(args=["sms-otp", "purge", "--sessions-days", "30"])
+
+    assert result.exit_code == 0, result.output
+    assert "and 2 session records ended or unused for 30 days." in result.output
+    assert clients["idle"].get("/auth/api/account").status_code == 401
+    assert clients["recent"].get("/auth/api/account").status_code == 200
+
+
+def csrf_token(client: Any) -> str:
+    token = client.get("/auth/api/csrf").get_json()["csrf_token"]
+    assert isinstance(token, str)
+    return token
 
 
 APP_MODULE = """

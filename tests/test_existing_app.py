@@ -352,22 +352,91 @@ def test_a_remember_me_cookie_ends_with_the_password(
     assert stolen.get_cookie("sms_otp_remember_epoch") is None
 
 
-def test_a_remember_cookie_from_before_the_extension_lasts_until_the_epoch_moves(
+def test_a_remember_cookie_without_its_companion_signs_nobody_in(
     site: Flask, sms_outbox: list[SentSms]
 ) -> None:
-    """A remember cookie issued before the extension was installed has no companion: it
-    keeps working until the user's session epoch first moves."""
+    """Flask-Login's remember cookie is the same on every device of a user and never
+    changes: taken alone (its companion dropped, or from before the extension), it proves
+    nothing and is deleted. The user signs in once more."""
     api = ApiClient(site)
     sign_up(api, sms_outbox, PHONE, password=PASSWORD, email="c@example.com")
     browser = site.test_client()
     submit(browser, "/login", {"email": "c@example.com", "password": PASSWORD, "remember": "y"})
+    assert remembered(site, browser).get("/profile").status_code == 200
     old = site.test_client()
     cookie = browser.get_cookie("remember_token")
     assert cookie is not None
     old.set_cookie("remember_token", cookie.value)
-    assert old.get("/profile").status_code == 200
-    assert api.verify_identity(sms_outbox).status_code == 200
-    assert api.put("/account/password", {"password": NEW_PASSWORD}).status_code == 204
-    later = site.test_client()
-    later.set_cookie("remember_token", cookie.value)
-    assert later.get("/profile").status_code == 302
+    refused = old.get("/profile")
+    assert refused.location == "/login?next=%2Fprofile"
+    assert old.get_cookie("remember_token") is None
+
+
+def copy_of(site: Flask, browser: FlaskClient) -> FlaskClient:
+    """Another browser holding a copy of every cookie of ``browser``, as a thief would."""
+    thief = site.test_client()
+    for name in ("session", "remember_token", "sms_otp_remember_epoch"):
+        cookie = browser.get_cookie(name)
+        if cookie is not None:
+            thief.set_cookie(name, cookie.value)
+    return thief
+
+
+def sessions_listed(client: FlaskClient) -> list[dict[str, Any]]:
+    response = client.get("/auth/api/account/sessions")
+    assert response.status_code == 200, response.get_json()
+    listed = response.get_json()["sessions"]
+    assert isinstance(listed, list)
+    return listed
+
+
+def log_in(site: Flask, sms_outbox: list[SentSms], *, remember: bool) -> FlaskClient:
+    """A user signed up by phone, then logged in on the app's own ``/login`` page."""
+    api = ApiClient(site)
+    sign_up(api, sms_outbox, PHONE, password=PASSWORD, email="c@example.com")
+    assert api.post("/sign-out").status_code == 204
+    browser = site.test_client()
+    form = {"email": "c@example.com", "password": PASSWORD}
+    if remember:
+        form["remember"] = "y"
+    assert submit(browser, "/login", form).location == "/profile"
+    return browser
+
+
+@pytest.mark.parametrize("remember", [False, True], ids=["session", "remember-me"])
+def test_the_apps_own_logout_ends_the_session_and_every_copy(
+    site: Flask, sms_outbox: list[SentSms], remember: bool
+) -> None:
+    """The app's own ``/logout`` (``logout_user``): every copy of the cookies taken before
+    it, the remember-me ones included, signs nobody in afterwards."""
+    browser = log_in(site, sms_outbox, remember=remember)
+    thief, restarted = copy_of(site, browser), remembered(site, browser)
+    assert thief.get("/profile").status_code == 200
+
+    page = browser.get("/profile")
+    token = CSRF_INPUT.search(page.text)
+    assert token is not None
+    assert browser.post("/logout", data={"csrf_token": token.group(1)}).location == "/"
+
+    assert thief.get("/profile").location == "/login?next=%2Fprofile"
+    assert restarted.get("/profile").location == "/login?next=%2Fprofile"
+    assert browser.get("/profile").location == "/login?next=%2Fprofile"
+
+
+def test_an_app_login_gets_a_record_that_a_remember_cookie_carries_on(
+    site: Flask, sms_outbox: list[SentSms]
+) -> None:
+    """The app's own ``login_user(user, remember=True)`` is listed as a session; a browser
+    restart (the remember cookie alone) comes back as that same session."""
+    browser = log_in(site, sms_outbox, remember=True)
+    [listed] = sessions_listed(browser)
+    assert listed["current"] is True
+    restarted = remembered(site, browser)
+    assert restarted.get("/profile").status_code == 200
+    assert sessions_listed(restarted) == [{**listed, "current": True}]
+    # Ending it from another device ends the remembered browser too.
+    phone = ApiClient(site)
+    assert phone.sign_in_password(PHONE, PASSWORD).status_code == 200
+    assert phone.delete(f"/account/sessions/{listed['id']}").status_code == 204
+    assert remembered(site, browser).get("/profile").location == "/login?next=%2Fprofile"
+    assert restarted.get("/profile").location == "/login?next=%2Fprofile"

@@ -209,7 +209,11 @@ POST_PAGES: dict[str, Setup] = {
     ),
     "/auth/account/mfa/disable": SIGNED_IN,
     "/auth/account/password": SIGNED_IN,
+    "/auth/account/sessions/end-others": Setup(signed_in=True, token_page="/auth/account"),
+    "/auth/account/sessions/<session_id>/end": Setup(signed_in=True, token_page="/auth/account"),
 }
+#: A value for each page's URL variables: an id no session has.
+URL_VALUES = {"<session_id>": "not-a-session-id"}
 
 
 def test_every_post_page_is_fuzzed(make_app: AppFactory) -> None:
@@ -340,6 +344,8 @@ def test_no_post_to_a_page_is_a_server_error(
     fuzzed_site: Flask, url: str, data: st.DataObject
 ) -> None:
     client, csrf_token = prepared(fuzzed_site, url)
+    for variable, value in URL_VALUES.items():
+        url = url.replace(variable, value)
     response = client.post(url, **data.draw(submissions(csrf_token)))
     assert response.status_code < 500, response.text[:500]
     assert "Traceback" not in response.text

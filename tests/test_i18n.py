@@ -25,8 +25,9 @@ from .test_views import csrf_of
 CHINESE = "zh-CN,zh;q=0.9,en;q=0.5"
 PASSWORD = "correct horse battery"
 NEW_PHONE = "+8613900139000"
-#: Latin words a Chinese page may show: the product's name and the numbers' notation.
-ALLOWED_LATIN = {"flask", "sms", "otp", "SMS"}
+#: Latin words a Chinese page may show: the product's name, the numbers' notation, and
+#: "IP" (Chinese writes an address "IP 地址").
+ALLOWED_LATIN = {"flask", "sms", "otp", "SMS", "IP"}
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -44,7 +44,12 @@ EXISTING: list[dict[str, Any]] = [
     },
     {"id": BOB, "email": "bob@example.com", "password_hash": None, "active": False},
 ]
-SMS_OTP_TABLES = {"sms_otp_challenge", "sms_otp_failure_counter", "sms_otp_delivery"}
+SMS_OTP_TABLES = {
+    "sms_otp_challenge",
+    "sms_otp_failure_counter",
+    "sms_otp_delivery",
+    "sms_otp_session",
+}
 #: What the mixin adds to the app's table; ``password_hash`` the app already had.
 ADDED_COLUMNS = {"phone", "mfa_enabled", "session_epoch"}
 NEW_PHONE = "+8613800138000"

@@ -177,10 +177,15 @@ def test_alembic_autogenerate_sees_the_extension_tables(
         "sms_otp_challenge",
         "sms_otp_failure_counter",
         "sms_otp_delivery",
+        "sms_otp_session",
         "sms_otp_user",
     } <= added
     indexes = {step[1].name for step in diff if step[0] == "add_index"}
-    assert "ix_sms_otp_challenge_phone_usage" in indexes
+    assert {
+        "ix_sms_otp_challenge_phone_usage",
+        "ix_sms_otp_session_token_hash",
+        "ix_sms_otp_session_user_id",
+    } <= indexes
 
 
 def test_twenty_concurrent_sign_ups_with_one_code_make_one_user(
