@@ -18,6 +18,16 @@ from flask_sms_otp.state import get_state
 POSTGRES_URI = os.environ.get(
     "SMS_OTP_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+#: Real user agents, for the sessions list (browser and OS read from them).
+CHROME_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+SAFARI_ON_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+FIREFOX_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 #: Set in CI: a missing service fails the run instead of skipping its tests.
 REQUIRE_SERVICES = os.environ.get("SMS_OTP_REQUIRE_SERVICES") == "1"
 

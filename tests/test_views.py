@@ -23,7 +23,7 @@ from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import fail_next_send, outbox
 from flask_sms_otp.views import safe_next
 
-from .conftest import AppFactory, FakeClock
+from .conftest import CHROME_ON_WINDOWS, SAFARI_ON_IPHONE, AppFactory, FakeClock
 
 KNOWN = "+12015550123"
 UNKNOWN = "+12015550124"
@@ -690,14 +690,6 @@ def test_signing_in_starts_a_fresh_session(visitor: FlaskClient, member: Any, me
     assert session_cookie(visitor) != before
 
 
-CHROME_ON_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
-)
-SAFARI_ON_IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
 END_SESSION = re.compile(r'action="(/auth/account/sessions/[^"/]+/end)"')
 
 

@@ -18,7 +18,13 @@ from flask_sms_otp.sessions import SID
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory, FakeClock
+from ..conftest import (
+    CHROME_ON_WINDOWS,
+    FIREFOX_ON_LINUX,
+    SAFARI_ON_IPHONE,
+    AppFactory,
+    FakeClock,
+)
 from .conftest import (
     OTHER_PHONE,
     PASSWORD,
@@ -31,15 +37,6 @@ from .conftest import (
 )
 
 NEW_PASSWORD = "a brand new passphrase"
-CHROME_ON_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
-)
-SAFARI_ON_IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
-FIREFOX_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 
 
 def captured(client: ApiClient, *, ip: str = "198.51.100.66") -> ApiClient:
