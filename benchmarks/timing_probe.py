@@ -17,92 +17,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+from bench import slow_provider  # benchmarks/ is this script's folder
 
-from tests.served_app import PASSWORD
+from tests.served_app import PASSWORD, serve
 
-ROOT = Path(__file__).resolve().parent.parent
 KNOWN = "+8613800138000"  # has an account (tests/served_app.py makes it)
 UNKNOWN = "+447400123456"  # has none
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def fake_provider(delay: float) -> Iterator[str]:
-    """An HTTP endpoint that answers every message after ``delay`` seconds."""
-
-    @Request.application
-    def app(request: Request) -> Response:
-        time.sleep(delay)
-        return Response('{"ok": true}', content_type="application/json")
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per fake SMS
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}/sms"
-    finally:
-        server.shutdown()
-
-
-@contextmanager
-def gunicorn(endpoint: str, workers: int) -> Iterator[str]:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "SMS_OTP_SERVED_DB": f"sqlite:///{tmp}/probe.db",
-            "SMS_OTP_SERVED_ENDPOINT": endpoint,
-            "SMS_OTP_SERVED_KNOWN": KNOWN,
-        }
-        server = subprocess.Popen(  # noqa: S603 - a fixed command line
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                f"--workers={workers}",
-                "--worker-class=sync",
-                "--preload",
-                f"--bind=127.0.0.1:{port}",
-                "--log-level=warning",
-                "tests.served_app:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/auth/api/csrf", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            yield base
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 def probe_after(client: httpx.Client, usage: str, number: str) -> float:
@@ -147,7 +73,12 @@ def main() -> None:
         f"{args.pairs} pairs per usage; median probe time in ms"
     )
     print(f"{'usage':<20} {'after an SMS':>13} {'after none':>11} {'difference':>11}")
-    with fake_provider(args.delay) as endpoint, gunicorn(endpoint, args.workers) as base:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per fake SMS
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        slow_provider(args.delay) as endpoint,
+        serve(Path(tmp), endpoint, KNOWN, workers=args.workers) as base,
+    ):
         for usage in ("Register", "SignIn", "ForgotPassword", "BindNewIdentifier"):
             with_sms, without = measure(base, usage, args.pairs, args.delay)
             print(f"{usage:<20} {with_sms:13.2f} {without:11.2f} {with_sms - without:+11.2f}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from werkzeug import Request, Response
 
 from flask_sms_otp import SmsOtp
 from flask_sms_otp.state import get_state
@@ -43,6 +46,16 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def slow_provider(seconds: float, status: int = 200) -> Callable[[Request], Response]:
+    """A fake provider's handler (pytest-httpserver) that answers after ``seconds``."""
+
+    def handler(request: Request) -> Response:
+        time.sleep(seconds)
+        return Response(json.dumps({"ok": status == 200}), status=status)
+
+    return handler
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ import redis
 import sqlalchemy as sa
 from flask import Flask
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+from werkzeug import Response
 
 from flask_sms_otp.state import get_state
 
-from .conftest import require_redis
+from .conftest import require_redis, slow_provider
 
 BROKER = os.environ.get("SMS_OTP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,14 +108,6 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {seconds} s\n{explain()}")
         time.sleep(0.1)
-
-
-def slow_provider(seconds: float, status: int = 200) -> Callable[[Request], Response]:
-    def handler(request: Request) -> Response:
-        time.sleep(seconds)
-        return Response(json.dumps({"ok": status == 200}), status=status)
-
-    return handler
 
 
 def test_the_request_returns_once_queued_and_the_worker_delivers(

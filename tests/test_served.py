@@ -9,10 +9,6 @@ difference itself is measured by benchmarks/timing_probe.py.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,70 +16,22 @@ from pathlib import Path
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+
+from .conftest import slow_provider
+from .served_app import serve
 
 KNOWN = "+8613800138000"
 UNKNOWN = "+447400123456"
 PROVIDER_DELAY = 2.0
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def slow_provider(request: Request) -> Response:
-    time.sleep(PROVIDER_DELAY)
-    return Response('{"ok": true}', status=200, content_type="application/json")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 def served(tmp_path: Path, httpserver: HTTPServer) -> Iterator[str]:
     """The app under gunicorn with ONE sync worker: every request meets the same worker."""
-    httpserver.expect_request("/sms", method="POST").respond_with_handler(slow_provider)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "SMS_OTP_SERVED_DB": f"sqlite:///{tmp_path}/served.db",
-        "SMS_OTP_SERVED_ENDPOINT": httpserver.url_for("/sms"),
-        "SMS_OTP_SERVED_KNOWN": KNOWN,
-    }
-    log = (tmp_path / "gunicorn.log").open("w")
-    server = subprocess.Popen(  # noqa: S603 - a fixed command line of our own
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers=1",
-            "--worker-class=sync",
-            f"--bind=127.0.0.1:{port}",
-            "tests.served_app:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/auth/api/csrf", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text())
-            time.sleep(0.1)
+    handler = slow_provider(PROVIDER_DELAY)
+    httpserver.expect_request("/sms", method="POST").respond_with_handler(handler)
+    with serve(tmp_path, httpserver.url_for("/sms"), KNOWN) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 @pytest.mark.parametrize("usage", ["SignIn", "ForgotPassword", "Register"])
