@@ -25,7 +25,7 @@ expires with its code, and tests can move both at once.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, after_this_request, current_app, g, request, session
 from flask_limiter.util import get_remote_address
@@ -38,6 +38,9 @@ from werkzeug.wrappers import Response
 from . import transaction
 from .i18n import gettext as _
 from .session_records import SessionRecord, SessionRecords, new_token
+
+if TYPE_CHECKING:
+    from .state import SmsOtpState
 
 SID = "_sms_otp_sid"
 EPOCH = "_sms_otp_epoch"
@@ -164,9 +167,13 @@ def _client() -> tuple[str, str]:
 
 
 def _records() -> SessionRecords:
+    return _state().session_records
+
+
+def _state() -> SmsOtpState:
     from .state import get_state  # late: the state imports the flows, which import this
 
-    return get_state().session_records
+    return get_state()
 
 
 # Pending second step and identity checks ------------------------------------------------------
@@ -218,9 +225,7 @@ def verified_within(max_age: int) -> bool:
 
 def _now() -> float:
     """Seconds since the epoch by the code engine's clock."""
-    from .state import get_state  # late: the state imports the flows, which import this module
-
-    return get_state().challenges.clock().timestamp()
+    return _state().challenges.clock().timestamp()
 
 
 def set_flow(name: str, verification_id: str, **extra: Any) -> None:
@@ -292,9 +297,7 @@ def _check_remember_cookie() -> None:
     user_id = decode_cookie(cookie)
     if user_id is None:
         return  # not a valid remember cookie: Flask-Login ignores it too
-    from .state import get_state  # late: the state imports the flows, which import this
-
-    user = get_state().users.get(user_id)
+    user = _state().users.get(user_id)
     if user is None:
         return
     carried = _companion(str(user.get_id()))

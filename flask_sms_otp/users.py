@@ -17,6 +17,7 @@ import functools
 import logging
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -277,7 +278,7 @@ class UserStore:
         user.mfa_enabled = enabled
         transaction.changed()
 
-    def _flush_or_taken(self, change: Any, e164: str, action: str) -> bool:
+    def _flush_or_taken(self, change: Callable[[], object], e164: str, action: str) -> bool:
         """Make ``change`` and flush it in a savepoint. ``False`` when the number turns out
         to be another account's (the unique index refused it); any other integrity error is
         the app's model refusing the row: logged with its cause, raised as a server error."""

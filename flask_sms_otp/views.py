@@ -330,7 +330,7 @@ def end_session(session_id: str) -> Response:
     try:
         _flows().end_session(_user(), session_id)
     except SessionNotFound as error:
-        form.form_errors.append(error_message(error))
+        _show_error(form, error)
         return _account_page(form, error.code or 404)
     if not current_user.is_authenticated:
         flash(_("You signed out on this device."), "success")
