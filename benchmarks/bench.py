@@ -36,7 +36,8 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from flask_sms_otp import SmsOtp, Usage
-from flask_sms_otp.challenges import Clock, code_digest, utcnow
+from flask_sms_otp.clock import Clock, utcnow
+from flask_sms_otp.codes import code_digest
 from flask_sms_otp.connectors.memory import outbox
 from flask_sms_otp.sessions import check_session
 from flask_sms_otp.state import get_state
@@ -160,7 +161,7 @@ def verify_latency(uri: str, label: str, sizes: tuple[int, ...], probes: int = 3
         filled = time.perf_counter() - started
         with app.app_context():
             state = get_state(app)
-            key = state.challenges.keys[0]
+            key = state.challenges.codes.keys[0]
             timings = []
             for _ in range(probes):
                 # A real challenge among the many, then a timed verification of its code.

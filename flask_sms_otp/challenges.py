@@ -1,88 +1,57 @@
-"""The code engine: issue, resend and verify one-time codes against the database.
+"""The code engine: the challenges table. Issue, resend and verify one-time codes.
 
 Every step that must hold under concurrency is one conditional ``UPDATE`` whose row count
 or ``RETURNING`` row decides: the attempt is counted before any comparison (so N parallel
 guesses get at most ``max_attempts`` comparisons), and a code is consumed by
 ``UPDATE ... WHERE consumed_at IS NULL`` (so two parallel right answers give one success).
 Wrong, expired, used, foreign-purpose and unknown challenges all raise :class:`InvalidCode`.
+
+The engine writes on connections of its own (never the app's ``db.session``), one
+transaction per step: an app that rolls its work back cannot undo an attempt count. It
+sends nothing: it returns what it issued, and :mod:`.dispatch` decides when and where the
+code goes. Codes and digests are :mod:`.codes`'; the per-number lockout is :mod:`.lockout`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import math
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.exc import IntegrityError
 
 from . import signals
-from .delivery import Delivery
+from .clock import Clock, utcnow
+from .codes import Codes, unusable_digest
 from .errors import (
-    DeliveryError,
     InvalidCode,
     InvalidPhoneNumber,
-    ProviderUnavailable,
     ResendNotAllowed,
     TooManyAttempts,
 )
-from .i18n import message_locale
 from .limits import RateLimits
+from .lockout import Lockout
 from .models import Models, as_utc, as_utc_or_none, utc
 from .phone import normalize_with
-from .sender import SenderBusy
+from .records import DeliveryRecords
 from .settings import Settings
 from .usage import HOLDER_USAGES, Usage
 
-Clock = Callable[[], datetime]
-CodeGenerator = Callable[[int], str]
-#: Takes the send as a function and runs it: now, or on the background sender.
-Scheduler = Callable[[Callable[[], None]], None]
-#: Queues the delivery of a challenge (id, resend, client ip, locale) to a task queue.
-Enqueue = Callable[[str, bool, str | None, str | None], Any]
+#: Work done inside a successful verification's transaction (see :meth:`ChallengeService.verify`).
+AfterVerify = Callable[[sa.Connection, "VerifiedChallenge"], None]
 
 logger = logging.getLogger("flask_sms_otp")
 
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_KEY_CONTEXT = b"flask-sms-otp:code-digest:v1"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def generate_code(length: int) -> str:
-    """``length`` decimal digits from the OS's secure random source; leading zeros kept."""
-    return f"{secrets.randbelow(10**length):0{length}d}"
-
-
-def derive_keys(secrets_: Sequence[str | bytes]) -> tuple[bytes, ...]:
-    """Digest keys from the app's ``SECRET_KEY`` then ``SECRET_KEY_FALLBACKS``.
-
-    New codes use the first; verification accepts any, so rotating the secret key the
-    Flask way keeps codes sent just before the rotation valid.
-    """
-    keys = []
-    for secret in secrets_:
-        raw = secret.encode() if isinstance(secret, str) else secret
-        keys.append(hmac.new(raw, _KEY_CONTEXT, hashlib.sha256).digest())
-    return tuple(keys)
-
-
-def code_digest(key: bytes, challenge_id: str, usage: str, phone: str, code: str) -> str:
-    """HMAC-SHA256 of the code bound to its challenge, purpose and number, as hex."""
-    message = "\x1f".join((challenge_id, usage, phone, code)).encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +108,20 @@ class ChallengeRow:
         )
 
 
-class ChallengeService:
-    """Issues, resends and verifies codes for one app (held in ``app.extensions``).
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What the engine issued: the challenge, and the code to send when one was made now
+    (``None`` for a silent challenge, and for a code the worker will make)."""
 
-    Every write goes through a connection and transaction of the engine's own, never the
-    app's ``db.session``: an app that rolls its work back cannot undo an attempt count, and
-    an app calling :meth:`issue` inside its own unit of work keeps control of it. (With an
-    in-memory SQLite database, which has one connection, the two cannot be kept apart.)
-    """
+    challenge: IssuedChallenge
+    code: str | None
+    #: False for a silent challenge: nothing is ever sent, and no code verifies it.
+    delivered: bool
+    resend: bool
+
+
+class ChallengeService:
+    """Issues, resends and verifies codes for one app (held in ``app.extensions``)."""
 
     def __init__(
         self,
@@ -154,25 +129,26 @@ class ChallengeService:
         db: SQLAlchemy,
         models: Models,
         settings: Settings,
-        delivery: Delivery,
         limits: RateLimits,
-        keys: Sequence[bytes],
+        codes: Codes,
+        lockout: Lockout,
+        records: DeliveryRecords | None = None,
         clock: Clock = utcnow,
-        code_generator: CodeGenerator = generate_code,
-        enqueue: Enqueue | None = None,
     ) -> None:
-        if not keys:
-            raise ValueError("at least one digest key is required")
         self.db = db
         self.models = models
         self.settings = settings
-        self.delivery = delivery
         self.limits = limits
-        self.keys = tuple(keys)
+        self.codes = codes
+        self.lockout = lockout
+        self.records = records
         self.clock = clock
-        self.code_generator = code_generator
-        #: Set for queued delivery: the worker makes the code (see :meth:`send_queued`).
-        self.enqueue = enqueue
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction of the engine's own, committed on leaving."""
+        with self.db.engine.begin() as conn:
+            yield conn
 
     # Issue and resend ------------------------------------------------------------------
 
@@ -198,105 +174,58 @@ class ChallengeService:
         self._count_send(e164, Usage(usage), ip)
         return e164
 
-    def _count_send(self, e164: str, usage: Usage, ip: str | None) -> None:
-        if usage in HOLDER_USAGES:
-            self.limits.hit_holder_send(e164, ip)
-        else:
-            self.limits.hit_send(e164, ip)
-
-    def issue(
+    def create(
         self,
-        phone: str,
-        usage: Usage | str,
-        *,
-        user_id: Any = None,
-        deliver: bool = True,
-        client_ip: str | None = None,
-        schedule: Scheduler | None = None,
-        locale: str | None = None,
-    ) -> IssuedChallenge:
-        """Create a challenge and send its code to ``phone``, within the send limits
-        (see :meth:`admit`).
-
-        With ``deliver=False`` the challenge looks the same to the client but nothing is
-        sent and no code can ever verify it: the answer for a number that must not learn
-        whether it has an account.
-
-        With ``schedule`` the send is handed to it (to run on the background sender) and
-        its errors are the scheduler's to handle; a send the scheduler refuses
-        (:class:`~flask_sms_otp.sender.SenderBusy`) closes the challenge and is recorded and
-        signalled as a failed delivery. Without, the send happens now and a failure raises
-        :class:`DeliveryError` (the challenge is then closed).
-        Also raises :class:`InvalidPhoneNumber`, :class:`RateLimited`, or
-        :class:`TooManyAttempts` while the number is locked.
-
-        ``locale`` (a tag such as ``zh-CN``) picks the SMS text's language; by default the
-        current request's locale.
-        """
-        e164 = self.admit(phone, usage, client_ip)
-        return self.issue_admitted(
-            e164,
-            usage,
-            user_id=user_id,
-            deliver=deliver,
-            client_ip=client_ip,
-            schedule=schedule,
-            locale=locale,
-        )
-
-    def issue_admitted(
-        self,
+        conn: sa.Connection,
         e164: str,
         usage: Usage | str,
         *,
         user_id: Any = None,
         deliver: bool = True,
-        client_ip: str | None = None,
-        schedule: Scheduler | None = None,
-        locale: str | None = None,
-    ) -> IssuedChallenge:
-        """:meth:`issue` for a number :meth:`admit` has already counted."""
+        make_code: bool = True,
+    ) -> Issued:
+        """Create a challenge for a number :meth:`admit` has counted, on ``conn``.
+
+        With ``deliver=False`` the challenge looks the same to the client but nothing is
+        to be sent and no code can ever verify it: the answer for a number that must not
+        learn whether it has an account. With ``make_code=False`` the code is made where
+        it is sent (:meth:`rearm`). Raises :class:`TooManyAttempts` while the number is
+        locked.
+        """
         usage = Usage(usage).value
         now = self._now()
-        challenge_id = secrets.token_urlsafe(24)
-        code, digest = self._new_code(challenge_id, usage, e164, usable=deliver)
-        with self._begin() as conn:
-            locked = self._locked_for(conn, e164, now, silent=not deliver)
-            if locked is None:
-                conn.execute(
-                    sa.insert(self.models.Challenge).values(
-                        id=challenge_id,
-                        usage=usage,
-                        phone=e164,
-                        user_id=None if user_id is None else str(user_id),
-                        digest=digest,
-                        delivered=deliver,
-                        created_at=now,
-                        last_sent_at=now,
-                        expires_at=now + timedelta(seconds=self.settings.code_ttl),
-                        attempts=0,
-                        resends=0,
-                    )
-                )
+        locked = self.lockout.locked_for(conn, e164, now, silent=not deliver)
         if locked is not None:
             raise TooManyAttempts(retry_after=locked)
-        issued = self._issued(challenge_id, usage, e164, now)
-        if deliver:
-            self._send(
-                issued, code, client_ip=client_ip, resend=False, schedule=schedule, locale=locale
+        challenge_id = secrets.token_urlsafe(24)
+        code, digest = self._new_code(challenge_id, usage, e164, deliver and make_code)
+        conn.execute(
+            sa.insert(self.models.Challenge).values(
+                id=challenge_id,
+                usage=usage,
+                phone=e164,
+                user_id=None if user_id is None else str(user_id),
+                digest=digest,
+                delivered=deliver,
+                created_at=now,
+                last_sent_at=now,
+                expires_at=now + timedelta(seconds=self.settings.code_ttl),
+                attempts=0,
+                resends=0,
             )
-        return issued
+        )
+        return Issued(self._issued(challenge_id, usage, e164, now), code, deliver, False)
 
-    def resend(
+    def renew(
         self,
+        conn: sa.Connection,
         challenge_id: Any,
         *,
         client_ip: str | None = None,
-        schedule: Scheduler | None = None,
-        locale: str | None = None,
-    ) -> IssuedChallenge:
-        """Replace the challenge's code with a new one and send it, within the send limits
-        of its number (a refused resend spends none of them).
+        make_code: bool = True,
+    ) -> Issued:
+        """Replace the challenge's code with a new one, on ``conn``, within the send
+        limits of its number (a refused resend spends none of them).
 
         The old code dies, the per-challenge attempt budget starts again for the new code,
         the per-number failure count does not. Refused inside the cooldown and past the cap
@@ -305,46 +234,71 @@ class ChallengeService:
         silent challenge could be resent (otherwise the resend would tell them apart).
         """
         Challenge = self.models.Challenge
-        row = self.find(challenge_id)
+        row = self._find(conn, challenge_id)
         now = self._now()
         if row is None or row.consumed_at is not None:
             raise InvalidCode()
         refusal = self.resend_refusal(row, now)
         if refusal is not None:
             raise refusal
-        with self._connect() as conn:
-            locked = self._locked_for(conn, row.phone, now, silent=not row.delivered)
+        locked = self.lockout.locked_for(conn, row.phone, now, silent=not row.delivered)
         if locked is not None:
             raise TooManyAttempts(retry_after=locked)
         self._count_send(row.phone, Usage(row.usage), _client_ip(client_ip))
-        code, digest = self._new_code(row.id, row.usage, row.phone, usable=row.delivered)
+        code, digest = self._new_code(row.id, row.usage, row.phone, row.delivered and make_code)
         cooldown_edge = now - timedelta(seconds=self.settings.resend_cooldown)
-        with self._begin() as conn:
-            result = conn.execute(
-                sa.update(Challenge)
-                .where(
-                    Challenge.id == row.id,
-                    Challenge.consumed_at.is_(None),
-                    Challenge.resends < self.settings.max_resends,
-                    Challenge.last_sent_at <= cooldown_edge,
-                )
-                .values(
-                    closed_at=None,
-                    digest=digest,
-                    resends=Challenge.resends + 1,
-                    attempts=0,
-                    last_sent_at=now,
-                    expires_at=now + timedelta(seconds=self.settings.code_ttl),
-                )
+        result = conn.execute(
+            sa.update(Challenge)
+            .where(
+                Challenge.id == row.id,
+                Challenge.consumed_at.is_(None),
+                Challenge.resends < self.settings.max_resends,
+                Challenge.last_sent_at <= cooldown_edge,
             )
+            .values(
+                closed_at=None,
+                digest=digest,
+                resends=Challenge.resends + 1,
+                attempts=0,
+                last_sent_at=now,
+                expires_at=now + timedelta(seconds=self.settings.code_ttl),
+            )
+        )
         if _rowcount(result) != 1:  # a concurrent resend or use won the row
             raise ResendNotAllowed()
         issued = self._issued(row.id, row.usage, row.phone, now)
-        if row.delivered:
-            self._send(
-                issued, code, client_ip=client_ip, resend=True, schedule=schedule, locale=locale
+        return Issued(issued, code, row.delivered, True)
+
+    def rearm(self, conn: sa.Connection, challenge_id: str) -> Issued | None:
+        """A new code for a queued challenge, made where it is sent (the worker), its
+        digest stored on ``conn``. ``None`` when there is nothing to send any more (used,
+        closed, silent or unknown)."""
+        row = self._find(conn, challenge_id)
+        if row is None or not row.delivered:
+            return None
+        code, digest = self.codes.new(row.id, row.usage, row.phone)
+        Challenge = self.models.Challenge
+        stored = conn.execute(
+            sa.update(Challenge)
+            .where(
+                Challenge.id == row.id,
+                Challenge.consumed_at.is_(None),
+                Challenge.closed_at.is_(None),
             )
-        return issued
+            .values(digest=digest)
+        )
+        if _rowcount(stored) != 1:
+            return None
+        issued = self._issued(row.id, row.usage, row.phone, row.last_sent_at)
+        return Issued(issued, code, True, row.resends > 0)
+
+    def close(self, conn: sa.Connection, challenge_id: str) -> None:
+        """No code of this challenge verifies any more (its send failed). A resend may
+        reopen it."""
+        Challenge = self.models.Challenge
+        conn.execute(
+            sa.update(Challenge).where(Challenge.id == challenge_id).values(closed_at=self._now())
+        )
 
     def resend_refusal(
         self, row: ChallengeRow, now: datetime | None = None
@@ -358,6 +312,11 @@ class ChallengeService:
             return ResendNotAllowed(retry_after=max(1, math.ceil(wait.total_seconds())))
         return None
 
+    def find(self, challenge_id: Any) -> ChallengeRow | None:
+        """The challenge with this id, or ``None`` (also for malformed ids)."""
+        with self.db.engine.connect() as conn:
+            return self._find(conn, challenge_id)
+
     # Verify ----------------------------------------------------------------------------
 
     def verify(
@@ -368,12 +327,20 @@ class ChallengeService:
         usage: Usage | str,
         phone: str | None = None,
         user_id: Any = None,
+        then: AfterVerify | None = None,
     ) -> VerifiedChallenge:
         """Check ``code`` for the challenge and consume it. Succeeds at most once.
 
         ``usage`` (and ``phone`` / ``user_id`` when given) must match what the challenge
         was issued for. Raises :class:`InvalidCode` for every kind of wrong answer and
         :class:`TooManyAttempts` past the attempt limit or while the number is locked.
+
+        One transaction: the attempt is counted first (its row stays locked until the
+        commit, so parallel guesses wait their turn), then compared, then the code consumed
+        or the failure counted. ``then`` runs in that transaction after a success, in a
+        savepoint, so what follows a verification (a session record) costs no commit of
+        its own; whatever it raises, the verification stays done and the error is raised
+        after the commit.
         """
         usage = Usage(usage).value
         app = _app()
@@ -382,11 +349,14 @@ class ChallengeService:
             raise InvalidCode()
         Challenge = self.models.Challenge
         now = self._now()
-        # 1. Count the attempt before anything is compared; refuse past the limit. The count
-        #    is committed at once, in the engine's own transaction: nothing undoes it.
         open_phone: str | None = None
         locked: int | None = None
-        with self._begin() as conn:
+        matches = False
+        locked_until: datetime | None = None
+        verified: VerifiedChallenge | None = None
+        followed: Exception | None = None
+        with self.transaction() as conn:
+            # 1. Count the attempt before anything is compared; refuse past the limit.
             counted = conn.execute(
                 sa.update(Challenge)
                 .where(
@@ -414,54 +384,50 @@ class ChallengeService:
                     )
                 ).scalar_one_or_none()
             else:
-                locked = self._locked_for(conn, counted.phone, now, silent=not counted.delivered)
+                c_usage, c_phone, c_user_id, c_digest, c_expires_at, c_delivered = counted
+                silent = not c_delivered
+                # 2. A locked number verifies nothing, and failures while locked are not
+                #    counted.
+                locked = self.lockout.locked_for(conn, c_phone, now, silent=silent)
+            if counted is not None and locked is None:
+                # 3. Compare: strict format, the digest in constant time, then the binding.
+                matches = self.codes.matches(challenge_id, c_usage, c_phone, code, c_digest) and (
+                    c_usage == usage
+                    and (phone is None or phone == c_phone)
+                    and (user_id is None or str(user_id) == c_user_id)
+                    and now < as_utc(c_expires_at)
+                )
+                if not matches:
+                    locked_until = self.lockout.record_failure(conn, c_phone, now, silent=silent)
+                else:
+                    # 4. Consume: exactly one concurrent caller sees a row count of 1.
+                    if self._consume(conn, challenge_id, now):
+                        self.lockout.reset(conn, c_phone, now)
+                        if self.records is not None:
+                            self.records.mark_verified(conn, challenge_id, now)
+                        verified = VerifiedChallenge(challenge_id, c_usage, c_phone, c_user_id)
+                        if then is not None:
+                            followed = _follow(conn, then, verified)
         if counted is None:
             if open_phone is not None:  # open, but out of attempts
                 self._failed(app, challenge_id, usage, open_phone, "too_many_attempts")
                 raise TooManyAttempts()
             self._failed(app, challenge_id, usage, None, "invalid")
             raise InvalidCode()
-        c_usage, c_phone, c_user_id, c_digest, c_expires_at, c_delivered = counted
-        # 2. A locked number verifies nothing, and failures while locked are not counted.
         if locked is not None:
             self._failed(app, challenge_id, usage, c_phone, "locked")
             raise TooManyAttempts(retry_after=locked)
-        # 3. Compare: strict format first, then the digest in constant time, then the binding.
-        matches = self._code_matches(challenge_id, c_usage, c_phone, code, c_digest)
-        bound = (
-            c_usage == usage
-            and (phone is None or phone == c_phone)
-            and (user_id is None or str(user_id) == c_user_id)
-            and now < as_utc(c_expires_at)
-        )
-        if not (matches and bound):
-            self._record_failure(app, c_phone, now, silent=not c_delivered)
-            self._failed(app, challenge_id, usage, c_phone, "invalid")
-            raise InvalidCode()
-        # 4. Consume: exactly one concurrent caller sees a row count of 1.
-        with self._begin() as conn:
-            consumed = _rowcount(
-                conn.execute(
-                    sa.update(Challenge)
-                    .where(
-                        Challenge.id == challenge_id,
-                        Challenge.consumed_at.is_(None),
-                        Challenge.closed_at.is_(None),
-                    )
-                    .values(consumed_at=now)
-                )
-            )
-            if consumed == 1:
-                self._reset_failures(conn, c_phone, now)
-                if self.delivery.records is not None:
-                    self.delivery.records.mark_verified(conn, challenge_id, now)
-        if consumed != 1:
+        if verified is None:
+            if locked_until is not None and not silent:
+                signals.phone_locked.send(app, phone=c_phone, until=locked_until)
             self._failed(app, challenge_id, usage, c_phone, "invalid")
             raise InvalidCode()
         signals.code_verified.send(
             app, challenge_id=challenge_id, usage=c_usage, phone=c_phone, user_id=c_user_id
         )
-        return VerifiedChallenge(challenge_id, c_usage, c_phone, c_user_id)
+        if followed is not None:
+            raise followed
+        return verified
 
     # Housekeeping ----------------------------------------------------------------------
 
@@ -472,7 +438,7 @@ class ChallengeService:
         """
         Challenge, Counter = self.models.Challenge, self.models.FailureCounter
         now = self._now()
-        with self._begin() as conn:
+        with self.transaction() as conn:
             challenges = conn.execute(sa.delete(Challenge).where(Challenge.expires_at < now))
             counters = conn.execute(
                 sa.delete(Counter).where(
@@ -482,71 +448,42 @@ class ChallengeService:
             )
         return _rowcount(challenges), _rowcount(counters)
 
-    def find(self, challenge_id: Any) -> ChallengeRow | None:
-        """The challenge with this id, or ``None`` (also for malformed ids)."""
+    # Internals -------------------------------------------------------------------------
+
+    def _count_send(self, e164: str, usage: Usage, ip: str | None) -> None:
+        if usage in HOLDER_USAGES:
+            self.limits.hit_holder_send(e164, ip)
+        else:
+            self.limits.hit_send(e164, ip)
+
+    def _find(self, conn: sa.Connection, challenge_id: Any) -> ChallengeRow | None:
         if not isinstance(challenge_id, str) or not _CHALLENGE_ID.fullmatch(challenge_id):
             return None
         table: sa.Table = self.models.Challenge.__table__  # type: ignore[attr-defined]
-        with self._connect() as conn:
-            row = conn.execute(sa.select(table).where(table.c.id == challenge_id)).one_or_none()
+        row = conn.execute(sa.select(table).where(table.c.id == challenge_id)).one_or_none()
         return None if row is None else ChallengeRow.from_row(row)
 
-    # Queued delivery -------------------------------------------------------------------
-
-    def send_queued(
-        self,
-        challenge_id: str,
-        *,
-        resend: bool = False,
-        client_ip: str | None = None,
-        final_attempt: bool = True,
-        locale: str | None = None,
-    ) -> bool:
-        """In the worker: make a code for a queued challenge, store its digest and send it.
-
-        Returns ``False`` when there is nothing to send any more (used, closed, silent or
-        unknown). A :class:`DeliveryError` that may pass is re-raised without closing the
-        challenge unless ``final_attempt``; the next attempt makes a new code.
-        """
-        row = self.find(challenge_id)
-        if row is None or not row.delivered:
-            return False
-        code = self.code_generator(self.settings.code_length)
-        digest = code_digest(self.keys[0], row.id, row.usage, row.phone, code)
+    def _consume(self, conn: sa.Connection, challenge_id: str, now: datetime) -> bool:
         Challenge = self.models.Challenge
-        with self._begin() as conn:
-            stored = conn.execute(
-                sa.update(Challenge)
-                .where(
-                    Challenge.id == row.id,
-                    Challenge.consumed_at.is_(None),
-                    Challenge.closed_at.is_(None),
-                )
-                .values(digest=digest)
+        result = conn.execute(
+            sa.update(Challenge)
+            .where(
+                Challenge.id == challenge_id,
+                Challenge.consumed_at.is_(None),
+                Challenge.closed_at.is_(None),
             )
-        if _rowcount(stored) != 1:
-            return False
-        message = self.delivery.message(
-            to=row.phone, usage=row.usage, code=code, client_ip=client_ip, locale=locale
+            .values(consumed_at=now)
         )
-        try:
-            self.delivery.send(
-                _app(), message, challenge_id=row.id, resend=resend, will_retry=not final_attempt
-            )
-        except DeliveryError as error:
-            if final_attempt or not error.retryable:
-                self._close(row.id)
-            raise
-        return True
+        return _rowcount(result) == 1
 
-    # Internals -------------------------------------------------------------------------
-
-    def _begin(self) -> Any:
-        """A connection in a transaction of the engine's own, committed on leaving."""
-        return self.db.engine.begin()
-
-    def _connect(self) -> Any:
-        return self.db.engine.connect()
+    def _new_code(
+        self, challenge_id: str, usage: str, phone: str, make: bool
+    ) -> tuple[str | None, str]:
+        """A code and the digest to store; without ``make``, no code and a digest that
+        matches none (a silent challenge, or one whose code the worker makes)."""
+        if not make:
+            return None, unusable_digest()
+        return self.codes.new(challenge_id, usage, phone)
 
     def _now(self) -> datetime:
         return utc(self.clock())
@@ -560,162 +497,24 @@ class ChallengeService:
             resend_after=now + timedelta(seconds=self.settings.resend_cooldown),
         )
 
-    def _send(
-        self,
-        issued: IssuedChallenge,
-        code: str,
-        *,
-        client_ip: str | None,
-        resend: bool,
-        schedule: Scheduler | None,
-        locale: str | None,
-    ) -> None:
-        # The language is the request's, taken now: a scheduled send may run after it.
-        language = locale or message_locale()
-
-        def work() -> None:
-            if self.enqueue is not None:
-                self._enqueue(issued, client_ip=client_ip, resend=resend, locale=language)
-            else:
-                self._deliver(issued, code, client_ip=client_ip, resend=resend, locale=language)
-
-        if schedule is None:
-            work()
-            return
-        try:
-            schedule(work)
-        except SenderBusy as busy:  # refused, not dropped: closed, recorded and signalled
-            self._close(issued.id)
-            message = self.delivery.message(
-                to=issued.phone, usage=issued.usage, code="", client_ip=client_ip, locale=language
-            )
-            self.delivery.report_failure(_app(), message, busy, challenge_id=issued.id)
-
-    def _new_code(
-        self, challenge_id: str, usage: str, phone: str, *, usable: bool
-    ) -> tuple[str, str]:
-        """A code and the digest to store. A silent challenge stores a digest that matches
-        no code; with queued delivery the worker makes the code, so none exists yet."""
-        if not usable or self.enqueue is not None:
-            return "", secrets.token_hex(32)
-        code = self.code_generator(self.settings.code_length)
-        return code, code_digest(self.keys[0], challenge_id, usage, phone, code)
-
-    def _enqueue(
-        self, issued: IssuedChallenge, *, client_ip: str | None, resend: bool, locale: str | None
-    ) -> None:
-        assert self.enqueue is not None  # noqa: S101 - only called when set
-        try:
-            self.enqueue(issued.id, resend, client_ip, locale)
-        except Exception as exc:  # the broker is down: same as a provider outage
-            logger.exception("could not queue the delivery of challenge %s", issued.id)
-            self._close(issued.id)
-            raise ProviderUnavailable(
-                f"the delivery queue is unavailable ({type(exc).__name__})", connector="queue"
-            ) from None
-
-    def _deliver(
-        self,
-        issued: IssuedChallenge,
-        code: str,
-        *,
-        client_ip: str | None,
-        resend: bool,
-        locale: str | None,
-    ) -> None:
-        message = self.delivery.message(
-            to=issued.phone, usage=issued.usage, code=code, client_ip=client_ip, locale=locale
-        )
-        try:
-            self.delivery.send(_app(), message, challenge_id=issued.id, resend=resend)
-        except DeliveryError:
-            self._close(issued.id)  # no valid code may stay outstanding after a failed send
-            raise
-
-    def _close(self, challenge_id: str) -> None:
-        Challenge = self.models.Challenge
-        with self._begin() as conn:
-            conn.execute(
-                sa.update(Challenge)
-                .where(Challenge.id == challenge_id)
-                .values(closed_at=self._now())
-            )
-
-    def _code_matches(
-        self, challenge_id: str, usage: str, phone: str, code: Any, stored: str
-    ) -> bool:
-        # Only ASCII digits of the exact length reach the comparison: compare_digest raises
-        # on non-ASCII str, and int() would accept full-width or Arabic-Indic digits.
-        if not isinstance(code, str) or not _is_code(code, self.settings.code_length):
-            return False
-        found = False
-        for key in self.keys:
-            candidate = code_digest(key, challenge_id, usage, phone, code)
-            found = hmac.compare_digest(candidate, stored) or found
-        return found
-
-    def _locked_for(self, conn: Any, phone: str, now: datetime, *, silent: bool) -> int | None:
-        """Seconds until ``phone``'s real (or, with ``silent``, its silent) challenges may
-        be issued and verified again, or ``None`` when they are not locked."""
-        Counter = self.models.FailureCounter
-        locked_until = conn.execute(
-            sa.select(Counter.locked_until).where(Counter.phone == phone, Counter.silent == silent)
-        ).scalar_one_or_none()
-        if locked_until is None or as_utc(locked_until) <= now:
-            return None
-        return max(1, math.ceil((as_utc(locked_until) - now).total_seconds()))
-
-    def _record_failure(self, app: Flask, phone: str, now: datetime, *, silent: bool) -> None:
-        """Count one consecutive failure for ``phone`` (on its real or its silent
-        challenges); lock those at the threshold. One transaction; a concurrent first
-        failure that inserted the row first is retried. Only a real lock is signalled."""
-        Counter = self.models.FailureCounter
-        until = now + timedelta(seconds=self.settings.lockout_duration)
-        this = sa.and_(Counter.phone == phone, Counter.silent == silent)
-        for _ in range(2):
-            try:
-                with self._begin() as conn:
-                    failures = conn.execute(
-                        sa.update(Counter)
-                        .where(this)
-                        .values(failures=Counter.failures + 1, updated_at=now)
-                        .returning(Counter.failures)
-                    ).scalar_one_or_none()
-                    if failures is None:
-                        conn.execute(
-                            sa.insert(Counter).values(
-                                phone=phone, silent=silent, failures=1, updated_at=now
-                            )
-                        )
-                        failures = 1
-                    locks = failures >= self.settings.lockout_threshold
-                    if locks:
-                        conn.execute(
-                            sa.update(Counter)
-                            .where(this)
-                            .values(failures=0, locked_until=until, updated_at=now)
-                        )
-            except IntegrityError:
-                continue
-            if locks and not silent:
-                signals.phone_locked.send(app, phone=phone, until=until)
-            return
-        raise RuntimeError("could not count a failed verification")  # pragma: no cover
-
-    def _reset_failures(self, conn: Any, phone: str, now: datetime) -> None:
-        Counter = self.models.FailureCounter
-        conn.execute(
-            sa.update(Counter)
-            .where(Counter.phone == phone, Counter.silent.is_(False), Counter.failures != 0)
-            .values(failures=0, updated_at=now)
-        )
-
     def _failed(
         self, app: Flask, challenge_id: str | None, usage: str, phone: str | None, reason: str
     ) -> None:
         signals.verification_failed.send(
             app, challenge_id=challenge_id, usage=usage, phone=phone, reason=reason
         )
+
+
+def _follow(
+    conn: sa.Connection, then: AfterVerify, verified: VerifiedChallenge
+) -> Exception | None:
+    """Run ``then`` in a savepoint; what it raises is returned, to raise after the commit."""
+    try:
+        with conn.begin_nested():
+            then(conn, verified)
+    except Exception as exc:
+        return exc
+    return None
 
 
 def _client_ip(client_ip: str | None) -> str | None:
@@ -725,10 +524,6 @@ def _client_ip(client_ip: str | None) -> str | None:
     if has_request_context():
         return str(get_remote_address() or "") or None
     return None
-
-
-def _is_code(code: str, length: int) -> bool:
-    return len(code) == length and code.isascii() and code.isdigit()
 
 
 def _rowcount(result: Any) -> int:

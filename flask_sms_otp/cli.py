@@ -94,7 +94,7 @@ def send_test_command(phone: str, usage: str, locale: str | None) -> None:
         raise click.BadParameter(
             f"not an accepted phone number ({exc.reason})", param_hint="PHONE"
         ) from None
-    code = state.challenges.code_generator(state.settings.code_length)
+    code = state.challenges.codes.generator(state.settings.code_length)
     message = state.delivery.message(to=e164, usage=usage, code=code, locale=locale)
     try:
         result = state.delivery.send(

@@ -1,9 +1,12 @@
-"""Hands a code to the configured connector and reports the outcome.
+"""Hands a message to the configured connector and reports the outcome.
 
-The web request waits for the provider here (synchronous delivery, the default). Logs and
-signals carry the masked number and the provider's reason, never the code: a failure is
-redacted here, once, before it is logged, recorded, signalled or raised to the caller, since
-a provider may repeat the request (code, number, credentials) in its answer.
+Three steps, so the caller can fit them around its transaction: :meth:`Delivery.attempt`
+calls the provider and writes nothing, :meth:`Delivery.record` writes the delivery record
+(on the caller's transaction or one of its own), :meth:`Delivery.announce` logs and sends
+the signals once that is committed. When and where a code is sent is decided in
+:mod:`.dispatch`. Logs and signals carry the masked number and the provider's reason, never
+the code: a failure is redacted here, once, before it is logged, recorded, signalled or
+raised, since a provider may repeat the request (code, number, credentials) in its answer.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import math
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from flask import Flask
 
 from . import signals
@@ -72,11 +77,25 @@ class Delivery:
         resend: bool = False,
         will_retry: bool = False,
     ) -> DeliveryResult:
-        """Send ``message`` now. Raise :class:`DeliveryError` (also for connector bugs).
+        """Send ``message`` now, record it in a transaction of its own and announce it.
+        Raise :class:`DeliveryError` (also for connector bugs).
 
         ``will_retry``: a queued send that will be tried again if this attempt fails with a
         transient error; ``delivery_failed`` then waits for the last attempt.
         """
+        outcome = self.attempt(message, challenge_id=challenge_id, resend=resend)
+        self.record(outcome)
+        self.announce(app, outcome, will_retry=will_retry)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.result is not None  # noqa: S101 - one of the two is set
+        return outcome.result
+
+    def attempt(
+        self, message: SmsMessage, *, challenge_id: str | None = None, resend: bool = False
+    ) -> Outcome:
+        """Hand ``message`` to the connector now. Never raises: a failure (also a connector
+        bug) is in the outcome as a :class:`DeliveryError`, its provider text redacted."""
         name = self.connector.name
         started = time.perf_counter()
         try:
@@ -94,63 +113,75 @@ class Delivery:
             )
             error = ProviderUnavailable(f"unexpected {type(exc).__name__}", connector=name)
         else:
-            self._record(message, challenge_id, "sent", started, message_id=result.message_id)
-            logger.info(
-                "SMS %s sent to %s via %s (message id %s)",
-                message.usage,
-                mask_phone(message.to),
-                name,
-                result.message_id,
-            )
-            signals.code_sent.send(
-                app,
-                challenge_id=challenge_id,
-                usage=message.usage,
-                phone=message.to,
-                connector=name,
-                message_id=result.message_id,
-                resend=resend,
-            )
-            return result
-        error.connector = error.connector or name
-        self.report_failure(
-            app,
-            message,
-            error,
-            challenge_id=challenge_id,
-            started=started,
-            signal=not (will_retry and error.retryable),
-        )
-        raise error
+            return Outcome(message, challenge_id, resend, _since(started), result=result)
+        return self.failed(message, error, challenge_id=challenge_id, started=started)
 
-    def report_failure(
+    def failed(
         self,
-        app: Flask,
         message: SmsMessage,
         error: DeliveryError,
         *,
         challenge_id: str | None,
         started: float | None = None,
-        signal: bool = True,
-    ) -> None:
-        """A send that failed, or never started (the background sender was full): redact
-        the provider's text, write the record, log the reason, and (unless it will be tried
-        again) signal it."""
+    ) -> Outcome:
+        """The outcome of a send that failed, or never started (the background sender was
+        full, the queue was down): the provider's text redacted."""
+        error.connector = error.connector or self.connector.name
         self._redactor(message).error(error)
-        self._record(
-            message,
-            challenge_id,
-            "failed",
-            time.perf_counter() if started is None else started,
-            error=error,
-        )
+        latency = 0 if started is None else _since(started)
+        return Outcome(message, challenge_id, False, latency, error=error)
+
+    def record(self, outcome: Outcome, conn: sa.Connection | None = None) -> None:
+        """Write the outcome's delivery record: on ``conn`` (the caller's transaction),
+        else in a transaction of its own. Monitoring never fails a send."""
+        if self.records is None:
+            return
+        try:
+            self.records.record(
+                challenge_id=outcome.challenge_id,
+                connector=self.connector.name,
+                usage=outcome.message.usage,
+                phone=outcome.message.to,
+                status="failed" if outcome.error is not None else "sent",
+                at=self.clock(),
+                latency_ms=outcome.latency_ms,
+                message_id=outcome.result.message_id if outcome.result is not None else None,
+                error=outcome.error,
+                conn=conn,
+            )
+        except Exception:
+            logger.exception("could not write the delivery record")
+
+    def announce(self, app: Flask, outcome: Outcome, *, will_retry: bool = False) -> None:
+        """Log the outcome and send ``code_sent`` or ``delivery_failed`` (not for a failure
+        that will be tried again). Called once the outcome's writes are committed."""
+        message, error = outcome.message, outcome.error
+        if error is None:
+            message_id = outcome.result.message_id if outcome.result is not None else None
+            logger.info(
+                "SMS %s sent to %s via %s (message id %s)",
+                message.usage,
+                mask_phone(message.to),
+                self.connector.name,
+                message_id,
+            )
+            signals.code_sent.send(
+                app,
+                challenge_id=outcome.challenge_id,
+                usage=message.usage,
+                phone=message.to,
+                connector=self.connector.name,
+                message_id=message_id,
+                resend=outcome.resend,
+            )
+            return
         logger.warning(
             "SMS %s to %s failed: %s", message.usage, mask_phone(message.to), error.describe()
         )
-        if signal:
+        if not (will_retry and error.retryable):
             signals.delivery_failed.send(
                 app,
-                challenge_id=challenge_id,
+                challenge_id=outcome.challenge_id,
                 usage=message.usage,
                 phone=message.to,
                 connector=self.connector.name,
@@ -166,29 +197,18 @@ class Delivery:
             logger.exception("connector %r could not build its redactor", self.connector.name)
             return Redactor(code=message.code, phone=message.to)
 
-    def _record(
-        self,
-        message: SmsMessage,
-        challenge_id: str | None,
-        status: str,
-        started: float,
-        *,
-        message_id: str | None = None,
-        error: DeliveryError | None = None,
-    ) -> None:
-        if self.records is None:
-            return
-        try:
-            self.records.record(
-                challenge_id=challenge_id,
-                connector=self.connector.name,
-                usage=message.usage,
-                phone=message.to,
-                status=status,
-                at=self.clock(),
-                latency_ms=round((time.perf_counter() - started) * 1000),
-                message_id=message_id,
-                error=error,
-            )
-        except Exception:  # monitoring must never turn a sent SMS into an error
-            logger.exception("could not write the delivery record")
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one send went: the provider's result, or the error (redacted)."""
+
+    message: SmsMessage
+    challenge_id: str | None
+    resend: bool
+    latency_ms: int
+    result: DeliveryResult | None = None
+    error: DeliveryError | None = None
+
+
+def _since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

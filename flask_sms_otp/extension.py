@@ -17,23 +17,18 @@ from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions
-from .challenges import (
-    ChallengeService,
-    Clock,
-    CodeGenerator,
-    IssuedChallenge,
-    VerifiedChallenge,
-    derive_keys,
-    generate_code,
-    utcnow,
-)
+from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
 from .cli import sms_otp_cli
+from .clock import Clock, utcnow
+from .codes import CodeGenerator, Codes, derive_keys, generate_code
 from .connectors.base import SmsConnector
 from .connectors.registry import get_connector_class
 from .delivery import Delivery
+from .dispatch import Dispatcher, InlineDispatcher, PooledDispatcher, QueuedDispatcher
 from .errors import ConfigurationError, VerificationRequired
 from .flows import Flows
 from .limits import RateLimits
+from .lockout import Lockout
 from .models import models_for
 from .notices import Notices
 from .records import DeliveryRecords
@@ -143,22 +138,26 @@ class SmsOtp:
             db=self.db,
             models=models,
             settings=settings,
-            delivery=delivery,
             limits=limits,
-            keys=derive_keys([secret, *fallbacks]),
+            codes=Codes(
+                derive_keys([secret, *fallbacks]),
+                length=settings.code_length,
+                generator=self.code_generator,
+            ),
+            lockout=Lockout(models, settings),
+            records=records,
             clock=self.clock,
-            code_generator=self.code_generator,
-            enqueue=_queue(settings),
         )
         sender = BackgroundSender(threads=settings.sender_threads, backlog=settings.sender_backlog)
+        dispatcher = _dispatcher(settings, challenges, delivery, sender)
         session_records = SessionRecords(self.db, models, self.clock)
         flows = Flows(
             settings=settings,
             challenges=challenges,
+            dispatcher=dispatcher,
             users=users,
             limits=limits,
             notices=Notices(delivery, limits),
-            sender=sender,
             session_records=session_records,
         )
         app.extensions[EXTENSION_KEY] = SmsOtpState(
@@ -166,6 +165,7 @@ class SmsOtp:
             connector=connector,
             delivery=delivery,
             challenges=challenges,
+            dispatcher=dispatcher,
             models=models,
             db=self.db,
             users=users,
@@ -247,17 +247,32 @@ class SmsOtp:
         ``zh-CN``; default: the request's language), within the same send limits as the
         pages (per number, per IP, per number block; the IP is the request's, or
         ``client_ip`` outside one). Writes in a transaction of its own: whatever the app has
-        pending on ``db.session`` stays pending. See :meth:`ChallengeService.issue`."""
-        return get_state().challenges.issue(
-            phone, usage, user_id=user_id, deliver=deliver, client_ip=client_ip, locale=locale
+        pending on ``db.session`` stays pending. With ``deliver=False``, a silent challenge
+        that sends nothing and that no code verifies.
+
+        Raises :class:`InvalidPhoneNumber`, :class:`RateLimited`, :class:`TooManyAttempts`
+        while the number is locked, and :class:`DeliveryError` when the send fails now
+        (with queued delivery, the worker's failures are signalled instead)."""
+        state = get_state()
+        e164 = state.challenges.admit(phone, usage, client_ip)
+        return state.dispatcher.issue(
+            e164,
+            usage,
+            user_id=user_id,
+            deliver=deliver,
+            client_ip=client_ip,
+            locale=locale,
+            protect=False,
         )
 
     def resend_code(
         self, challenge_id: str, *, client_ip: str | None = None, locale: str | None = None
     ) -> IssuedChallenge:
         """Send a new code for a challenge, within the send limits of its number; see
-        :meth:`ChallengeService.resend`."""
-        return get_state().challenges.resend(challenge_id, client_ip=client_ip, locale=locale)
+        :meth:`ChallengeService.renew`."""
+        return get_state().dispatcher.resend(
+            challenge_id, client_ip=client_ip, locale=locale, protect=False
+        )
 
     def verify_code(
         self,
@@ -286,17 +301,24 @@ def build_connector(settings: Settings) -> SmsConnector:
     )
 
 
-def _queue(settings: Settings) -> Any:
-    """The function that queues a delivery, when delivery is queued."""
-    if settings.delivery != "celery":
-        return None
-    try:
-        from .tasks import enqueue
-    except ImportError:
-        raise ConfigurationError(
-            "SMS_OTP_DELIVERY", "'celery' needs Celery: pip install 'flask-sms-otp[celery]'"
-        ) from None
-    return enqueue
+def _dispatcher(
+    settings: Settings,
+    challenges: ChallengeService,
+    delivery: Delivery,
+    sender: BackgroundSender,
+) -> Dispatcher:
+    """Who sends the codes, decided once: see :mod:`flask_sms_otp.dispatch`."""
+    if settings.delivery == "celery":
+        try:
+            from .tasks import enqueue
+        except ImportError:
+            raise ConfigurationError(
+                "SMS_OTP_DELIVERY", "'celery' needs Celery: pip install 'flask-sms-otp[celery]'"
+            ) from None
+        return QueuedDispatcher(challenges, delivery, enqueue)
+    if delivery.connector.instant:
+        return InlineDispatcher(challenges, delivery)
+    return PooledDispatcher(challenges, delivery, sender)
 
 
 def _create_limiter(app: Flask) -> Limiter:

@@ -9,15 +9,16 @@ and a number without an account gets a silent challenge that sends nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app
 
 from . import sessions, signals, transaction
-from .challenges import ChallengeService, IssuedChallenge, Scheduler
+from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
+from .dispatch import Dispatcher
 from .errors import (
     AccountDisabled,
     ActionNotAllowed,
@@ -37,22 +38,13 @@ from .i18n import ngettext
 from .limits import RateLimits
 from .notices import Notice, Notices
 from .phone import normalize_with
-from .sender import BackgroundSender
 from .session_records import SessionRecord, SessionRecords
 from .settings import Settings
-from .usage import Usage
+from .usage import ANONYMOUS_USAGES, SIGNED_IN_USAGES, Usage
 from .users import UserStore
 
 logger = logging.getLogger("flask_sms_otp")
 
-#: Usages anyone may request; the answer must not depend on the number having an account.
-ANONYMOUS_USAGES = frozenset({Usage.REGISTER, Usage.SIGN_IN, Usage.FORGOT_PASSWORD})
-#: Usages whose sends must not reveal whether the number has an account.
-PROTECTED_USAGES = ANONYMOUS_USAGES | {Usage.BIND_NEW_IDENTIFIER}
-#: Usages for the signed-in user.
-SIGNED_IN_USAGES = frozenset(
-    {Usage.USER_PERMISSION_VALIDATION, Usage.BIND_NEW_IDENTIFIER, Usage.BIND_MFA}
-)
 PASSWORD_MAX_LENGTH = 128
 
 
@@ -69,18 +61,18 @@ class Flows:
         *,
         settings: Settings,
         challenges: ChallengeService,
+        dispatcher: Dispatcher,
         users: UserStore,
         limits: RateLimits,
         notices: Notices,
-        sender: BackgroundSender,
         session_records: SessionRecords,
     ) -> None:
         self.settings = settings
         self.challenges = challenges
+        self.dispatcher = dispatcher
         self.users = users
         self.limits = limits
         self.notices = notices
-        self.sender = sender
         self.session_records = session_records
 
     # Codes -------------------------------------------------------------------------------
@@ -101,31 +93,22 @@ class Flows:
             phone = user.phone
         # Counted against the send limits before the input is judged (see admit).
         e164 = self.challenges.admit(phone, usage, client_ip)
+        if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
+            return self._send(e164, usage, user.get_id(), client_ip)
         owner = self.users.by_phone(e164)
+        # Nothing observable may depend on who holds the number: a number in the wrong
+        # state gets a silent challenge, and the send's outcome never shows (see dispatch).
         if usage == Usage.REGISTER:
-            return self._issue_protected(e164, usage, None, deliver=owner is None, ip=client_ip)
+            return self._send(e164, usage, None, client_ip, deliver=owner is None)
         if usage in (Usage.SIGN_IN, Usage.FORGOT_PASSWORD):
             owner_id = owner.get_id() if owner is not None else None
-            return self._issue_protected(
-                e164, usage, owner_id, deliver=owner is not None, ip=client_ip
-            )
-        if usage == Usage.BIND_NEW_IDENTIFIER:
-            # A number held by any account (this one included) gets no usable code.
-            return self._issue_protected(
-                e164, usage, user.get_id(), deliver=owner is None, ip=client_ip
-            )
-        return self._issue_now(e164, usage, user.get_id(), client_ip, admitted=True)
+            return self._send(e164, usage, owner_id, client_ip, deliver=owner is not None)
+        # BindNewIdentifier: a number held by any account (this one included) gets no code.
+        return self._send(e164, usage, user.get_id(), client_ip, deliver=owner is None)
 
     def resend_code(self, verification_id: Any, *, client_ip: str) -> IssuedChallenge:
-        row = self.challenges.find(verification_id)
-        if row is None or row.consumed_at is not None:
-            raise InvalidCode()
-        if row.usage in PROTECTED_USAGES:
-            return self.challenges.resend(
-                verification_id, client_ip=client_ip, schedule=self._protected_schedule()
-            )
         try:
-            issued = self.challenges.resend(verification_id, client_ip=client_ip)
+            issued = self.dispatcher.resend(verification_id, client_ip=client_ip)
         except DeliveryError:
             raise DeliveryFailed() from None
         if issued.usage == Usage.MFA_VERIFICATION:
@@ -178,7 +161,9 @@ class Flows:
         if user.mfa_enabled and user.phone:
             # The second step sends an SMS: it counts toward the send limits like any other
             # (the answer already tells the password was right, so a 429 reveals nothing more).
-            issued = self._issue_now(user.phone, Usage.MFA_VERIFICATION, user.get_id(), client_ip)
+            usage = Usage.MFA_VERIFICATION
+            e164 = self.challenges.admit(user.phone, usage, client_ip)
+            issued = self._send(e164, usage, user.get_id(), client_ip)
             sessions.start_mfa(user, issued.id, self.settings.code_ttl)
             return MfaRequired(issued)
         sessions.sign_in(user)
@@ -188,10 +173,7 @@ class Flows:
     def sign_in_code(self, verification_id: Any, code: Any) -> Any:
         if "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
-        verified = self.challenges.verify(verification_id, code, usage=Usage.SIGN_IN)
-        user = self._owner(verified.user_id, verified.phone)
-        self._require_active(user)
-        sessions.sign_in(user)
+        user = self._verify_and_sign_in(verification_id, code, Usage.SIGN_IN)
         signals.user_signed_in.send(_app(), user=user, method="code")
         return user
 
@@ -205,8 +187,8 @@ class Flows:
             sessions.clear_mfa()
             raise InvalidCode()
         try:
-            verified = self.challenges.verify(
-                verification_id, code, usage=Usage.MFA_VERIFICATION, user_id=pending["uid"]
+            user = self._verify_and_sign_in(
+                verification_id, code, Usage.MFA_VERIFICATION, user_id=pending["uid"]
             )
         except TooManyAttempts:
             # The pending sign-in ends: the password must be entered again.
@@ -214,9 +196,6 @@ class Flows:
             signals.mfa_failed.send(_app(), user=holder)
             self._notify(Notice.MFA_FAILED, holder.phone)
             raise
-        user = self._owner(verified.user_id, verified.phone)
-        self._require_active(user)
-        sessions.sign_in(user)
         signals.user_signed_in.send(_app(), user=user, method="password+sms")
         return user
 
@@ -388,6 +367,22 @@ class Flows:
             raise InvalidCode()
         return user
 
+    def _verify_and_sign_in(
+        self, verification_id: Any, code: Any, usage: Usage, *, user_id: Any = None
+    ) -> Any:
+        """Verify the code and sign its owner in, the session's record written in the
+        verification's own transaction: one commit for the whole sign-in."""
+        signed_in: list[Any] = []
+
+        def sign_in(conn: sa.Connection, verified: VerifiedChallenge) -> None:
+            user = self._owner(verified.user_id, verified.phone)
+            self._require_active(user)
+            sessions.sign_in(user, conn=conn)
+            signed_in.append(user)
+
+        self.challenges.verify(verification_id, code, usage=usage, user_id=user_id, then=sign_in)
+        return signed_in[0]
+
     def _new_password(self, password: Any, *, required: bool) -> str | None:
         if password is None or password == "":
             if required:
@@ -415,48 +410,17 @@ class Flows:
             raise InvalidRequest(_("Choose a password."), field="password")
         return checked
 
-    def _issue_protected(
-        self, e164: str, usage: Usage, user_id: Any, *, deliver: bool, ip: str
+    def _send(
+        self, e164: str, usage: Usage, user_id: Any, ip: str, *, deliver: bool = True
     ) -> IssuedChallenge:
-        """Issue (to a number already admitted) so that nothing observable depends on
-        ``deliver``."""
-        return self.challenges.issue_admitted(
-            e164,
-            usage,
-            user_id=user_id,
-            deliver=deliver,
-            client_ip=ip,
-            schedule=self._protected_schedule(),
-        )
-
-    def _protected_schedule(self) -> Scheduler:
-        """Sends whose outcome must not show in the answer, in the request or after it: a
-        provider's latency would tell who has an account, so the send goes to the
-        background sender and the worker is free the moment it answers. Only an instant
-        connector (``memory``, for tests) runs now. Failures are logged and signalled by
-        the engine, which closes the challenge; the client can resend."""
-        if self.challenges.delivery.connector.instant:
-            return _run_quietly
-        app = _app()
-        return lambda work: self.sender.submit(app, lambda: _run_quietly(work))
-
-    def _issue_now(
-        self, e164: str, usage: Usage, user_id: Any, ip: str, *, admitted: bool = False
-    ) -> IssuedChallenge:
-        """Issue and send now; a failed send is a 503. Counted against the send limits
-        unless ``admitted`` already."""
-        issue = self.challenges.issue_admitted if admitted else self.challenges.issue
+        """Issue a challenge to a number already admitted and have its code sent. A failed
+        send is a 503, except for a protected usage, whose outcome never shows."""
         try:
-            return issue(e164, usage, user_id=user_id, client_ip=ip)
+            return self.dispatcher.issue(
+                e164, usage, user_id=user_id, deliver=deliver, client_ip=ip
+            )
         except DeliveryError:
             raise DeliveryFailed() from None
-
-
-def _run_quietly(work: Callable[[], None]) -> None:
-    try:
-        work()
-    except DeliveryError:
-        pass  # logged, signalled and the challenge closed by the engine
 
 
 def _app() -> Flask:

@@ -14,8 +14,9 @@ from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from .flows import ANONYMOUS_USAGES, PASSWORD_MAX_LENGTH, SIGNED_IN_USAGES
+from .flows import PASSWORD_MAX_LENGTH
 from .settings import Settings
+from .usage import ANONYMOUS_USAGES, SIGNED_IN_USAGES
 
 Schema = dict[str, Any]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,11 +49,14 @@ class DeliveryRecords:
         latency_ms: int | None = None,
         message_id: str | None = None,
         error: DeliveryError | None = None,
+        conn: sa.Connection | None = None,
     ) -> None:
-        """Write one record in a transaction of its own, never the app's session."""
+        """Write one record: on ``conn`` (the caller's transaction, inside a savepoint, so
+        a failure here never undoes the caller's work), else in a transaction of its own;
+        never on the app's session."""
         Record = self.models.DeliveryRecord
-        with self.db.engine.begin() as conn:
-            conn.execute(
+        with _transaction(self.db, conn) as target:
+            target.execute(
                 sa.insert(Record).values(
                     challenge_id=challenge_id,
                     connector=connector,
@@ -106,3 +111,14 @@ class DeliveryRecords:
         with self.db.engine.begin() as conn:
             result = conn.execute(sa.delete(Record).where(Record.created_at < utc(before)))
         return int(result.rowcount)
+
+
+@contextmanager
+def _transaction(db: SQLAlchemy, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+    """A savepoint on ``conn`` when given, else a transaction of its own, committed."""
+    if conn is None:
+        with db.engine.begin() as own:
+            yield own
+    else:
+        with conn.begin_nested():
+            yield conn

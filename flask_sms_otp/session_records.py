@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
-from .challenges import Clock
+from .clock import Clock
 from .devices import Device, describe
 from .models import Models, as_utc, as_utc_or_none, utc
 
@@ -77,11 +79,20 @@ class SessionRecords:
     def _table(self) -> sa.Table:
         return self.models.SessionRecord.__table__  # type: ignore[attr-defined,no-any-return]
 
-    def start(self, token: str, user_id: str, *, ip: str, user_agent: str) -> str:
-        """A new record for ``token``; returns its public id."""
+    def start(
+        self,
+        token: str,
+        user_id: str,
+        *,
+        ip: str,
+        user_agent: str,
+        conn: sa.Connection | None = None,
+    ) -> str:
+        """A new record for ``token``; returns its public id. Written on ``conn`` when
+        given (the caller's transaction), else in a transaction of its own."""
         now = utc(self.clock())
         record_id = secrets.token_urlsafe(12)
-        with self.db.engine.begin() as conn:
+        with self._writing(conn) as conn:
             conn.execute(
                 sa.insert(self._table).values(
                     id=record_id,
@@ -128,11 +139,13 @@ class SessionRecords:
                 )
             )
 
-    def rotate(self, old_token: str, new_token: str, user_id: str) -> bool:
+    def rotate(
+        self, old_token: str, new_token: str, user_id: str, conn: sa.Connection | None = None
+    ) -> bool:
         """Give ``user_id``'s live record of ``old_token`` a new token (a renewed session
         carries on as the same device); ``False`` if there is no such record."""
         table = self._table
-        with self.db.engine.begin() as conn:
+        with self._writing(conn) as conn:
             result = conn.execute(
                 sa.update(table)
                 .where(
@@ -144,10 +157,10 @@ class SessionRecords:
             )
         return bool(result.rowcount)
 
-    def end(self, token: str) -> None:
+    def end(self, token: str, conn: sa.Connection | None = None) -> None:
         """End the record of ``token``, if it is live."""
         table = self._table
-        self._end(table.c.token_hash == token_hash(token))
+        self._end(table.c.token_hash == token_hash(token), conn=conn)
 
     def end_one(self, user_id: str, record_id: str) -> bool:
         """End ``user_id``'s live record ``record_id``; ``False`` when there is none (unknown,
@@ -190,9 +203,18 @@ class SessionRecords:
             )
         return int(result.rowcount)
 
-    def _end(self, *where: sa.ColumnElement[bool]) -> int:
+    @contextmanager
+    def _writing(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        """``conn`` when given, else a transaction of the engine's own, committed."""
+        if conn is not None:
+            yield conn
+            return
+        with self.db.engine.begin() as own:
+            yield own
+
+    def _end(self, *where: sa.ColumnElement[bool], conn: sa.Connection | None = None) -> int:
         table = self._table
-        with self.db.engine.begin() as conn:
+        with self._writing(conn) as conn:
             result = conn.execute(
                 sa.update(table)
                 .where(*where, table.c.ended_at.is_(None))

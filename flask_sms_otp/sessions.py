@@ -27,6 +27,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from flask import Flask, after_this_request, current_app, g, request, session
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user, user_logged_in, user_logged_out
@@ -53,12 +54,13 @@ REMEMBER_EPOCH = "sms_otp_remember_epoch"
 _SIGNING_IN = "_sms_otp_signing_in"
 
 
-def sign_in(user: Any, *, keep_record: bool = False) -> None:
+def sign_in(user: Any, *, keep_record: bool = False, conn: sa.Connection | None = None) -> None:
     """Sign ``user`` in with a fresh session: nothing from before survives (fixation), and
     the session gets a new record and token. The record this browser had is ended, unless
     ``keep_record`` (a password change): then it carries on, as the same device, under the
     new token. The flows check ``is_active`` first; Flask-Login would refuse an inactive
-    user."""
+    user. With ``conn`` (a code's verification), the record is written in that transaction;
+    else once the view's changes are committed."""
     previous = _token()
     session.clear()
     setattr(g, _SIGNING_IN, True)
@@ -69,7 +71,7 @@ def sign_in(user: Any, *, keep_record: bool = False) -> None:
     if not signed_in:
         raise RuntimeError("Flask-Login refused to sign in an inactive user")
     session[EPOCH] = int(user.session_epoch or 0)
-    _start_record(user, previous, keep=keep_record)
+    _start_record(user, previous, keep=keep_record, conn=conn)
 
 
 def sign_out() -> None:
@@ -133,10 +135,12 @@ def end_other_records(user: Any) -> None:
     transaction.after_commit(lambda: records.end_all(user_id, keep_token=token))
 
 
-def _start_record(user: Any, previous: str | None, *, keep: bool) -> None:
-    """Give this session a new token and a record for it, written once the view's changes
-    are committed (a new user is not in the table before). ``previous`` is the token this
-    browser had: its record ends, or with ``keep`` takes the new token."""
+def _start_record(
+    user: Any, previous: str | None, *, keep: bool, conn: sa.Connection | None = None
+) -> None:
+    """Give this session a new token and a record for it, written on ``conn``, or once the
+    view's changes are committed (a new user is not in the table before). ``previous`` is
+    the token this browser had: its record ends, or with ``keep`` takes the new token."""
     token = new_token()
     session[SID] = token
     records, user_id = _records(), str(user.get_id())
@@ -144,12 +148,15 @@ def _start_record(user: Any, previous: str | None, *, keep: bool) -> None:
 
     def write() -> None:
         if previous is not None:
-            if keep and records.rotate(previous, token, user_id):
+            if keep and records.rotate(previous, token, user_id, conn):
                 return
-            records.end(previous)
-        records.start(token, user_id, ip=ip, user_agent=agent)
+            records.end(previous, conn)
+        records.start(token, user_id, ip=ip, user_agent=agent, conn=conn)
 
-    transaction.after_commit(write)
+    if conn is not None:
+        write()
+    else:
+        transaction.after_commit(write)
 
 
 def _touch(record: SessionRecord) -> None:

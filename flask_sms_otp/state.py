@@ -12,6 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from .challenges import ChallengeService
 from .connectors.base import SmsConnector
 from .delivery import Delivery
+from .dispatch import Dispatcher
 from .flows import Flows
 from .limits import RateLimits
 from .models import Models
@@ -31,6 +32,7 @@ class SmsOtpState:
     connector: SmsConnector
     delivery: Delivery
     challenges: ChallengeService
+    dispatcher: Dispatcher
     models: Models
     db: SQLAlchemy
     users: UserStore

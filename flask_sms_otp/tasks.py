@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from .dispatch import QueuedDispatcher
 from .errors import DeliveryError, ProviderRateLimited
 from .state import get_state
 
@@ -36,8 +37,11 @@ def deliver_code(
     """Send the code of a queued challenge in ``locale`` (the request's language). Returns
     what happened (for Celery's result)."""
     final = self.request.retries >= MAX_RETRIES
+    dispatcher = get_state().dispatcher
+    if not isinstance(dispatcher, QueuedDispatcher):
+        raise RuntimeError("flask_sms_otp.deliver_code needs SMS_OTP_DELIVERY = 'celery'")
     try:
-        sent = get_state().challenges.send_queued(
+        sent = dispatcher.deliver_queued(
             challenge_id, resend=resend, client_ip=client_ip, final_attempt=final, locale=locale
         )
     except DeliveryError as error:

@@ -24,3 +24,13 @@ class Usage(StrEnum):
 HOLDER_USAGES = frozenset(
     {Usage.MFA_VERIFICATION, Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA}
 )
+
+#: Usages anyone may request; the answer must not depend on the number having an account.
+ANONYMOUS_USAGES = frozenset({Usage.REGISTER, Usage.SIGN_IN, Usage.FORGOT_PASSWORD})
+#: Usages whose sends must not reveal whether the number has an account: their outcome never
+#: shows in the answer, nor in how long it takes (see :mod:`flask_sms_otp.dispatch`).
+PROTECTED_USAGES = ANONYMOUS_USAGES | {Usage.BIND_NEW_IDENTIFIER}
+#: Usages for the signed-in user.
+SIGNED_IN_USAGES = frozenset(
+    {Usage.USER_PERMISSION_VALIDATION, Usage.BIND_NEW_IDENTIFIER, Usage.BIND_MFA}
+)

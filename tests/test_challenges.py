@@ -28,7 +28,8 @@ from flask_sms_otp import (
     delivery_failed,
     verification_failed,
 )
-from flask_sms_otp.challenges import code_digest, derive_keys, generate_code
+from flask_sms_otp.challenges import IssuedChallenge, VerifiedChallenge
+from flask_sms_otp.codes import code_digest, derive_keys, generate_code
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
@@ -47,8 +48,29 @@ def app(make_app: AppFactory, database_uri: str, clock: FakeClock) -> Iterator[F
         yield app
 
 
-def engine(app: Flask) -> Any:
-    return get_state(app).challenges
+class Engine:
+    """The code engine as an app's own code reaches it (what ``SmsOtp.send_code``,
+    ``resend_code`` and ``verify_code`` call): admitted, dispatched, verified."""
+
+    def __init__(self, app: Flask) -> None:
+        self.state = get_state(app)
+
+    def issue(self, phone: str, usage: Usage | str, **kwargs: Any) -> IssuedChallenge:
+        e164 = self.state.challenges.admit(phone, usage, kwargs.pop("client_ip", None))
+        return self.state.dispatcher.issue(e164, usage, protect=False, **kwargs)
+
+    def resend(self, challenge_id: Any, **kwargs: Any) -> IssuedChallenge:
+        return self.state.dispatcher.resend(challenge_id, protect=False, **kwargs)
+
+    def verify(self, challenge_id: Any, code: Any, **kwargs: Any) -> VerifiedChallenge:
+        return self.state.challenges.verify(challenge_id, code, **kwargs)
+
+    def purge(self) -> tuple[int, int]:
+        return self.state.challenges.purge()
+
+
+def engine(app: Flask) -> Engine:
+    return Engine(app)
 
 
 def last_code(outbox: list[SentSms]) -> str:
@@ -378,7 +400,7 @@ def test_rotated_secret_key_still_verifies_codes_sent_before(
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
     # What SmsOtp builds from SECRET_KEY="new" and SECRET_KEY_FALLBACKS=["test-secret-key"]:
-    engine(app).keys = derive_keys(["new", "test-secret-key"])
+    get_state(app).challenges.codes.keys = derive_keys(["new", "test-secret-key"])
     assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
 
 
@@ -386,7 +408,7 @@ def test_codes_do_not_survive_a_key_change_without_fallback(
     app: Flask, sms_outbox: list[SentSms]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    engine(app).keys = derive_keys(["new"])
+    get_state(app).challenges.codes.keys = derive_keys(["new"])
     with pytest.raises(InvalidCode):
         engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
 

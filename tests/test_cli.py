@@ -71,7 +71,7 @@ def test_send_test_rejects_a_bad_number(make_app: AppFactory, sms_outbox: list[S
 def test_purge(make_app: AppFactory, clock: FakeClock) -> None:
     app = make_app(clock=clock)
     with app.app_context():
-        get_state(app).challenges.issue("+12015550123", Usage.SIGN_IN)
+        get_state(app).dispatcher.issue("+12015550123", Usage.SIGN_IN)
     clock.advance(601)
     result = app.test_cli_runner().invoke(args=["sms-otp", "purge"])
     assert result.exit_code == 0

@@ -167,7 +167,7 @@ def test_the_caller_gets_the_redacted_error(app: Flask, caplog: pytest.LogCaptur
         )
     )
     with pytest.raises(ProviderRejected) as info:
-        get_state(app).challenges.issue(PHONE, Usage.SIGN_IN)
+        get_state(app).dispatcher.issue(PHONE, Usage.SIGN_IN, protect=False)
     assert str(info.value) == f"rejected by the provider: [code] to {MASKED}"
     assert info.value.provider_message == f"echo {MASKED} [code]"
     assert_clean(caplog.text, record_errors(app), error_texts(info.value))

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from flask_sms_otp import InvalidCode, ProviderRejected, Usage
+from flask_sms_otp.dispatch import QueuedDispatcher
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
@@ -23,10 +24,10 @@ def test_each_send_is_recorded_and_verification_is_credited(
 ) -> None:
     app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
     with app.app_context():
-        engine = get_state(app).challenges
-        cn = engine.issue(CN, Usage.SIGN_IN)
+        engine, send = get_state(app).challenges, get_state(app).dispatcher
+        cn = send.issue(CN, Usage.SIGN_IN, protect=False)
         engine.verify(cn.id, sms_outbox[-1].code, usage=Usage.SIGN_IN)
-        us = engine.issue(US, Usage.REGISTER)
+        us = send.issue(US, Usage.REGISTER, protect=False)
         with pytest.raises(InvalidCode):
             engine.verify(
                 us.id,
@@ -35,7 +36,7 @@ def test_each_send_is_recorded_and_verification_is_credited(
             )
         fail_next_send(ProviderRejected("blocked", connector="memory", provider_code="60410"))
         with pytest.raises(ProviderRejected):
-            engine.issue(US, Usage.SIGN_IN)
+            send.issue(US, Usage.SIGN_IN, protect=False)
 
         Record = get_state(app).models.DeliveryRecord
         rows = (
@@ -70,9 +71,9 @@ def test_stats_command(make_app: AppFactory, clock: FakeClock, sms_outbox: list[
     with app.app_context():
         engine = get_state(app).challenges
         for _ in range(2):
-            issued = engine.issue(CN, Usage.SIGN_IN)
+            issued = get_state(app).dispatcher.issue(CN, Usage.SIGN_IN)
             engine.verify(issued.id, sms_outbox[-1].code, usage=Usage.SIGN_IN)
-        engine.issue(US, Usage.SIGN_IN)
+        get_state(app).dispatcher.issue(US, Usage.SIGN_IN)
     output = app.test_cli_runner().invoke(args=["sms-otp", "stats", "--days", "1"]).output
     lines = output.splitlines()
     assert lines[0].split() == ["country", "sent", "failed", "verified", "conversion"]
@@ -85,7 +86,7 @@ def test_stats_window_and_purge(
 ) -> None:
     app = make_app(clock=clock)
     with app.app_context():
-        get_state(app).challenges.issue(CN, Usage.SIGN_IN)
+        get_state(app).dispatcher.issue(CN, Usage.SIGN_IN)
     clock.advance(8 * 86400)
     runner = app.test_cli_runner()
     assert "no SMS in the last 7 days" in runner.invoke(args=["sms-otp", "stats"]).output
@@ -104,7 +105,7 @@ def test_a_broken_record_table_does_not_fail_the_send(
         state = get_state(app)
         state.models.DeliveryRecord.__table__.drop(state.db.engine)  # type: ignore[attr-defined]
         with caplog.at_level(logging.ERROR, logger="flask_sms_otp"):
-            issued = state.challenges.issue(CN, Usage.SIGN_IN)
+            issued = state.dispatcher.issue(CN, Usage.SIGN_IN)
         assert "could not write the delivery record" in caplog.text
         assert state.challenges.verify(issued.id, sms_outbox[-1].code, usage=Usage.SIGN_IN)
 
@@ -124,16 +125,17 @@ def test_queued_attempts_signal_delivery_failed_only_when_giving_up(
 
     with app.app_context(), delivery_failed.connected_to(receiver, app):
         engine = get_state(app).challenges
-        issued = engine.issue(CN, Usage.SIGN_IN)
+        queued = QueuedDispatcher(engine, get_state(app).delivery, enqueue=lambda *_: None)
+        issued = queued.issue(CN, Usage.SIGN_IN)
         fail_next_send(times=2)
         with pytest.raises(ProviderUnavailable):
-            engine.send_queued(issued.id, final_attempt=False)
+            queued.deliver_queued(issued.id, final_attempt=False)
         assert failures == []
         row = engine.find(issued.id)
         assert row is not None
         assert row.closed_at is None
         with pytest.raises(ProviderUnavailable):
-            engine.send_queued(issued.id, final_attempt=True)
+            queued.deliver_queued(issued.id, final_attempt=True)
         assert len(failures) == 1
         row = engine.find(issued.id)
         assert row is not None
@@ -145,4 +147,4 @@ def test_queued_attempts_signal_delivery_failed_only_when_giving_up(
             .scalars()
             .all()
         )
-        assert list(statuses) == ["sent", "failed", "failed"]
+        assert list(statuses) == ["failed", "failed"]  # one record per attempt

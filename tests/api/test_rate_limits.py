@@ -345,7 +345,7 @@ def test_sends_fail_closed_when_the_limit_storage_is_down(
         assert "Traceback" not in response.get_data(as_text=True)
     # A challenge made behind the API's back: its resend is refused the same way.
     with app.app_context():
-        issued = get_state(app).challenges.issue_admitted(PHONE, "SignIn")
+        issued = get_state(app).dispatcher.issue(PHONE, "SignIn")
     clock.advance(60)
     resent = client.post(f"/verification-codes/{issued.id}/resend")
     assert (resent.status_code, error_code(resent)) == (503, "rate_limit_unavailable")
@@ -362,7 +362,7 @@ def test_verification_still_caps_attempts_when_the_limit_storage_is_down(
     app = dead_storage_app
     create_user(app, PHONE)
     with app.app_context():
-        issued = get_state(app).challenges.issue_admitted(PHONE, "SignIn", user_id="1")
+        issued = get_state(app).dispatcher.issue(PHONE, "SignIn", user_id="1")
     code = last_code(sms_outbox)
     client = ApiClient(app)
     for _ in range(5):

@@ -1,0 +1,12 @@
+"""The time source of one app: ``SmsOtp(clock=...)``, so tests can move time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
