@@ -1,0 +1,123 @@
+"""Who sends a code, and what a request costs the database: one transaction per send and
+per verification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from flask_sms_otp import delivery_failed
+from flask_sms_otp.dispatch import InlineDispatcher, PooledDispatcher, QueuedDispatcher
+from flask_sms_otp.state import get_state
+from flask_sms_otp.testing import SentSms
+
+from ..conftest import AppFactory
+from .conftest import (
+    PASSWORD,
+    PHONE,
+    RELAXED_LIMITS,
+    ApiClient,
+    challenges_for,
+    create_user,
+    error_code,
+    last_code,
+    wrong,
+)
+
+
+@contextmanager
+def commits(app: Flask) -> Iterator[list[str]]:
+    """Every commit on the app's database while in the block, the engine's and the app's
+    session's alike."""
+    seen: list[str] = []
+
+    def count(conn: sa.Connection) -> None:
+        seen.append("commit")
+
+    with app.app_context():
+        engine = get_state(app).db.engine
+    sa.event.listen(engine, "commit", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "commit", count)
+
+
+@pytest.mark.parametrize(
+    ("config", "kind"),
+    [
+        ({}, InlineDispatcher),
+        ({"SMS_OTP_CONNECTOR": "console"}, PooledDispatcher),
+        ({"SMS_OTP_DELIVERY": "celery"}, QueuedDispatcher),
+    ],
+)
+def test_the_dispatcher_is_chosen_once_from_the_config(
+    make_app: AppFactory, config: dict[str, Any], kind: type[Any]
+) -> None:
+    assert type(get_state(make_app(**config)).dispatcher) is kind
+
+
+def test_a_send_and_a_sign_in_by_code_commit_once_each(
+    make_app: AppFactory, database_uri: str, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, **RELAXED_LIMITS)
+    create_user(app, PHONE)
+    client = ApiClient(app)
+    client.fetch_csrf()
+    with commits(app) as seen:
+        vid = client.request_code(PHONE, "SignIn")
+    assert len(seen) == 1  # the challenge and its delivery record together
+    with commits(app) as seen:
+        answer = client.post(
+            "/sign-in/code", {"verification_id": vid, "code": wrong(last_code(sms_outbox))}
+        )
+    assert (answer.status_code, error_code(answer)) == (400, "invalid_code")
+    assert len(seen) == 1  # the attempt and the failure together
+    with commits(app) as seen:
+        answer = client.post(
+            "/sign-in/code", {"verification_id": vid, "code": last_code(sms_outbox)}
+        )
+    assert answer.status_code == 200
+    assert len(seen) == 1  # the attempt, the code consumed and the session's record
+    assert client.signed_in_phone() == PHONE
+    sessions = client.get("/account/sessions").get_json()["sessions"]
+    assert len(sessions) == 1
+
+
+def test_with_the_queue_down_a_send_is_closed_recorded_and_signalled(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(SMS_OTP_DELIVERY="celery", **RELAXED_LIMITS)
+    create_user(app, PHONE)
+
+    def broker_down(*_args: object) -> None:
+        raise ConnectionError("the broker is down")
+
+    dispatcher = get_state(app).dispatcher
+    assert isinstance(dispatcher, QueuedDispatcher)
+    monkeypatch.setattr(dispatcher, "enqueue", broker_down)
+    failed: list[Any] = []
+
+    def receiver(_sender: object, **kwargs: Any) -> None:
+        failed.append(kwargs["error"])
+
+    client = ApiClient(app)
+    with delivery_failed.connected_to(receiver, app):
+        # A sign-in code: the answer is the usual one, whoever holds the number.
+        client.request_code(PHONE, "SignIn")
+        # A signed-in user's own code: told the truth.
+        assert client.sign_in_password(PHONE, PASSWORD).status_code == 200
+        answer = client.send_code(None, "UserPermissionValidation")
+    assert (answer.status_code, error_code(answer)) == (503, "delivery_failed")
+    assert [error.connector for error in failed] == ["queue", "queue"]
+    assert all(row.closed_at is not None for row in challenges_for(app, PHONE))
+    with app.app_context():
+        Record = get_state(app).models.DeliveryRecord
+        statuses = get_state(app).db.session.execute(sa.select(Record.status)).scalars().all()
+    assert list(statuses) == ["failed", "failed"]
+    assert sms_outbox == []
