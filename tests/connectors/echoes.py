@@ -1,15 +1,17 @@
 """Security check 36 for every connector: a provider whose answer repeats the request.
 
-Each ``test_<provider>.py`` has a fake that refuses the message in its provider's own error
-format, with a text that repeats one part of what it received (:func:`echo_of`). The same
-check then runs for all (:func:`assert_nothing_leaks`): a code sent through the app, by
+The contract (``contract.py``) makes each provider's fake refuse the message in its own
+error format, with a text that repeats one part of what it received (:func:`echo_of`); some
+provider modules add refusals of their own shape. The same check then runs for all
+(:func:`assert_nothing_leaks`): a code sent through the app, by
 ``flask sms-otp send-test`` and by the JSON API, leaves no code, no number in any spelling and
 no credential in the log, the delivery records, the ``delivery_failed`` signal or the
 command's output, while the provider's own error code and words are still there.
 
-Providers whose accepted answer repeats the number or the text (Twilio, SMS Aero, Vonage,
-Tencent) also get :func:`assert_accepted_answer_stays_out`: after a retry, the success is
-logged with the message id and nothing of the answer.
+Every connector also gets :func:`assert_accepted_answer_stays_out`, which matters most
+where the accepted answer repeats the number or the text (Twilio, SMS Aero, Vonage,
+Tencent): after a retry, the success is logged with the message id and nothing of the
+answer.
 """
 
 from __future__ import annotations
