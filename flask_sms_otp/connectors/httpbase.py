@@ -122,7 +122,8 @@ class HttpConnector(SmsConnector):
 
     def provider_text(self, value: Any) -> str | None:
         """A provider's text for an error: one line, bounded, without this connector's
-        credentials (see :meth:`redactor`). ``None`` when nothing is left.
+        credentials (see :meth:`~flask_sms_otp.SmsConnector.redactor`). ``None`` when
+        nothing is left.
 
         The code and the number are redacted by the delivery, which knows them, before the
         text is logged, stored or signalled.
