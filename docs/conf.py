@@ -40,12 +40,16 @@ nitpick_ignore = [
         "datetime.datetime",
         "Flask",
         "flask.app.Flask",
+        "httpx.BaseTransport",
+        "httpx.Response",
         "Limiter",
         "SQLAlchemy",
         # Type aliases and type variables of the package's internal modules.
         "Clock",
         "CodeGenerator",
         "flask_sms_otp.extension.F",
+        # What SmsConnector.from_settings() takes: the internal, validated SMS_OTP_* keys.
+        "Settings",
         # What SmsConnector.redactor() returns: internal, described in connectors/index.md.
         "flask_sms_otp.redaction.Redactor",
     )

@@ -15,22 +15,32 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 
 from . import signals
 from .connectors.base import DeliveryResult, SmsConnector, SmsMessage
+from .connectors.templates import render
 from .errors import DeliveryError, ProviderUnavailable, SmsOtpError
+from .i18n import translate
 from .phone import mask_phone
 from .records import DeliveryRecords
 from .redaction import Redactor
 from .settings import Settings
+from .sms_texts import source_text
 
 logger = logging.getLogger("flask_sms_otp")
+
+
+def builtin_text(usage: str, payload: Mapping[str, Any], locale: str | None) -> str:
+    """The built-in text for ``usage`` (flask_sms_otp.sms_texts) translated into ``locale``,
+    with ``payload``'s ``{{placeholders}}`` filled in."""
+    return render(translate(locale, source_text(usage)), payload)
 
 
 class Delivery:
@@ -57,15 +67,24 @@ class Delivery:
         locale: str | None = None,
     ) -> SmsMessage:
         """The message for ``code``, with the variables every template may use, in
-        ``locale`` (a BCP 47 tag; the connector picks the template or text for it)."""
-        minutes = max(1, math.ceil(self.settings.code_ttl / 60))
+        ``locale`` (a BCP 47 tag; the connector picks the template for it) and the
+        built-in text rendered in that language."""
+        variables = {"minutes": max(1, math.ceil(self.settings.code_ttl / 60))}
         return SmsMessage(
             to=to,
             usage=usage,
             code=code,
-            variables={"minutes": minutes},
+            variables=variables,
             client_ip=client_ip,
             locale=locale,
+            text=builtin_text(usage, {**variables, "code": code}, locale),
+        )
+
+    def notice(self, *, to: str, usage: str, locale: str | None = None) -> SmsMessage:
+        """A security notice (flask_sms_otp.notices): no code, the built-in text in
+        ``locale``."""
+        return SmsMessage(
+            to=to, usage=usage, code="", locale=locale, text=builtin_text(usage, {}, locale)
         )
 
     def send(

@@ -292,13 +292,11 @@ class SmsOtp:
 
 
 def build_connector(settings: Settings) -> SmsConnector:
-    """The connector named by the settings, configured (and so validated) once."""
+    """The connector named by the settings, configured (and so validated) once. The class
+    takes what it needs of the settings (:meth:`SmsConnector.from_settings`): the HTTP
+    timeouts go only to connectors that make HTTP requests."""
     cls = get_connector_class(settings.connector)
-    return cls(
-        settings.connector_config,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-    )
+    return cls.from_settings(settings.connector_config, settings)
 
 
 def _dispatcher(

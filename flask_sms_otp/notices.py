@@ -16,7 +16,6 @@ from enum import StrEnum
 
 from flask import Flask
 
-from .connectors.base import SmsMessage
 from .delivery import Delivery
 from .errors import DeliveryError, RateLimited, RateLimitUnavailable
 from .i18n import message_locale
@@ -55,7 +54,7 @@ class Notices:
             logger.info("no %s notice to %s: over its limits", notice.value, mask_phone(phone))
             return False
         try:
-            message = SmsMessage(to=phone, usage=notice.value, code="", locale=message_locale())
+            message = self.delivery.notice(to=phone, usage=notice.value, locale=message_locale())
             self.delivery.send(app, message)
         except DeliveryError:
             return False  # logged and signalled by the delivery

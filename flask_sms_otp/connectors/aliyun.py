@@ -24,8 +24,8 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from ..errors import DeliveryError
-from ._http import HttpConnector
 from .base import DeliveryResult, SmsMessage
+from .httpbase import HttpConnector
 from .templates import (
     declared_values,
     find_template,

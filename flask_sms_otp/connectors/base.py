@@ -10,10 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..errors import ConfigurationError
 from ..redaction import Redactor
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 CONFIG_KEY = "SMS_OTP_CONNECTOR_CONFIG"
 
@@ -32,8 +35,12 @@ class SmsMessage:
     variables: Mapping[str, Any] = field(default_factory=dict)
     client_ip: str | None = None
     #: The user's language as a BCP 47 tag (``en``, ``zh-Hans-CN``), or None when unknown:
-    #: picks a template carrying that ``locale`` first, and the built-in texts' language.
+    #: picks a template carrying that ``locale`` first.
     locale: str | None = None
+    #: The built-in text for the usage type, rendered (code and lifetime filled in) in
+    #: ``locale`` by the delivery; what a connector with no templates of its own sends
+    #: (``console``, ``memory``). None when the message was not made by the delivery.
+    text: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -75,17 +82,18 @@ class SmsConnector(ABC):
     #: ``memory``), so a notice needs no template of the app's.
     builtin_texts: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        config: Mapping[str, Any] | None = None,
-        *,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 10.0,
-    ) -> None:
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
         self.configure(self.config)
+
+    @classmethod
+    def from_settings(cls, config: Mapping[str, Any], settings: Settings) -> Self:
+        """The connector ``init_app`` builds from ``SMS_OTP_CONNECTOR_CONFIG``.
+
+        Default: ``cls(config)``. Override it to take more of the app's settings, as
+        :class:`~flask_sms_otp.connectors.HttpConnector` takes the HTTP timeouts.
+        """
+        return cls(config)
 
     def configure(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Validate ``config`` and keep what :meth:`send` needs. Default: accept anything."""

@@ -25,18 +25,17 @@ class ConsoleConnector(SmsConnector):
         config: Mapping[str, Any] | None = None,
         *,
         stream: TextIO | None = None,
-        **kwargs: Any,
     ) -> None:
         self._stream = stream
         self._lock = threading.Lock()
-        super().__init__(config, **kwargs)
+        super().__init__(config)
 
     def configure(self, config: Mapping[str, Any]) -> None:
         if config.get("templates"):
             validate_templates(config, required=())
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        text = text_for(message.usage, message.payload, self.config, message.locale)
+        text = text_for(message, self.config)
         rule = "-" * 72
         block = f"{rule}\nSMS to {message.to} ({message.usage})\n\n{text}\n{rule}\n"
         stream = self._stream or sys.stdout  # looked up per send so capture tools see it

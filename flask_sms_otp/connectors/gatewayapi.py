@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from ._http import HttpConnector, basic_auth
 from .base import DeliveryResult, SmsMessage
+from .httpbase import HttpConnector, basic_auth
 from .templates import find_template, render, validate_templates
 
 #: Logto's default; EU accounts use ``https://gatewayapi.eu/rest/mtsms``.

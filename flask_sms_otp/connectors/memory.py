@@ -42,10 +42,10 @@ class MemoryConnector(SmsConnector):
     instant = True
     builtin_texts = True
 
-    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self._failures: list[DeliveryError] = []
         self._lock = threading.Lock()
-        super().__init__(config, **kwargs)
+        super().__init__(config)
 
     def configure(self, config: Mapping[str, Any]) -> None:
         if config.get("templates"):
@@ -62,7 +62,7 @@ class MemoryConnector(SmsConnector):
             failure = self._failures.pop(0) if self._failures else None
         if failure is not None:
             raise failure
-        text = text_for(message.usage, message.payload, self.config, message.locale)
+        text = text_for(message, self.config)
         sent = SentSms(
             to=message.to,
             usage=message.usage,

@@ -20,7 +20,7 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "vonage": "flask_sms_otp.connectors.vonage:VonageConnector",
     "aliyun": "flask_sms_otp.connectors.aliyun:AliyunConnector",
     "tencent": "flask_sms_otp.connectors.tencent:TencentConnector",
-    "http": "flask_sms_otp.connectors.http:HttpSmsConnector",
+    "http": "flask_sms_otp.connectors.webhook:WebhookConnector",  # Logto's name
 }
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from ..errors import DeliveryError, ProviderRejected
-from ._http import HttpConnector, basic_auth
 from .base import DeliveryResult, SmsMessage
+from .httpbase import HttpConnector, basic_auth
 from .templates import find_template, render, validate_templates
 
 DEFAULT_ORIGIN = "https://gate.smsaero.ru"

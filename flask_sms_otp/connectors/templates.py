@@ -12,11 +12,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+from babel.core import get_global
+
 from ..errors import ConfigurationError, TemplateNotFound
-from ..i18n import gettext_noop as N_
-from ..i18n import likely_locale, parse_locale, translate
+from ..sms_texts import source_text
 from ..usage import Usage
-from .base import CONFIG_KEY
+from .base import CONFIG_KEY, SmsMessage
 
 #: Usage types every template-based connector's config must cover, as Logto requires.
 REQUIRED_USAGES: tuple[str, ...] = (
@@ -25,59 +27,6 @@ REQUIRED_USAGES: tuple[str, ...] = (
     Usage.FORGOT_PASSWORD,
     Usage.GENERIC,
 )
-
-#: Built-in texts (Logto's defaults, without its brand and with the real lifetime), used by
-#: the console and memory connectors when the config has no ``templates``; translated into
-#: the message's locale.
-DEFAULT_TEXTS: dict[str, str] = {
-    Usage.SIGN_IN: N_(
-        "Your sign-in verification code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.REGISTER: N_(
-        "Your sign-up verification code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.FORGOT_PASSWORD: N_(
-        "Your password change verification code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.ORGANIZATION_INVITATION: N_(
-        "Your organization invitation code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.GENERIC: N_(
-        "Your verification code is {{code}}. The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.USER_PERMISSION_VALIDATION: N_(
-        "Your permission validation code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.BIND_NEW_IDENTIFIER: N_(
-        "Your new identifier binding code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.MFA_VERIFICATION: N_(
-        "Your MFA verification code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-    Usage.BIND_MFA: N_(
-        "Your 2-step verification setup code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
-}
-
-#: Built-in texts of the security notices (flask_sms_otp.notices), which carry no code.
-NOTICE_TEXTS: dict[str, str] = {
-    "PasswordChanged": N_("Your password was changed. If this was not you, reset it now."),
-    "PhoneChanged": N_(
-        "This number was removed from your account. If this was not you, contact support."
-    ),
-    "MfaFailed": N_(
-        "Someone entered your password but not the code we sent. If this was not you, "
-        "change your password."
-    ),
-}
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 
@@ -119,9 +68,9 @@ def locale_candidates(locale: str | None) -> list[str]:
     if raw is None:
         return []
     found = [raw]
-    parsed = parse_locale(raw)
+    parsed = _parse_locale(raw)
     if parsed is not None:
-        full = likely_locale(parsed) if not (parsed.script or parsed.territory) else None
+        full = _likely_locale(parsed) if not (parsed.script or parsed.territory) else None
         for each in (parsed, full):
             if each is None:
                 continue
@@ -137,6 +86,19 @@ def locale_candidates(locale: str | None) -> list[str]:
     else:
         found.append(raw.split("-")[0])
     return list(dict.fromkeys(found))
+
+
+def _parse_locale(tag: str) -> Locale | None:
+    try:
+        return Locale.parse(tag.replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError):
+        return None
+
+
+def _likely_locale(locale: Locale) -> Locale | None:
+    """The language's most likely full form (``zh`` is ``zh_Hans_CN``), from CLDR."""
+    likely = get_global("likely_subtags").get(locale.language)
+    return _parse_locale(likely) if isinstance(likely, str) else None
 
 
 def _tag(value: Any) -> str | None:
@@ -222,23 +184,18 @@ def _js_string(value: Any) -> str:
     return str(value)
 
 
-def text_for(
-    message_usage: str,
-    payload: Mapping[str, Any],
-    config: Mapping[str, Any],
-    locale: str | None = None,
-) -> str:
+def text_for(message: SmsMessage, config: Mapping[str, Any]) -> str:
     """Text for connectors whose templates are optional (console, memory): the config's
-    templates when given, else the built-in default for the usage type, in ``locale``."""
+    templates when given, else the built-in text the delivery rendered in the message's
+    language (:attr:`SmsMessage.text`), else, for a message made without the delivery, the
+    English built-in text."""
     templates = config.get("templates")
     if templates:
-        content = str(find_template(templates, message_usage, locale)["content"])
-    else:
-        source = DEFAULT_TEXTS.get(message_usage) or NOTICE_TEXTS.get(
-            message_usage, DEFAULT_TEXTS[Usage.GENERIC.value]
-        )
-        content = translate(locale, source)
-    return render(content, payload)
+        content = str(find_template(templates, message.usage, message.locale)["content"])
+        return render(content, message.payload)
+    if message.text is not None:
+        return message.text
+    return render(source_text(message.usage), message.payload)
 
 
 # Template parameters (Aliyun, Tencent) ----------------------------------------------------

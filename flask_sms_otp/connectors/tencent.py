@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import DeliveryError
-from ._http import HttpConnector
 from .base import DeliveryResult, SmsMessage
+from .httpbase import HttpConnector
 from .templates import (
     declared_values,
     find_template,

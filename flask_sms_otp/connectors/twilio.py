@@ -14,8 +14,8 @@ from urllib.parse import quote, quote_plus
 import httpx
 
 from ..errors import DeliveryError
-from ._http import HttpConnector, basic_auth
 from .base import DeliveryResult, SmsMessage
+from .httpbase import HttpConnector, basic_auth
 from .templates import find_template, render, validate_templates
 
 DEFAULT_ORIGIN = "https://api.twilio.com"

@@ -1,4 +1,5 @@
-"""The console and memory connectors, the registry and the shared HTTP plumbing."""
+"""The console and memory connectors, the registry, how ``init_app`` builds a connector,
+and the public HTTP base class."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import io
 import threading
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -20,17 +21,20 @@ from flask_sms_otp import (
     SmsConnector,
     SmsMessage,
 )
-from flask_sms_otp.connectors import registry
-from flask_sms_otp.connectors._http import (
+from flask_sms_otp.connectors import HttpConnector, registry
+from flask_sms_otp.connectors.console import ConsoleConnector
+from flask_sms_otp.connectors.httpbase import (
     MAX_PROVIDER_TEXT,
-    HttpConnector,
     basic_auth,
     retry_after_seconds,
 )
-from flask_sms_otp.connectors.console import ConsoleConnector
 from flask_sms_otp.connectors.memory import MemoryConnector
+from flask_sms_otp.connectors.webhook import WebhookConnector
 from flask_sms_otp.errors import DeliveryError
+from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
+
+from ..conftest import AppFactory
 
 MESSAGE = SmsMessage(to="+8613800138000", usage="SignIn", code="123456", variables={"minutes": 10})
 
@@ -44,6 +48,15 @@ def test_console_prints_a_framed_block() -> None:
     assert out.startswith("-" * 72)
     assert result.connector == "console"
     assert result.message_id is not None
+
+
+def test_console_prints_the_text_the_delivery_rendered() -> None:
+    stream = io.StringIO()
+    translated = SmsMessage(
+        to="+8613800138000", usage="SignIn", code="123456", text="您的登录验证码是 123456。"
+    )
+    ConsoleConnector(stream=stream).send(translated)
+    assert "\n您的登录验证码是 123456。\n" in stream.getvalue()
 
 
 def test_console_uses_configured_templates() -> None:
@@ -81,8 +94,18 @@ def test_memory_outbox_and_failures(sms_outbox: list[SentSms]) -> None:
     assert len(sms_outbox) == 2
 
 
-def test_message_repr_hides_the_code() -> None:
+def test_memory_keeps_the_text_the_delivery_rendered(sms_outbox: list[SentSms]) -> None:
+    translated = SmsMessage(
+        to="+8613800138000", usage="SignIn", code="123456", text="您的登录验证码是 123456。"
+    )
+    MemoryConnector().send(translated)
+    assert sms_outbox[0].text == "您的登录验证码是 123456。"
+
+
+def test_message_repr_hides_the_code_and_the_text() -> None:
+    rendered = SmsMessage(to="+8613800138000", usage="SignIn", code="123456", text="code 123456")
     assert "123456" not in repr(MESSAGE)
+    assert "123456" not in repr(rendered)
     assert MESSAGE.payload == {"minutes": 10, "code": "123456"}
 
 
@@ -123,7 +146,76 @@ def test_third_party_connectors_load_from_entry_points(monkeypatch: pytest.Monke
         registry.get_connector_class("wrong")
 
 
-# Shared HTTP plumbing
+def test_builtin_names_resolve_to_their_modules() -> None:
+    assert registry.get_connector_class("http") is WebhookConnector  # Logto's name, kept
+    assert registry.BUILTIN_CONNECTORS["http"] == (
+        "flask_sms_otp.connectors.webhook:WebhookConnector"
+    )
+
+
+# Building the connector at init_app
+
+
+class Carrier(SmsConnector):
+    """A third-party connector as simple as they come: no timeouts, no HTTP."""
+
+    name = "carrier"
+    sent: ClassVar[list[SmsMessage]] = []
+
+    def __init__(self, config: Any = None) -> None:  # takes only the config, as before
+        super().__init__(config)
+
+    def configure(self, config: Any) -> None:
+        self.loft = self.require_str(config, "loft")
+
+    def send(self, message: SmsMessage) -> DeliveryResult:
+        self.sent.append(message)
+        return DeliveryResult(connector=self.name, message_id=f"{self.loft}-1")
+
+
+def test_a_connector_without_timeouts_is_built_and_used(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point = EntryPoint("carrier", f"{__name__}:Carrier", registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point])
+    monkeypatch.setattr(Carrier, "sent", [])
+    app = make_app(
+        SMS_OTP_CONNECTOR="carrier",
+        SMS_OTP_CONNECTOR_CONFIG={"loft": "north"},
+        SMS_OTP_HTTP_TIMEOUT=[2, 3],
+    )
+    connector = get_state(app).connector
+    assert type(connector) is Carrier
+    assert not hasattr(connector, "connect_timeout")
+    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", "+8613800138000"])
+    assert result.exit_code == 0, result.output
+    assert "via carrier (message id north-1)" in result.output
+    (sent,) = Carrier.sent
+    assert (sent.to, sent.usage) == ("+8613800138000", "Generic")
+    assert sent.text is not None
+    assert sent.code in sent.text  # the built-in text, rendered by the delivery
+
+
+def test_http_connectors_get_the_configured_timeouts(make_app: AppFactory) -> None:
+    app = make_app(
+        SMS_OTP_CONNECTOR="http",
+        SMS_OTP_CONNECTOR_CONFIG={"endpoint": "https://sms.example/hook"},
+        SMS_OTP_HTTP_TIMEOUT=[2, 3],
+    )
+    connector = get_state(app).connector
+    assert isinstance(connector, HttpConnector)
+    assert (connector.connect_timeout, connector.read_timeout) == (2.0, 3.0)
+    timeout = connector.client.timeout
+    assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (2.0, 3.0, 3.0, 3.0)
+
+
+def test_the_base_class_takes_no_timeouts() -> None:
+    with pytest.raises(TypeError):
+        PigeonConnector({}, connect_timeout=1.0)  # type: ignore[call-arg]
+    assert not hasattr(MemoryConnector(), "read_timeout")
+
+
+# The public HTTP base class
 
 
 class Echo(HttpConnector):

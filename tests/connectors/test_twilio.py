@@ -7,7 +7,6 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -22,13 +21,8 @@ from flask_sms_otp.connectors.base import SmsMessage
 from flask_sms_otp.connectors.twilio import TwilioConnector, form_urlencode
 
 from ..conftest import AppFactory
-from .echoes import (
-    PARTS,
-    assert_accepted_answer_stays_out,
-    assert_nothing_leaks,
-    echo_of,
-    retry_then,
-)
+from .contract import HttpConnectorContract, TemplatesContract
+from .echoes import echo_of
 
 # providers.md §7.3: base64("account-sid:auth-token").
 BASIC_AUTH = "Basic YWNjb3VudC1zaWQ6YXV0aC10b2tlbg=="
@@ -74,6 +68,55 @@ def sent_body(httpserver: HTTPServer, index: int = 0) -> bytes:
     request = httpserver.log[index][0]
     data: bytes = request.get_data()
     return data
+
+
+# The contract every HTTP connector keeps ---------------------------------------------------
+
+
+class TestContract(HttpConnectorContract, TemplatesContract):
+    connector_class = TwilioConnector
+    send_path = MESSAGES_PATH
+    message_id = "SM0123"
+    refusal_code = "21211"
+    required_strings = ("accountSID", "authToken", "fromMessagingServiceSID")
+    secret_field = "authToken"
+    bad_endpoints = (
+        "https://api.twilio.com/2010-04-01",
+        "ftp://api.twilio.com",
+        "api.twilio.com",
+        "https://api.twilio.com?x=1",
+        42,
+    )
+    template_field = "content"
+    check_result = "Twilio account account-sid is active"
+
+    def config(self, endpoint: str) -> dict[str, Any]:
+        return {**BASE_CONFIG, "endpoint": endpoint}
+
+    def accept(self, request: Request) -> Response:
+        # Twilio's Message resource repeats the number and the text.
+        answer = {"sid": "SM0123", "to": request.form["To"], "body": request.form["Body"]}
+        return Response(json.dumps(answer), 201, mimetype="application/json")
+
+    def refuse(self, request: Request, status: int, text: str) -> Response:
+        answer = twilio_error(21211, text, status)
+        return Response(json.dumps(answer), status, mimetype="application/json")
+
+    def recipient(self, request: Request) -> str:
+        return str(request.form["To"])
+
+    def on_wire(self, phone: str) -> str:
+        return phone  # E.164 with its +
+
+    def assert_sent_code(self, request: Request, phone: str) -> None:
+        fields = parse_qs(request.get_data(as_text=True))
+        assert fields["MessagingServiceSid"] == ["from-messaging-service-sid"]
+        assert fields["RiskCheck"] == ["enable"]
+        assert re.fullmatch(r"code \d{6}", fields["Body"][0])
+
+    def answer_check(self, request: Request) -> Response:
+        assert (request.method, request.path) == ("GET", "/2010-04-01/Accounts/account-sid.json")
+        return Response(json.dumps({"sid": "account-sid", "status": "active"}), 200)
 
 
 # Request shape ---------------------------------------------------------------------------
@@ -167,54 +210,6 @@ def twilio_error(code: int, text: str, status: int) -> dict[str, Any]:
     }
 
 
-def test_invalid_number_is_rejected_with_twilio_code_and_message(httpserver: HTTPServer) -> None:
-    text = "The 'To' number +4512345678 is not a valid phone number."
-    expect_send(httpserver).respond_with_json(twilio_error(21211, text, 400), status=400)
-    with pytest.raises(ProviderRejected) as info:
-        make(httpserver).send(message())
-    error = info.value
-    assert (error.status_code, error.provider_code, error.provider_message) == (400, "21211", text)
-    assert error.connector == "twilio"
-    assert not error.retryable
-    assert text in str(error)
-    assert "provider code 21211" in error.describe()
-
-
-def test_bad_credentials_are_rejected(httpserver: HTTPServer) -> None:
-    expect_send(httpserver).respond_with_json(twilio_error(20003, "Authenticate", 401), status=401)
-    with pytest.raises(ProviderRejected) as info:
-        make(httpserver).send(message())
-    assert (info.value.status_code, info.value.provider_code) == (401, "20003")
-    assert info.value.provider_message == "Authenticate"
-
-
-def test_429_with_long_retry_after_is_rate_limited_at_once(httpserver: HTTPServer) -> None:
-    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_json(
-        twilio_error(20429, "Too Many Requests", 429), status=429, headers={"Retry-After": "60"}
-    )
-    with pytest.raises(ProviderRateLimited) as info:
-        make(httpserver).send(message())
-    error = info.value
-    assert (error.status_code, error.provider_code) == (429, "20429")
-    assert error.provider_message == "Too Many Requests"
-    assert error.retry_after == 60
-    assert error.retryable
-    assert len(httpserver.log) == 1  # a wait longer than max_retry_wait is not slept through
-
-
-def test_429_is_retried_with_backoff_then_rate_limited(httpserver: HTTPServer) -> None:
-    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_json(
-        twilio_error(20429, "Too Many Requests", 429), status=429
-    )
-    waits: list[float] = []
-    connector = TwilioConnector({**BASE_CONFIG, "endpoint": origin(httpserver)}, sleep=waits.append)
-    with pytest.raises(ProviderRateLimited):
-        connector.send(message())
-    assert len(httpserver.log) == 3
-    assert waits == [0.25, 0.5]
-    assert all(sent_body(httpserver, i) == sent_body(httpserver, 0) for i in range(3))
-
-
 def test_error_code_20429_is_rate_limited_whatever_the_status(httpserver: HTTPServer) -> None:
     expect_send(httpserver).respond_with_json(
         twilio_error(20429, "Too Many Requests", 400), status=400
@@ -222,16 +217,6 @@ def test_error_code_20429_is_rate_limited_whatever_the_status(httpserver: HTTPSe
     with pytest.raises(ProviderRateLimited) as info:
         make(httpserver).send(message())
     assert (info.value.status_code, info.value.provider_code) == (400, "20429")
-
-
-def test_5xx_is_unavailable(httpserver: HTTPServer) -> None:
-    expect_send(httpserver).respond_with_json(
-        twilio_error(20500, "Internal Server Error", 500), status=500
-    )
-    with pytest.raises(ProviderUnavailable) as info:
-        make(httpserver).send(message())
-    assert (info.value.status_code, info.value.provider_code) == (500, "20500")
-    assert info.value.retryable
 
 
 def test_non_json_error_keeps_the_raw_body(httpserver: HTTPServer) -> None:
@@ -250,36 +235,6 @@ def test_non_json_4xx_is_rejected(httpserver: HTTPServer) -> None:
     with pytest.raises(ProviderRejected) as info:
         make(httpserver).send(message())
     assert (info.value.status_code, info.value.provider_message) == (403, "Forbidden")
-
-
-def test_read_timeout_is_unavailable_and_not_retried() -> None:
-    calls: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        raise httpx.ReadTimeout("slow", request=request)
-
-    connector = TwilioConnector(
-        BASE_CONFIG, transport=httpx.MockTransport(handler), sleep=lambda s: None
-    )
-    with pytest.raises(ProviderUnavailable, match="did not answer in time"):
-        connector.send(message())
-    assert len(calls) == 1  # Twilio may have accepted it: never sent twice
-
-
-def test_connect_error_is_retried_then_unavailable() -> None:
-    calls: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        raise httpx.ConnectError("refused", request=request)
-
-    connector = TwilioConnector(
-        BASE_CONFIG, transport=httpx.MockTransport(handler), sleep=lambda s: None
-    )
-    with pytest.raises(ProviderUnavailable, match="cannot connect"):
-        connector.send(message())
-    assert len(calls) == 3
 
 
 # Provider check --------------------------------------------------------------------------
@@ -307,19 +262,6 @@ def test_check_reports_bad_credentials(httpserver: HTTPServer) -> None:
 # Configuration ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["accountSID", "authToken", "fromMessagingServiceSID"])
-@pytest.mark.parametrize("bad", [None, "", 42])
-def test_required_strings(field: str, bad: Any) -> None:
-    config = dict(BASE_CONFIG)
-    if bad is None:
-        del config[field]
-    else:
-        config[field] = bad
-    with pytest.raises(ConfigurationError) as info:
-        TwilioConnector(config)
-    assert info.value.key == f"SMS_OTP_CONNECTOR_CONFIG.{field}"
-
-
 @pytest.mark.parametrize("bad", ["true", 1, "yes"])
 def test_disable_risk_check_must_be_boolean(bad: Any) -> None:
     with pytest.raises(ConfigurationError) as info:
@@ -327,137 +269,14 @@ def test_disable_risk_check_must_be_boolean(bad: Any) -> None:
     assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.disableRiskCheck"
 
 
-def test_templates_are_required() -> None:
-    config = {k: v for k, v in BASE_CONFIG.items() if k != "templates"}
-    with pytest.raises(ConfigurationError) as info:
-        TwilioConnector(config)
-    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
-
-
-def test_missing_required_templates_are_named() -> None:
-    templates = [t for t in TEMPLATES if t["usageType"] not in ("Generic", "ForgotPassword")]
-    with pytest.raises(ConfigurationError) as info:
-        TwilioConnector({**BASE_CONFIG, "templates": templates})
-    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
-    assert "ForgotPassword" in info.value.problem
-    assert "Generic" in info.value.problem
-
-
-def test_template_without_content_is_named() -> None:
-    templates = [*TEMPLATES, {"usageType": "BindMfa"}]
-    with pytest.raises(ConfigurationError) as info:
-        TwilioConnector({**BASE_CONFIG, "templates": templates})
-    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates[4].content"
-
-
-@pytest.mark.parametrize(
-    "endpoint",
-    [
-        "https://api.twilio.com/2010-04-01",
-        "ftp://api.twilio.com",
-        "api.twilio.com",
-        "https://api.twilio.com?x=1",
-        42,
-    ],
-)
-def test_bad_endpoint_is_rejected(endpoint: Any) -> None:
-    with pytest.raises(ConfigurationError) as info:
-        TwilioConnector({**BASE_CONFIG, "endpoint": endpoint})
-    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.endpoint"
-
-
 def test_endpoint_with_trailing_slash_is_an_origin() -> None:
     connector = TwilioConnector({**BASE_CONFIG, "endpoint": "http://127.0.0.1:8080/"})
     assert connector.messages_url == f"http://127.0.0.1:8080{MESSAGES_PATH}"
 
 
-# Secrets ---------------------------------------------------------------------------------
-
-
-def test_repr_and_errors_hide_the_token(httpserver: HTTPServer) -> None:
-    connector = make(httpserver)
-    assert "auth-token" not in repr(connector)
-    assert "YWNjb3VudC1zaWQ6YXV0aC10b2tlbg" not in repr(connector)
-    # A provider (or proxy) echoing the token must not carry it into our errors.
-    expect_send(httpserver).respond_with_json(
-        twilio_error(20003, "bad token auth-token", 401), status=401
-    )
-    with pytest.raises(ProviderRejected) as info:
-        connector.send(message())
-    for text in (str(info.value), info.value.describe(), repr(info.value)):
-        assert "auth-token" not in text
-    assert info.value.provider_message == "bad token [redacted]"
-
-
-def test_config_errors_hide_the_token() -> None:
-    with pytest.raises(ConfigurationError) as info:
-        TwilioConnector({**BASE_CONFIG, "fromMessagingServiceSID": ""})
-    assert "auth-token" not in str(info.value)
-
-
-# CLI end to end --------------------------------------------------------------------------
-
-
-def cli_app(make_app: AppFactory, httpserver: HTTPServer) -> Any:
-    return make_app(
-        SMS_OTP_CONNECTOR="twilio",
-        SMS_OTP_CONNECTOR_CONFIG={**BASE_CONFIG, "endpoint": origin(httpserver)},
-    )
-
-
-@pytest.mark.parametrize("phone", ["+8613800138000", "+12015550123"])
-def test_cli_send_test(make_app: AppFactory, httpserver: HTTPServer, phone: str) -> None:
-    expect_send(httpserver).respond_with_json({"sid": "SM42", "status": "accepted"}, status=201)
-    app = cli_app(make_app, httpserver)
-    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", phone])
-    assert result.exit_code == 0, result.output
-    assert "SM42" in result.output
-    assert len(httpserver.log) == 1
-    fields = parse_qs(sent_body(httpserver).decode())
-    assert fields["To"] == [phone]
-    assert fields["MessagingServiceSid"] == ["from-messaging-service-sid"]
-    assert fields["RiskCheck"] == ["enable"]
-    assert re.fullmatch(r"code \d{6}", fields["Body"][0])
-
-
-def test_cli_send_test_failure_names_twilio_reason(
-    make_app: AppFactory, httpserver: HTTPServer
-) -> None:
-    text = "Attempt to send to unsubscribed recipient"
-    expect_send(httpserver).respond_with_json(twilio_error(21610, text, 400), status=400)
-    app = cli_app(make_app, httpserver)
-    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", "+12015550123"])
-    assert result.exit_code != 0
-    assert text in result.output
-    assert "21610" in result.output
-    assert "auth-token" not in result.output
-
-
-# Security check 36: an answer that repeats the request ------------------------------------
+# Security check 36: a refused check that repeats the request ------------------------------
 
 ECHO_TOKEN = "tw-auth-7d41c09b2e5a"
-
-
-@pytest.mark.parametrize("part", PARTS)
-def test_an_answer_repeating_the_request_leaks_nothing(
-    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, part: str
-) -> None:
-    def refuse(request: Request) -> Response:
-        text = "Invalid 'To' Phone Number: " + echo_of(request, part, request.form["To"])
-        return Response(
-            json.dumps(twilio_error(21211, text, 400)), 400, mimetype="application/json"
-        )
-
-    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(refuse)
-    assert_nothing_leaks(
-        make_app,
-        httpserver,
-        caplog,
-        connector="twilio",
-        config={**BASE_CONFIG, "authToken": ECHO_TOKEN, "endpoint": origin(httpserver)},
-        secrets=[ECHO_TOKEN],
-        kept=["21211", "Invalid 'To' Phone Number"],
-    )
 
 
 def test_a_refused_check_repeating_the_headers_shows_no_credential(
@@ -488,22 +307,3 @@ def test_a_refused_check_repeating_the_headers_shows_no_credential(
     assert "Basic [redacted]" in result.output
     for secret in (ECHO_TOKEN, authorization, authorization.removeprefix("Basic ")):
         assert secret not in result.output
-
-
-def test_the_accepted_answer_repeating_the_message_stays_out_of_the_log(
-    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    def accept(request: Request) -> Response:
-        # Twilio's Message resource repeats the number and the text.
-        answer = {"sid": "SM7e3c", "to": request.form["To"], "body": request.form["Body"]}
-        return Response(json.dumps(answer), 201, mimetype="application/json")
-
-    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(retry_then(accept))
-    assert_accepted_answer_stays_out(
-        make_app,
-        httpserver,
-        caplog,
-        connector="twilio",
-        config={**BASE_CONFIG, "endpoint": origin(httpserver)},
-        message_id="SM7e3c",
-    )

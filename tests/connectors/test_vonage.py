@@ -11,7 +11,6 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from flask_sms_otp import (
-    ConfigurationError,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -20,12 +19,8 @@ from flask_sms_otp.connectors.base import SmsMessage
 from flask_sms_otp.connectors.vonage import VonageConnector
 
 from ..conftest import AppFactory
-from .echoes import (
-    assert_accepted_answer_stays_out,
-    assert_nothing_leaks,
-    echo_of,
-    retry_then,
-)
+from .contract import HttpConnectorContract, TemplatesContract
+from .echoes import assert_nothing_leaks, echo_of
 
 # Vonage's SMS API takes the key and secret in the JSON body (Logto's locked SDK), so there
 # is no Authorization header to compare with providers.md §7.3. Only the balance check uses
@@ -88,6 +83,47 @@ def refused(status: str, text: str) -> dict[str, Any]:
 def sent_body(httpserver: HTTPServer, index: int = 0) -> bytes:
     data: bytes = httpserver.log[index][0].get_data()
     return data
+
+
+# The contract every HTTP connector keeps ---------------------------------------------------
+
+
+class TestContract(HttpConnectorContract, TemplatesContract):
+    connector_class = VonageConnector
+    send_path = SEND_PATH
+    message_id = "0C000000217B7F02"
+    refusal_code = "3"
+    required_strings = ("apiKey", "apiSecret", "brandName")
+    secret_field = "apiSecret"
+    bad_endpoints = ("https://rest.nexmo.com/sms/json", "rest.nexmo.com", "https://x#frag")
+    # No headers: the send carries the key and secret in its JSON body.
+    echo_parts = ("raw", "fields", "number")
+    template_field = "content"
+    check_result = "Vonage account api-key has a balance of 10.28"
+
+    def config(self, endpoint: str) -> dict[str, Any]:
+        return {**BASE_CONFIG, "endpoint": endpoint}
+
+    def accept(self, request: Request) -> Response:
+        answer = accepted("0C000000217B7F02")
+        answer["messages"][0]["to"] = request.get_json()["to"]  # Vonage repeats the number
+        return Response(json.dumps(answer), 200, mimetype="application/json")
+
+    def refuse(self, request: Request, status: int, text: str) -> Response:
+        return Response(json.dumps(refused("3", text)), status, mimetype="application/json")
+
+    def recipient(self, request: Request) -> str:
+        return str(request.get_json()["to"])
+
+    def assert_sent_code(self, request: Request, phone: str) -> None:
+        body = request.get_json()
+        assert body["from"] == "Acme"
+        assert re.fullmatch(r"Your code is \d{6}\.", body["text"])
+
+    def answer_check(self, request: Request) -> Response:
+        assert (request.method, request.path) == ("GET", "/account/get-balance")
+        assert request.headers["Authorization"] == BALANCE_BASIC_AUTH
+        return Response(json.dumps({"value": 10.28, "autoReload": False}), 200)
 
 
 # Request shape ---------------------------------------------------------------------------
@@ -250,16 +286,6 @@ def test_http_error_with_sms_shape_keeps_status_and_text(httpserver: HTTPServer)
     assert info.value.provider_message == "Bad Credentials"
 
 
-def test_http_429_is_rate_limited(httpserver: HTTPServer) -> None:
-    httpserver.expect_request(SEND_PATH, method="POST").respond_with_data(
-        "slow down", status=429, headers={"Retry-After": "30"}
-    )
-    with pytest.raises(ProviderRateLimited) as info:
-        make(httpserver).send(message())
-    assert (info.value.status_code, info.value.retry_after) == (429, 30)
-    assert len(httpserver.log) == 1
-
-
 def test_http_5xx_is_unavailable(httpserver: HTTPServer) -> None:
     expect_send(httpserver).respond_with_data("<h1>Bad Gateway</h1>", status=502)
     with pytest.raises(ProviderUnavailable) as info:
@@ -290,43 +316,6 @@ def test_check_reports_bad_credentials(httpserver: HTTPServer) -> None:
 # Configuration ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["apiKey", "apiSecret", "brandName"])
-@pytest.mark.parametrize("bad", [None, "", 7])
-def test_required_strings(field: str, bad: Any) -> None:
-    config = dict(BASE_CONFIG)
-    if bad is None:
-        del config[field]
-    else:
-        config[field] = bad
-    with pytest.raises(ConfigurationError) as info:
-        VonageConnector(config)
-    assert info.value.key == f"SMS_OTP_CONNECTOR_CONFIG.{field}"
-
-
-def test_templates_are_required() -> None:
-    config = {k: v for k, v in BASE_CONFIG.items() if k != "templates"}
-    with pytest.raises(ConfigurationError) as info:
-        VonageConnector(config)
-    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
-
-
-def test_missing_required_templates_are_named() -> None:
-    templates = [t for t in TEMPLATES if t["usageType"] != "SignIn"]
-    with pytest.raises(ConfigurationError) as info:
-        VonageConnector({**BASE_CONFIG, "templates": templates})
-    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.templates"
-    assert "SignIn" in info.value.problem
-
-
-@pytest.mark.parametrize(
-    "endpoint", ["https://rest.nexmo.com/sms/json", "rest.nexmo.com", "https://x#frag"]
-)
-def test_bad_endpoint_is_rejected(endpoint: str) -> None:
-    with pytest.raises(ConfigurationError) as info:
-        VonageConnector({**BASE_CONFIG, "endpoint": endpoint})
-    assert info.value.key == "SMS_OTP_CONNECTOR_CONFIG.endpoint"
-
-
 # Secrets ---------------------------------------------------------------------------------
 
 
@@ -341,52 +330,18 @@ def test_repr_and_errors_hide_the_secret(httpserver: HTTPServer) -> None:
     assert info.value.provider_message == "Bad Credentials for [redacted]"
 
 
-# CLI end to end --------------------------------------------------------------------------
-
-
-def cli_app(make_app: AppFactory, httpserver: HTTPServer) -> Any:
-    return make_app(
-        SMS_OTP_CONNECTOR="vonage",
-        SMS_OTP_CONNECTOR_CONFIG={**BASE_CONFIG, "endpoint": origin(httpserver)},
-    )
-
-
-@pytest.mark.parametrize("phone", ["+8613800138000", "+12015550123"])
-def test_cli_send_test(make_app: AppFactory, httpserver: HTTPServer, phone: str) -> None:
-    expect_send(httpserver).respond_with_json(accepted("MSG-9"))
-    app = cli_app(make_app, httpserver)
-    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", phone])
-    assert result.exit_code == 0, result.output
-    assert "MSG-9" in result.output
-    assert len(httpserver.log) == 1
-    body = json.loads(sent_body(httpserver))
-    assert body["to"] == phone.removeprefix("+")
-    assert body["from"] == "Acme"
-    assert re.fullmatch(r"Your code is \d{6}\.", body["text"])
-
-
-def test_cli_send_test_failure_names_vonage_reason(
-    make_app: AppFactory, httpserver: HTTPServer
-) -> None:
-    expect_send(httpserver).respond_with_json(refused("29", "Non White-listed Destination"))
-    app = cli_app(make_app, httpserver)
-    result = app.test_cli_runner().invoke(args=["sms-otp", "send-test", "+12015550123"])
-    assert result.exit_code != 0
-    assert "Non White-listed Destination" in result.output
-    assert "provider code 29" in result.output
-    assert "api-secret" not in result.output
-
-
 # Security check 36: an answer that repeats the request ------------------------------------
 
 ECHO_SECRET = "vn-secret-0e5a93d1f8"
 
 
-# No headers: the send carries the key and secret in its JSON body.
-@pytest.mark.parametrize("part", ["raw", "fields", "number"])
-def test_an_answer_repeating_the_request_leaks_nothing(
+@pytest.mark.parametrize("part", TestContract.echo_parts)
+def test_a_200_refusal_repeating_the_request_leaks_nothing(
     make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, part: str
 ) -> None:
+    """Vonage refuses with HTTP 200 and a non-zero status (the contract's check covers its
+    HTTP errors)."""
+
     def refuse(request: Request) -> Response:
         text = "Invalid Message: " + echo_of(request, part, request.get_json()["to"])
         return Response(json.dumps(refused("3", text)), 200, mimetype="application/json")
@@ -400,23 +355,4 @@ def test_an_answer_repeating_the_request_leaks_nothing(
         config={**BASE_CONFIG, "apiSecret": ECHO_SECRET, "endpoint": origin(httpserver)},
         secrets=[ECHO_SECRET],
         kept=["Invalid Message:", "provider code 3"],
-    )
-
-
-def test_the_accepted_answer_repeating_the_number_stays_out_of_the_log(
-    make_app: AppFactory, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    def accept(request: Request) -> Response:
-        answer = accepted("0C000000217B7F02")
-        answer["messages"][0]["to"] = request.get_json()["to"]  # Vonage repeats the number
-        return Response(json.dumps(answer), 200, mimetype="application/json")
-
-    httpserver.expect_request(SEND_PATH, method="POST").respond_with_handler(retry_then(accept))
-    assert_accepted_answer_stays_out(
-        make_app,
-        httpserver,
-        caplog,
-        connector="vonage",
-        config={**BASE_CONFIG, "endpoint": origin(httpserver)},
-        message_id="0C000000217B7F02",
     )

@@ -1,4 +1,5 @@
-"""HTTP SMS (providers.md §2.7): hand the code to your own endpoint, which sends the SMS.
+"""The webhook connector, config name ``http`` (Logto's HTTP SMS, providers.md §2.7): hand
+the code to your own endpoint, which sends the SMS.
 
 No templates: the endpoint gets the usage type and the template variables and words the
 message itself. The body is Logto's ``{to, type, payload, ip?}``, so an endpoint written for
@@ -11,15 +12,17 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._http import HttpConnector
 from .base import DeliveryResult, SmsMessage
+from .httpbase import HttpConnector
 
 #: The credential part of ``authorization`` is redacted on its own only when it is at
 #: least this long, so a toy value cannot blank out ordinary words of an error body.
 _MIN_REDACTED = 8
 
 
-class HttpSmsConnector(HttpConnector):
+class WebhookConnector(HttpConnector):
+    """Posts Logto's HTTP SMS body to the configured ``endpoint``."""
+
     name = "http"
     secret_fields = frozenset({"authorization"})
 

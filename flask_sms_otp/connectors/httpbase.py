@@ -1,7 +1,9 @@
-"""Shared plumbing for connectors that speak HTTP: the pooled client, timeouts, safe
+"""The public base class of connectors that speak HTTP: the pooled client, timeouts, safe
 retries and the mapping of transport failures and HTTP statuses to typed errors.
 
-A provider module only builds its request and judges its answer.
+A provider module only builds its request and judges its answer. Third-party connectors
+subclass :class:`HttpConnector` (importable from ``flask_sms_otp.connectors``); the generic
+webhook connector, config name ``http``, is :mod:`flask_sms_otp.connectors.webhook`.
 
 Retries never risk a second SMS: a request is retried only when it cannot have been
 accepted (the connection failed before anything was sent), or when the provider said so
@@ -15,13 +17,16 @@ import base64
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import httpx
 
 from ..errors import DeliveryError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from .base import SmsConnector
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 USER_AGENT = "flask-sms-otp"
 _RETRY_STATUSES = frozenset({429, 503})
@@ -33,7 +38,16 @@ MAX_PROVIDER_TEXT = 2000
 
 
 class HttpConnector(SmsConnector):
-    """Base class of the HTTP connectors: owns one pooled ``httpx.Client`` per instance."""
+    """Base class of the connectors that call a provider over HTTP.
+
+    Owns one pooled ``httpx.Client`` per instance, with the app's timeouts
+    (``SMS_OTP_HTTP_TIMEOUT``). A subclass builds its request, sends it with
+    :meth:`request` (safe retries, typed transport errors) and turns a failed answer into
+    an error with :meth:`error_for_status` and :meth:`provider_text`.
+
+    ``transport`` and ``sleep`` are for tests: an ``httpx.MockTransport``, and a function
+    that records the waits between retries instead of sleeping.
+    """
 
     #: How many times a safe failure is retried (so at most ``max_retries + 1`` requests).
     max_retries: ClassVar[int] = 2
@@ -51,8 +65,10 @@ class HttpConnector(SmsConnector):
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(config, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self._sleep = sleep
+        super().__init__(config)
         self.client = httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             transport=transport,
@@ -61,7 +77,15 @@ class HttpConnector(SmsConnector):
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
 
+    @classmethod
+    def from_settings(cls, config: Mapping[str, Any], settings: Settings) -> Self:
+        """Built with the app's connect and read timeouts (``SMS_OTP_HTTP_TIMEOUT``)."""
+        return cls(
+            config, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
+        )
+
     def close(self) -> None:
+        """Close the pooled connections."""
         self.client.close()
 
     # Config helpers --------------------------------------------------------------------
@@ -98,7 +122,8 @@ class HttpConnector(SmsConnector):
 
     def provider_text(self, value: Any) -> str | None:
         """A provider's text for an error: one line, bounded, without this connector's
-        credentials (see :meth:`redactor`). ``None`` when nothing is left.
+        credentials (see :meth:`~flask_sms_otp.SmsConnector.redactor`). ``None`` when
+        nothing is left.
 
         The code and the number are redacted by the delivery, which knows them, before the
         text is logged, stored or signalled.
