@@ -18,6 +18,7 @@ from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions
+from .api import api_blueprint
 from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
 from .cli import sms_otp_cli
 from .clock import Clock, utcnow
@@ -39,6 +40,7 @@ from .settings import DEFAULTS, Settings, keys_reference
 from .state import EXTENSION_KEY, SmsOtpState, get_state
 from .usage import Usage
 from .users import UserStore, default_user_model
+from .views import html_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -174,9 +176,6 @@ class SmsOtp:
         app.before_request_funcs.setdefault(None, []).insert(0, sessions.check_session)
         sessions.connect_signals(app)
         _init_i18n(app)
-        from .api import api_blueprint  # the views import the state; imported late
-        from .views import html_blueprint
-
         app.register_blueprint(html_blueprint, url_prefix=settings.url_prefix)
         app.register_blueprint(api_blueprint, url_prefix=settings.url_prefix + "/api")
         app.cli.add_command(sms_otp_cli)
