@@ -236,7 +236,7 @@ class SmsOtp:
         pending on ``db.session`` stays pending. With ``deliver=False``, a silent challenge
         that sends nothing and that no code verifies.
 
-        Raises :class:`InvalidPhoneNumber`, :class:`RateLimited`, :class:`TooManyAttempts`
+        Raises :class:`InvalidPhoneNumber`, ``RateLimited``, :class:`TooManyAttempts`
         while the number is locked, and :class:`DeliveryError` when the send fails now
         (with queued delivery, the worker's failures are signalled instead)."""
         state = get_state()
