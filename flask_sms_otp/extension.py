@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
@@ -17,6 +18,7 @@ from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions
+from .api import api_blueprint
 from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
 from .cli import sms_otp_cli
 from .clock import Clock, utcnow
@@ -34,10 +36,11 @@ from .notices import Notices
 from .records import DeliveryRecords
 from .sender import BackgroundSender
 from .session_records import SessionRecords
-from .settings import DEFAULTS, Settings
+from .settings import DEFAULTS, Settings, keys_reference
 from .state import EXTENSION_KEY, SmsOtpState, get_state
 from .usage import Usage
 from .users import UserStore, default_user_model
+from .views import html_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,23 +54,9 @@ class SmsOtp:
     Nothing app-bound is kept on this object; per-app state lives in
     ``app.extensions["sms_otp"]``, so one instance can serve several apps.
 
-    Config keys read at ``init_app`` (defaults in parentheses; see docs/configuration.md):
-    ``SMS_OTP_CONNECTOR`` ("console"), ``SMS_OTP_CONNECTOR_CONFIG`` ({}),
-    ``SMS_OTP_CODE_LENGTH`` (6), ``SMS_OTP_CODE_TTL`` (600), ``SMS_OTP_MAX_ATTEMPTS`` (5),
-    ``SMS_OTP_RESEND_COOLDOWN`` (60), ``SMS_OTP_MAX_RESENDS`` (3),
-    ``SMS_OTP_LOCKOUT_THRESHOLD`` (10), ``SMS_OTP_LOCKOUT_DURATION`` (900),
-    ``SMS_OTP_DEFAULT_REGION`` (None), ``SMS_OTP_ALLOWED_REGIONS`` (None),
-    ``SMS_OTP_ALLOW_VOIP`` (False), ``SMS_OTP_HTTP_TIMEOUT`` ((5.0, 10.0)),
-    ``SMS_OTP_DELIVERY`` ("sync"),
-    ``SMS_OTP_URL_PREFIX`` ("/auth"), ``SMS_OTP_SIGN_IN_METHODS`` (["password", "code"]),
-    ``SMS_OTP_PASSWORD_REQUIRED`` (False), ``SMS_OTP_PASSWORD_MIN_LENGTH`` (8),
-    ``SMS_OTP_PASSWORD_HASH_METHOD`` ("scrypt:131072:8:1"), ``SMS_OTP_REVERIFY_MAX_AGE`` (300),
-    ``SMS_OTP_SECURE_COOKIES`` (True), ``SMS_OTP_SEND_LIMIT_PER_NUMBER``
-    ("1/minute;5/hour;10/day"), ``SMS_OTP_SEND_LIMIT_PER_IP`` ("10/hour"),
-    ``SMS_OTP_SEND_LIMIT_PER_PREFIX`` ("10/hour"), ``SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT``
-    ("5/5minutes;100/hour"), ``SMS_OTP_PASSWORD_LIMIT_PER_IP`` ("10/minute"); Flask's
-    ``SECRET_KEY`` / ``SECRET_KEY_FALLBACKS``, from which the code-digest keys are derived;
-    Flask-Limiter's ``RATELIMIT_STORAGE_URI`` and ``RATELIMIT_STRATEGY``; Flask-Babel's
+    Besides the ``SMS_OTP_*`` keys listed below, ``init_app`` reads Flask's ``SECRET_KEY`` /
+    ``SECRET_KEY_FALLBACKS``, from which the code-digest keys are derived; Flask-Limiter's
+    ``RATELIMIT_STORAGE_URI`` and ``RATELIMIT_STRATEGY``; Flask-Babel's
     ``BABEL_DEFAULT_LOCALE`` when this extension sets Flask-Babel up (the app has not).
 
     :param db: the app's Flask-SQLAlchemy object; the models are created on it.
@@ -187,9 +176,6 @@ class SmsOtp:
         app.before_request_funcs.setdefault(None, []).insert(0, sessions.check_session)
         sessions.connect_signals(app)
         _init_i18n(app)
-        from .api import api_blueprint  # the views import the state; imported late
-        from .views import html_blueprint
-
         app.register_blueprint(html_blueprint, url_prefix=settings.url_prefix)
         app.register_blueprint(api_blueprint, url_prefix=settings.url_prefix + "/api")
         app.cli.add_command(sms_otp_cli)
@@ -250,7 +236,7 @@ class SmsOtp:
         pending on ``db.session`` stays pending. With ``deliver=False``, a silent challenge
         that sends nothing and that no code verifies.
 
-        Raises :class:`InvalidPhoneNumber`, :class:`RateLimited`, :class:`TooManyAttempts`
+        Raises :class:`InvalidPhoneNumber`, ``RateLimited``, :class:`TooManyAttempts`
         while the number is locked, and :class:`DeliveryError` when the send fails now
         (with queued delivery, the worker's failures are signalled instead)."""
         state = get_state()
@@ -289,6 +275,14 @@ class SmsOtp:
         return get_state().challenges.verify(
             challenge_id, code, usage=usage, phone=phone, user_id=user_id
         )
+
+
+# The key list comes from the settings table, never written by hand.
+SmsOtp.__doc__ = (
+    f"{inspect.cleandoc(SmsOtp.__doc__ or '')}\n\n"
+    "Config keys read at ``init_app``, with their defaults (docs/configuration.md explains "
+    f"each):\n\n{keys_reference()}\n"
+)
 
 
 def build_connector(settings: Settings) -> SmsConnector:

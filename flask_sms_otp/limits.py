@@ -54,11 +54,11 @@ class RateLimits:
     def __init__(self, limiter: Limiter, settings: Settings, *, enabled: bool = True) -> None:
         self.limiter = limiter
         self.enabled = enabled
-        self.send_per_number = parse_many(settings.send_limit_per_number)
-        self.send_per_ip = parse_many(settings.send_limit_per_ip)
-        self.send_per_prefix = parse_many(settings.send_limit_per_prefix)
-        self.password_per_account = parse_many(settings.password_limit_per_account)
-        self.password_per_ip = parse_many(settings.password_limit_per_ip)
+        self.send_per_number = settings.send_limit_per_number
+        self.send_per_ip = settings.send_limit_per_ip
+        self.send_per_prefix = settings.send_limit_per_prefix
+        self.password_per_account = settings.password_limit_per_account
+        self.password_per_ip = settings.password_limit_per_ip
         self.notice_interval = parse_many(NOTICE_INTERVAL)
 
     def hit_send(self, e164: str, client_ip: str | None) -> None:

@@ -25,7 +25,7 @@ expires with its code, and tests can move both at once.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, after_this_request, current_app, g, request, session
@@ -39,9 +39,7 @@ from werkzeug.wrappers import Response
 from . import transaction
 from .i18n import gettext as _
 from .session_records import SessionRecord, SessionRecords, new_token
-
-if TYPE_CHECKING:
-    from .state import SmsOtpState
+from .state import get_state
 
 SID = "_sms_otp_sid"
 EPOCH = "_sms_otp_epoch"
@@ -174,13 +172,7 @@ def _client() -> tuple[str, str]:
 
 
 def _records() -> SessionRecords:
-    return _state().session_records
-
-
-def _state() -> SmsOtpState:
-    from .state import get_state  # late: the state imports the flows, which import this
-
-    return get_state()
+    return get_state().session_records
 
 
 # Pending second step and identity checks ------------------------------------------------------
@@ -232,7 +224,7 @@ def verified_within(max_age: int) -> bool:
 
 def _now() -> float:
     """Seconds since the epoch by the code engine's clock."""
-    return _state().challenges.clock().timestamp()
+    return get_state().challenges.clock().timestamp()
 
 
 def set_flow(name: str, verification_id: str, **extra: Any) -> None:
@@ -304,7 +296,7 @@ def _check_remember_cookie() -> None:
     user_id = decode_cookie(cookie)
     if user_id is None:
         return  # not a valid remember cookie: Flask-Login ignores it too
-    user = _state().users.get(user_id)
+    user = get_state().users.get(user_id)
     if user is None:
         return
     carried = _companion(str(user.get_id()))

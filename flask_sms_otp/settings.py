@@ -1,300 +1,259 @@
-"""One typed, validated view of the ``SMS_OTP_*`` config keys.
+"""The ``SMS_OTP_*`` config keys: one table, and the typed view of them built at ``init_app``.
 
-Built once at ``init_app``; the rest of the package reads this object, never ``app.config``.
+The body of :class:`Settings` is the table: each attribute is declared with :func:`option`,
+giving its config key, default, parser and a one-line summary. From it come
+:data:`OPTIONS`, :data:`DEFAULTS` (what ``init_app`` sets), :meth:`Settings.from_config`,
+the key list in :class:`~flask_sms_otp.SmsOtp`'s docstring, and the check that
+docs/configuration.md documents every key with its default. The rest of the package reads
+the :class:`Settings` object, never ``app.config``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import Field, dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, TypeVar, cast, dataclass_transform
 
-import phonenumbers
-from limits import parse_many
+from limits import RateLimitItem
 
-from .errors import ConfigurationError
+from . import config_parsers as parsers
+from .config_parsers import Parser
 
-#: Every key this extension reads, with its default. ``init_app`` sets these with
-#: ``app.config.setdefault``; docs/configuration.md documents each one.
-DEFAULTS: dict[str, Any] = {
-    "SMS_OTP_CONNECTOR": "console",
-    "SMS_OTP_CONNECTOR_CONFIG": {},
-    "SMS_OTP_CODE_LENGTH": 6,
-    "SMS_OTP_CODE_TTL": 600,
-    "SMS_OTP_MAX_ATTEMPTS": 5,
-    "SMS_OTP_RESEND_COOLDOWN": 60,
-    "SMS_OTP_MAX_RESENDS": 3,
-    "SMS_OTP_LOCKOUT_THRESHOLD": 10,
-    "SMS_OTP_LOCKOUT_DURATION": 900,
-    "SMS_OTP_DEFAULT_REGION": None,
-    "SMS_OTP_ALLOWED_REGIONS": None,
-    "SMS_OTP_ALLOW_VOIP": False,
-    "SMS_OTP_HTTP_TIMEOUT": (5.0, 10.0),
-    "SMS_OTP_DELIVERY": "sync",
-    "SMS_OTP_SENDER_THREADS": 4,
-    "SMS_OTP_SENDER_BACKLOG": 100,
-    "SMS_OTP_URL_PREFIX": "/auth",
-    "SMS_OTP_SIGN_IN_METHODS": ["password", "code"],
-    "SMS_OTP_PASSWORD_REQUIRED": False,
-    "SMS_OTP_PASSWORD_MIN_LENGTH": 8,
-    "SMS_OTP_PASSWORD_HASH_METHOD": "scrypt:131072:8:1",
-    "SMS_OTP_REVERIFY_MAX_AGE": 300,
-    "SMS_OTP_SECURE_COOKIES": True,
-    "SMS_OTP_SEND_LIMIT_PER_NUMBER": "1/minute;5/hour;10/day",
-    "SMS_OTP_SEND_LIMIT_PER_IP": "10/hour",
-    "SMS_OTP_SEND_LIMIT_PER_PREFIX": "10/hour",
-    "SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT": "5/5minutes;100/hour",
-    "SMS_OTP_PASSWORD_LIMIT_PER_IP": "10/minute",
-}
+T = TypeVar("T")
+_C = TypeVar("_C")
 
-MIN_CODE_LENGTH = 6
-MAX_CODE_LENGTH = 10
-MAX_CODE_TTL = 600
-MAX_LOCKOUT_THRESHOLD = 100
+_OPTION = "sms_otp_option"
 
 
-@dataclass(frozen=True, slots=True)
+def option(key: str, default: Any, parse: Parser[T], summary: str, /) -> T:
+    """Declare a :class:`Settings` attribute: its config ``key``, the key's ``default`` (set
+    by ``init_app``), the ``parse`` that reads the key's value, and a one-line ``summary``.
+
+    Typed as what ``parse`` returns, so mypy checks each attribute against its parser; at run
+    time a dataclass field with no default of its own. Positional only: a ``default=``
+    keyword would make type checkers think the attribute had one.
+    """
+    return cast(T, field(metadata={_OPTION: (key, default, parse, summary)}))
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(option,))
+def _table_of_options(cls: type[_C]) -> type[_C]:
+    """A frozen, slotted dataclass whose attributes are declared with :func:`option`."""
+    return dataclass(frozen=True, slots=True)(cls)
+
+
+@_table_of_options
 class Settings:
-    connector: str
-    connector_config: Mapping[str, Any]
-    code_length: int
-    code_ttl: int
-    max_attempts: int
-    resend_cooldown: int
-    max_resends: int
-    lockout_threshold: int
-    lockout_duration: int
-    default_region: str | None
-    allowed_regions: frozenset[str] | None
-    allow_voip: bool
-    connect_timeout: float
-    read_timeout: float
-    delivery: str
-    sender_threads: int
-    sender_backlog: int
-    url_prefix: str
-    sign_in_methods: frozenset[str]
-    password_required: bool
-    password_min_length: int
-    password_hash_method: str
-    reverify_max_age: int
-    secure_cookies: bool
-    send_limit_per_number: str
-    send_limit_per_ip: str
-    send_limit_per_prefix: str
-    password_limit_per_account: str
-    password_limit_per_ip: str
+    """Every ``SMS_OTP_*`` key, validated; see docs/configuration.md for each."""
+
+    connector: str = option(
+        "SMS_OTP_CONNECTOR",
+        "console",
+        parsers.connector_name,
+        "the connector that sends every SMS",
+    )
+    connector_config: Mapping[str, Any] = option(
+        "SMS_OTP_CONNECTOR_CONFIG",
+        {},
+        parsers.connector_config,
+        "the connector's config: Logto's connector JSON, as a dict or a JSON string",
+    )
+    code_length: int = option(
+        "SMS_OTP_CODE_LENGTH",
+        6,
+        parsers.integer(6, 10),
+        "digits per code, 6 to 10",
+    )
+    code_ttl: int = option(
+        "SMS_OTP_CODE_TTL",
+        600,
+        parsers.integer(30, 600),
+        "seconds a code stays valid, 30 to 600",
+    )
+    max_attempts: int = option(
+        "SMS_OTP_MAX_ATTEMPTS",
+        5,
+        parsers.integer(1, 10),
+        "verification attempts per code, 1 to 10",
+    )
+    resend_cooldown: int = option(
+        "SMS_OTP_RESEND_COOLDOWN",
+        60,
+        parsers.integer(0, 3600),
+        "seconds before a challenge's code can be sent again, 0 to 3600",
+    )
+    max_resends: int = option(
+        "SMS_OTP_MAX_RESENDS",
+        3,
+        parsers.integer(0, 10),
+        "resends per challenge, 0 to 10",
+    )
+    lockout_threshold: int = option(
+        "SMS_OTP_LOCKOUT_THRESHOLD",
+        10,
+        parsers.integer(1, 100),
+        "consecutive failed verifications that lock a number, 1 to 100",
+    )
+    lockout_duration: int = option(
+        "SMS_OTP_LOCKOUT_DURATION",
+        900,
+        parsers.integer(1, 7 * 24 * 3600),
+        "seconds a locked number can neither receive nor verify codes, up to 7 days",
+    )
+    default_region: str | None = option(
+        "SMS_OTP_DEFAULT_REGION",
+        None,
+        parsers.region_or_none,
+        "region of numbers typed without a country code; None requires one",
+    )
+    allowed_regions: frozenset[str] | None = option(
+        "SMS_OTP_ALLOWED_REGIONS",
+        None,
+        parsers.regions,
+        "regions whose numbers are accepted; None accepts every region",
+    )
+    allow_voip: bool = option(
+        "SMS_OTP_ALLOW_VOIP",
+        False,
+        parsers.boolean,
+        "accept VoIP numbers as well as mobile ones",
+    )
+    http_timeout: tuple[float, float] = option(
+        "SMS_OTP_HTTP_TIMEOUT",
+        (5.0, 10.0),
+        parsers.timeouts,
+        "the provider's (connect, read) timeouts in seconds; one number sets both",
+    )
+    delivery: str = option(
+        "SMS_OTP_DELIVERY",
+        "sync",
+        parsers.choice("sync", "celery"),
+        "'sync' sends from the web process, 'celery' from a Celery worker",
+    )
+    sender_threads: int = option(
+        "SMS_OTP_SENDER_THREADS",
+        4,
+        parsers.integer(1, 64),
+        "threads of the background sender in each process, 1 to 64",
+    )
+    sender_backlog: int = option(
+        "SMS_OTP_SENDER_BACKLOG",
+        100,
+        parsers.integer(0, 10_000),
+        "sends that may wait for a background sender thread, 0 to 10,000",
+    )
+    url_prefix: str = option(
+        "SMS_OTP_URL_PREFIX",
+        "/auth",
+        parsers.url_prefix,
+        "where the pages live; the API is under /api",
+    )
+    sign_in_methods: frozenset[str] = option(
+        "SMS_OTP_SIGN_IN_METHODS",
+        ["password", "code"],
+        parsers.sign_in_methods,
+        "sign-in methods offered: 'password' and 'code'",
+    )
+    password_required: bool = option(
+        "SMS_OTP_PASSWORD_REQUIRED",
+        False,
+        parsers.boolean,
+        "whether sign-up asks for a password",
+    )
+    password_min_length: int = option(
+        "SMS_OTP_PASSWORD_MIN_LENGTH",
+        8,
+        parsers.integer(8, 64),
+        "minimum password length, 8 to 64",
+    )
+    password_hash_method: str = option(
+        "SMS_OTP_PASSWORD_HASH_METHOD",
+        "scrypt:131072:8:1",
+        parsers.hash_method,
+        "Werkzeug hash method for passwords (scrypt or pbkdf2)",
+    )
+    reverify_max_age: int = option(
+        "SMS_OTP_REVERIFY_MAX_AGE",
+        300,
+        parsers.integer(30, 3600),
+        "seconds an identity confirmation stays fresh, 30 to 3600",
+    )
+    secure_cookies: bool = option(
+        "SMS_OTP_SECURE_COOKIES",
+        True,
+        parsers.boolean,
+        "make the session and remember cookies Secure, HttpOnly and SameSite=Lax",
+    )
+    send_limit_per_number: tuple[RateLimitItem, ...] = option(
+        "SMS_OTP_SEND_LIMIT_PER_NUMBER",
+        "1/minute;5/hour;10/day",
+        parsers.rate_limits(),
+        "SMS sends per number, resends included",
+    )
+    send_limit_per_ip: tuple[RateLimitItem, ...] = option(
+        "SMS_OTP_SEND_LIMIT_PER_IP",
+        "10/hour",
+        parsers.rate_limits(),
+        "SMS sends per client IP",
+    )
+    send_limit_per_prefix: tuple[RateLimitItem, ...] = option(
+        "SMS_OTP_SEND_LIMIT_PER_PREFIX",
+        "10/hour",
+        parsers.rate_limits(),
+        "SMS sends per block of 10,000 numbers",
+    )
+    password_limit_per_account: tuple[RateLimitItem, ...] = option(
+        "SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT",
+        "5/5minutes;100/hour",
+        parsers.rate_limits(max_per_hour=100),
+        "failed password attempts per number, at most 100 an hour",
+    )
+    password_limit_per_ip: tuple[RateLimitItem, ...] = option(
+        "SMS_OTP_PASSWORD_LIMIT_PER_IP",
+        "10/minute",
+        parsers.rate_limits(),
+        "password attempts per IP",
+    )
+
+    @property
+    def connect_timeout(self) -> float:
+        return self.http_timeout[0]
+
+    @property
+    def read_timeout(self) -> float:
+        return self.http_timeout[1]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        """Validate the ``SMS_OTP_*`` keys; raise :class:`ConfigurationError` naming the key."""
-        connect_timeout, read_timeout = _timeouts(config["SMS_OTP_HTTP_TIMEOUT"])
-        return cls(
-            connector=_connector_name(config["SMS_OTP_CONNECTOR"]),
-            connector_config=_connector_config(config["SMS_OTP_CONNECTOR_CONFIG"]),
-            code_length=_int(config, "SMS_OTP_CODE_LENGTH", MIN_CODE_LENGTH, MAX_CODE_LENGTH),
-            code_ttl=_int(config, "SMS_OTP_CODE_TTL", 30, MAX_CODE_TTL),
-            max_attempts=_int(config, "SMS_OTP_MAX_ATTEMPTS", 1, 10),
-            resend_cooldown=_int(config, "SMS_OTP_RESEND_COOLDOWN", 0, 3600),
-            max_resends=_int(config, "SMS_OTP_MAX_RESENDS", 0, 10),
-            lockout_threshold=_int(config, "SMS_OTP_LOCKOUT_THRESHOLD", 1, MAX_LOCKOUT_THRESHOLD),
-            lockout_duration=_int(config, "SMS_OTP_LOCKOUT_DURATION", 1, 7 * 24 * 3600),
-            default_region=_region_or_none(config["SMS_OTP_DEFAULT_REGION"]),
-            allowed_regions=_regions(config["SMS_OTP_ALLOWED_REGIONS"]),
-            allow_voip=_bool(config, "SMS_OTP_ALLOW_VOIP"),
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            delivery=_choice(config, "SMS_OTP_DELIVERY", ("sync", "celery")),
-            sender_threads=_int(config, "SMS_OTP_SENDER_THREADS", 1, 64),
-            sender_backlog=_int(config, "SMS_OTP_SENDER_BACKLOG", 0, 10_000),
-            url_prefix=_url_prefix(config["SMS_OTP_URL_PREFIX"]),
-            sign_in_methods=_sign_in_methods(config["SMS_OTP_SIGN_IN_METHODS"]),
-            password_required=_bool(config, "SMS_OTP_PASSWORD_REQUIRED"),
-            password_min_length=_int(config, "SMS_OTP_PASSWORD_MIN_LENGTH", 8, 64),
-            password_hash_method=_hash_method(config["SMS_OTP_PASSWORD_HASH_METHOD"]),
-            reverify_max_age=_int(config, "SMS_OTP_REVERIFY_MAX_AGE", 30, 3600),
-            secure_cookies=_bool(config, "SMS_OTP_SECURE_COOKIES"),
-            send_limit_per_number=_limit(config, "SMS_OTP_SEND_LIMIT_PER_NUMBER"),
-            send_limit_per_ip=_limit(config, "SMS_OTP_SEND_LIMIT_PER_IP"),
-            send_limit_per_prefix=_limit(config, "SMS_OTP_SEND_LIMIT_PER_PREFIX"),
-            password_limit_per_account=_limit(
-                config, "SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT", max_per_hour=100
-            ),
-            password_limit_per_ip=_limit(config, "SMS_OTP_PASSWORD_LIMIT_PER_IP"),
-        )
+        """Read every option from ``config``; a bad value raises
+        :class:`~flask_sms_otp.ConfigurationError` naming its key."""
+        return cls(**{opt.attribute: opt.parse(opt.key, config[opt.key]) for opt in OPTIONS})
 
 
-def _connector_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError("SMS_OTP_CONNECTOR", "must name a connector, e.g. 'console'")
-    return value.strip()
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One row of the table: a config key and the :class:`Settings` attribute it fills."""
+
+    key: str
+    attribute: str
+    default: Any
+    parse: Parser[Any]
+    summary: str
 
 
-def _connector_config(value: Any) -> Mapping[str, Any]:
-    key = "SMS_OTP_CONNECTOR_CONFIG"
-    if value is None:
-        return {}
-    if isinstance(value, str | bytes):
-        # From the environment: FLASK_SMS_OTP_CONNECTOR_CONFIG='{"accountSID": ...}'.
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except ValueError as exc:
-            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(key, "must be a dict (Logto's connector JSON) or a JSON object")
-    return dict(value)
+def _row(attribute: Field[Any]) -> Option:
+    key, default, parse, summary = attribute.metadata[_OPTION]
+    return Option(key=key, attribute=attribute.name, default=default, parse=parse, summary=summary)
 
 
-def _int(config: Mapping[str, Any], key: str, low: int, high: int) -> int:
-    value = config[key]
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError(key, f"must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise ConfigurationError(key, f"must be between {low} and {high}, got {value}")
-    return value
+#: Every option, in the order of :class:`Settings`.
+OPTIONS: tuple[Option, ...] = tuple(_row(attribute) for attribute in fields(Settings))
+
+#: Every key with its default; ``init_app`` sets them with ``app.config.setdefault``.
+DEFAULTS: Mapping[str, Any] = MappingProxyType({opt.key: opt.default for opt in OPTIONS})
 
 
-def _bool(config: Mapping[str, Any], key: str) -> bool:
-    value = config[key]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in {
-        "1",
-        "true",
-        "yes",
-        "on",
-        "0",
-        "false",
-        "no",
-        "off",
-    }:
-        return value.lower() in {"1", "true", "yes", "on"}
-    raise ConfigurationError(key, f"must be true or false, got {value!r}")
-
-
-def _region(value: Any, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(key, f"region codes are strings like 'US', got {value!r}")
-    region = value.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ConfigurationError(key, f"{value!r} is not an ISO 3166 region phonenumbers knows")
-    return region
-
-
-def _region_or_none(value: Any) -> str | None:
-    if value in (None, ""):
-        return None
-    return _region(value, "SMS_OTP_DEFAULT_REGION")
-
-
-def _regions(value: Any) -> frozenset[str] | None:
-    key = "SMS_OTP_ALLOWED_REGIONS"
-    if value in (None, ""):
-        return None
-    if isinstance(value, str):
-        value = [part for part in value.replace(";", ",").split(",") if part.strip()]
-    if not isinstance(value, list | tuple | set | frozenset) or not value:
-        raise ConfigurationError(
-            key, "must be a list of region codes such as ['US', 'GB'], or None"
-        )
-    return frozenset(_region(item, key) for item in value)
-
-
-def _timeouts(value: Any) -> tuple[float, float]:
-    key = "SMS_OTP_HTTP_TIMEOUT"
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ConfigurationError(
-                key, f"must be seconds or [connect, read], got {value!r}"
-            ) from None
-    pair = (value, value) if isinstance(value, int | float) else value
-    if (
-        not isinstance(pair, list | tuple)
-        or len(pair) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pair)
-        or not all(0 < v <= 120 for v in pair)
-    ):
-        raise ConfigurationError(
-            key, f"must be seconds (0-120] or a [connect, read] pair of them, got {value!r}"
-        )
-    return float(pair[0]), float(pair[1])
-
-
-def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
-    value = config[key]
-    if value not in choices:
-        raise ConfigurationError(
-            key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
-        )
-    return str(value)
-
-
-SIGN_IN_METHODS = frozenset({"password", "code"})
-
-
-def _url_prefix(value: Any) -> str:
-    key = "SMS_OTP_URL_PREFIX"
-    if not isinstance(value, str) or not value.startswith("/") or value.endswith("/"):
-        raise ConfigurationError(
-            key, f"must be a path like '/auth' (no trailing slash), got {value!r}"
-        )
-    return value
-
-
-def _sign_in_methods(value: Any) -> frozenset[str]:
-    key = "SMS_OTP_SIGN_IN_METHODS"
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list | tuple | set | frozenset) or not value:
-        raise ConfigurationError(key, "must list at least one of 'password' and 'code'")
-    methods = frozenset(value)
-    unknown = methods - SIGN_IN_METHODS
-    if unknown:
-        raise ConfigurationError(
-            key, f"unknown sign-in methods: {', '.join(sorted(map(str, unknown)))}"
-        )
-    return methods
-
-
-_HASH_METHOD = re.compile(r"scrypt(:\d+:\d+:\d+)?|pbkdf2:sha(256|512)(:\d+)?")
-
-
-def _hash_method(value: Any) -> str:
-    if not isinstance(value, str) or not _HASH_METHOD.fullmatch(value):
-        raise ConfigurationError(
-            "SMS_OTP_PASSWORD_HASH_METHOD",
-            f"must be a Werkzeug method such as 'scrypt:131072:8:1' or "
-            f"'pbkdf2:sha256:1000000', got {value!r}",
-        )
-    return value
-
-
-def _limit(config: Mapping[str, Any], key: str, *, max_per_hour: int | None = None) -> str:
-    value = config[key]
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            key, f"must be a rate-limit string like '5/hour;10/day', got {value!r}"
-        )
-    try:
-        items = parse_many(value)
-    except ValueError:
-        raise ConfigurationError(
-            key, f"is not a rate-limit string like '5/hour;10/day': {value!r}"
-        ) from None
-    if not items:
-        raise ConfigurationError(key, "must set at least one limit")
-    if max_per_hour is not None:
-        # The most any one hour can see under these limits.
-        per_hour = min(i.amount * max(1, math.ceil(3600 / i.get_expiry())) for i in items)
-        if per_hour > max_per_hour:
-            raise ConfigurationError(
-                key, f"allows {per_hour} per hour; at most {max_per_hour} are allowed"
-            )
-    return value
+def keys_reference() -> str:
+    """The keys as a reST bullet list, each with its default and summary."""
+    return "\n".join(f"- ``{opt.key}`` (``{opt.default!r}``): {opt.summary}" for opt in OPTIONS)

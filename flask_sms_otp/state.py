@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_sqlalchemy import SQLAlchemy
 
-from .challenges import ChallengeService
-from .connectors.base import SmsConnector
-from .delivery import Delivery
-from .dispatch import Dispatcher
-from .flows import Flows
-from .limits import RateLimits
-from .models import Models
-from .sender import BackgroundSender
-from .session_records import SessionRecords
-from .settings import Settings
-from .users import UserStore
+if TYPE_CHECKING:
+    # Only the field types: at run time this module imports nothing of the package, so the
+    # layers below the extension (flows, sessions, transaction) can read the state.
+    from .challenges import ChallengeService
+    from .connectors.base import SmsConnector
+    from .delivery import Delivery
+    from .dispatch import Dispatcher
+    from .flows import Flows
+    from .limits import RateLimits
+    from .models import Models
+    from .sender import BackgroundSender
+    from .session_records import SessionRecords
+    from .settings import Settings
+    from .users import UserStore
 
 EXTENSION_KEY = "sms_otp"
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from flask import g, has_app_context
 from werkzeug.wrappers import Response
 
+from .state import get_state
+
 logger = logging.getLogger("flask_sms_otp")
 
 _IN_VIEW = "_sms_otp_in_view"
@@ -61,8 +63,6 @@ def finish(response: Response) -> Response:
     if response.status_code >= 500:
         return response
     if changes:
-        from .state import get_state  # late: the state imports the flows, which import this
-
         get_state().db.session.commit()
     for work in queued:
         try:

@@ -1,9 +1,9 @@
-"""The configuration reference against ``flask_sms_otp.settings.DEFAULTS``.
+"""The configuration reference against the table of options, ``settings.OPTIONS``.
 
-Every key must be documented exactly once as a ``data`` directive somewhere under docs/
-(MyST ```` ```{data} SMS_OTP_... ```` or reST ``.. data:: SMS_OTP_...``), whose body has one
-line ``Default: `<Python literal>``` (``Default: ``...```` in reST) equal to the key's
-default. The literal is read with :func:`ast.literal_eval` and compared by ``repr``, so
+Every key of the table must be documented exactly once as a ``data`` directive somewhere
+under docs/ (MyST ```` ```{data} SMS_OTP_... ```` or reST ``.. data:: SMS_OTP_...``), whose
+body has one line ``Default: `<Python literal>``` (``Default: ``...```` in reST) equal to the
+key's default. The literal is read with :func:`ast.literal_eval` and compared by ``repr``, so
 quoting and spacing may differ but ``1`` vs ``True`` or a list vs a tuple may not.
 """
 
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from flask_sms_otp.settings import DEFAULTS
+from flask_sms_otp.settings import OPTIONS, Option
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+TABLE = {option.key: option for option in OPTIONS}
 
 #: ```{data} NAME ... ``` or :::{data} NAME ... ::: (MyST), body up to the closing fence.
 _MYST_DATA = re.compile(
@@ -100,10 +101,11 @@ def test_the_parser_reads_myst_and_rest() -> None:
     assert canonical("[1]") != canonical("(1,)")
 
 
-@pytest.mark.parametrize("key", sorted(DEFAULTS))
-def test_every_key_is_documented_with_its_default(key: str) -> None:
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.key)
+def test_every_key_is_documented_with_its_default(option: Option) -> None:
+    key = option.key
     entries = [entry for entry in documented_keys() if entry.name == key]
-    assert entries, f"{key} is in settings.DEFAULTS but no docs page has a data directive for it"
+    assert entries, f"{key} is in the settings table but no docs page has a data directive for it"
     assert len(entries) == 1, f"{key} is documented more than once: " + ", ".join(
         entry.where for entry in entries
     )
@@ -111,17 +113,17 @@ def test_every_key_is_documented_with_its_default(key: str) -> None:
     assert len(entry.defaults) == 1, (
         f"{entry.where}: {key} needs exactly one 'Default: `...`' line, has {len(entry.defaults)}"
     )
-    assert canonical(entry.defaults[0]) == repr(DEFAULTS[key]), (
+    assert canonical(entry.defaults[0]) == repr(option.default), (
         f"{entry.where}: {key} documents the default {entry.defaults[0]}, "
-        f"settings.DEFAULTS has {DEFAULTS[key]!r}"
+        f"the settings table has {option.default!r}"
     )
 
 
 def test_no_unknown_key_is_documented() -> None:
     unknown = [
-        f"{entry.where}: {entry.name}" for entry in documented_keys() if entry.name not in DEFAULTS
+        f"{entry.where}: {entry.name}" for entry in documented_keys() if entry.name not in TABLE
     ]
-    assert unknown == [], "documented keys that settings.DEFAULTS does not have"
+    assert unknown == [], "documented keys that the settings table does not have"
 
 
 def test_no_key_is_documented_twice() -> None:
@@ -135,6 +137,6 @@ def test_every_key_the_docs_mention_exists() -> None:
         f"{page.relative_to(DOCS)}: {name}"
         for page in doc_pages()
         for name in set(_KEY_MENTION.findall(page.read_text(encoding="utf-8")))
-        if name not in DEFAULTS and name not in NOT_CONFIG_KEYS
+        if name not in TABLE and name not in NOT_CONFIG_KEYS
     )
-    assert stale == [], "the docs name keys that settings.DEFAULTS does not have"
+    assert stale == [], "the docs name keys that the settings table does not have"

@@ -1,0 +1,199 @@
+"""How each ``SMS_OTP_*`` value is read and checked.
+
+Every parser has one signature, ``parse(key, value)``: it returns the typed value or raises
+:class:`ConfigurationError` naming ``key``. Values may come from Python config or from the
+environment (``app.config.from_prefixed_env``), so where a value has an obvious text form
+(digits, ``"true"``, a comma-separated list, JSON) the text is accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import phonenumbers
+from limits import RateLimitItem, parse_many
+
+from .errors import ConfigurationError
+
+T = TypeVar("T")
+
+#: ``parse(key, value)``: the value of config ``key``, read and checked.
+Parser = Callable[[str, Any], T]
+
+SIGN_IN_METHODS = frozenset({"password", "code"})
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_HASH_METHOD = re.compile(r"scrypt(:\d+:\d+:\d+)?|pbkdf2:sha(256|512)(:\d+)?")
+
+
+def integer(low: int, high: int) -> Parser[int]:
+    """An integer from ``low`` to ``high``, or a string of its digits."""
+
+    def parse(key: str, value: Any) -> int:
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigurationError(key, f"must be an integer, got {value!r}")
+        if not low <= value <= high:
+            raise ConfigurationError(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def choice(*choices: str) -> Parser[str]:
+    """One of ``choices``."""
+
+    def parse(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigurationError(
+                key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+        return str(value)
+
+    return parse
+
+
+def rate_limits(*, max_per_hour: int | None = None) -> Parser[tuple[RateLimitItem, ...]]:
+    """Flask-Limiter's notation (``"5/hour;10/day"``), parsed once here into its items;
+    with ``max_per_hour``, the most any one hour can see under them is capped."""
+
+    def parse(key: str, value: Any) -> tuple[RateLimitItem, ...]:
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                key, f"must be a rate-limit string like '5/hour;10/day', got {value!r}"
+            )
+        try:
+            items = tuple(parse_many(value))
+        except ValueError:
+            raise ConfigurationError(
+                key, f"is not a rate-limit string like '5/hour;10/day': {value!r}"
+            ) from None
+        if not items:
+            raise ConfigurationError(key, "must set at least one limit")
+        if max_per_hour is not None:
+            per_hour = min(i.amount * max(1, math.ceil(3600 / i.get_expiry())) for i in items)
+            if per_hour > max_per_hour:
+                raise ConfigurationError(
+                    key, f"allows {per_hour} per hour; at most {max_per_hour} are allowed"
+                )
+        return items
+
+    return parse
+
+
+def boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise ConfigurationError(key, f"must be true or false, got {value!r}")
+
+
+def connector_name(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(key, "must name a connector, e.g. 'console'")
+    return value.strip()
+
+
+def connector_config(key: str, value: Any) -> Mapping[str, Any]:
+    """Logto's connector JSON, as a dict or its JSON text."""
+    if value is None:
+        return {}
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(key, "must be a dict (Logto's connector JSON) or a JSON object")
+    return dict(value)
+
+
+def region_or_none(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    return _region(key, value)
+
+
+def regions(key: str, value: Any) -> frozenset[str] | None:
+    """Region codes as a list or a comma-separated string; ``None`` for every region."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        value = [part for part in value.replace(";", ",").split(",") if part.strip()]
+    if not isinstance(value, list | tuple | set | frozenset) or not value:
+        raise ConfigurationError(
+            key, "must be a list of region codes such as ['US', 'GB'], or None"
+        )
+    return frozenset(_region(key, item) for item in value)
+
+
+def _region(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(key, f"region codes are strings like 'US', got {value!r}")
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigurationError(key, f"{value!r} is not an ISO 3166 region phonenumbers knows")
+    return region
+
+
+def timeouts(key: str, value: Any) -> tuple[float, float]:
+    """``(connect, read)`` seconds; one number sets both."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigurationError(
+                key, f"must be seconds or [connect, read], got {value!r}"
+            ) from None
+    pair = (value, value) if isinstance(value, int | float) else value
+    if (
+        not isinstance(pair, list | tuple)
+        or len(pair) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pair)
+        or not all(0 < v <= 120 for v in pair)
+    ):
+        raise ConfigurationError(
+            key, f"must be seconds (0-120] or a [connect, read] pair of them, got {value!r}"
+        )
+    return float(pair[0]), float(pair[1])
+
+
+def url_prefix(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or value.endswith("/"):
+        raise ConfigurationError(
+            key, f"must be a path like '/auth' (no trailing slash), got {value!r}"
+        )
+    return value
+
+
+def sign_in_methods(key: str, value: Any) -> frozenset[str]:
+    """Some of :data:`SIGN_IN_METHODS`, as a list or a comma-separated string."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple | set | frozenset) or not value:
+        raise ConfigurationError(key, "must list at least one of 'password' and 'code'")
+    methods = frozenset(value)
+    unknown = methods - SIGN_IN_METHODS
+    if unknown:
+        raise ConfigurationError(
+            key, f"unknown sign-in methods: {', '.join(sorted(map(str, unknown)))}"
+        )
+    return methods
+
+
+def hash_method(key: str, value: Any) -> str:
+    """A Werkzeug password-hash method this package allows."""
+    if not isinstance(value, str) or not _HASH_METHOD.fullmatch(value):
+        raise ConfigurationError(
+            key,
+            f"must be a Werkzeug method such as 'scrypt:131072:8:1' or "
+            f"'pbkdf2:sha256:1000000', got {value!r}",
+        )
+    return value
