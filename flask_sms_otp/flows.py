@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 
@@ -54,6 +54,25 @@ SIGNED_IN_USAGES = frozenset(
     {Usage.USER_PERMISSION_VALIDATION, Usage.BIND_NEW_IDENTIFIER, Usage.BIND_MFA}
 )
 PASSWORD_MAX_LENGTH = 128
+_USAGE_NAMES = frozenset(usage.value for usage in Usage)
+
+
+class PhoneUser(Protocol):
+    """What the flows read of a user: Flask-Login's ``UserMixin`` and
+    :class:`~flask_sms_otp.users.PhoneUserMixin` give it. Changes go through the
+    :class:`~flask_sms_otp.users.UserStore`."""
+
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def mfa_enabled(self) -> bool: ...
+    @property
+    def session_epoch(self) -> int: ...
+    @property
+    def has_password(self) -> bool: ...
+    @property
+    def is_active(self) -> bool: ...
+    def get_id(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +104,9 @@ class Flows:
 
     # Codes -------------------------------------------------------------------------------
 
-    def request_code(self, phone: Any, usage: Any, *, user: Any, client_ip: str) -> IssuedChallenge:
+    def request_code(
+        self, phone: object, usage: object, *, user: Any, client_ip: str
+    ) -> IssuedChallenge:
         """Send a code for ``usage``. Anonymous usages answer alike for every number."""
         usage = self._usage(usage)
         if usage in SIGNED_IN_USAGES and user is None:
@@ -116,7 +137,7 @@ class Flows:
             )
         return self._issue_now(e164, usage, user.get_id(), client_ip, admitted=True)
 
-    def resend_code(self, verification_id: Any, *, client_ip: str) -> IssuedChallenge:
+    def resend_code(self, verification_id: object, *, client_ip: str) -> IssuedChallenge:
         row = self.challenges.find(verification_id)
         if row is None or row.consumed_at is not None:
             raise InvalidCode()
@@ -135,14 +156,14 @@ class Flows:
 
     # Sign-up and sign-in -----------------------------------------------------------------
 
-    def sign_up(self, verification_id: Any, code: Any, password: Any) -> Any:
+    def sign_up(self, verification_id: object, code: object, password: object) -> PhoneUser:
         """Create the account and sign it in. The model's ``new_for_phone`` makes the user
         before the code is checked, so that its refusal (an ``HTTPException``) spends
         nothing; the user is discarded if the code is wrong. An account the model makes
         inactive is created but not signed in (:class:`AccountDisabled`)."""
         password = self._new_password(password, required=self.settings.password_required)
         pending = self.challenges.find(verification_id)
-        candidate = None
+        candidate: PhoneUser | None = None
         if pending is not None and pending.usage == Usage.REGISTER:
             candidate = self.users.new_for_phone(pending.phone)
         try:
@@ -152,7 +173,7 @@ class Flows:
             raise
         if candidate is None:  # pragma: no cover - verify succeeds only for a found challenge
             candidate = self.users.new_for_phone(verified.phone)
-        user = self.users.add(candidate, verified.phone, password)
+        user: PhoneUser | None = self.users.add(candidate, verified.phone, password)
         if user is None:  # the number was registered since the code was sent
             raise InvalidCode()
         signals.user_registered.send(_app(), user=user)
@@ -161,7 +182,9 @@ class Flows:
         signals.user_signed_in.send(_app(), user=user, method="register")
         return user
 
-    def sign_in_password(self, phone: Any, password: Any, *, client_ip: str) -> Any:
+    def sign_in_password(
+        self, phone: object, password: object, *, client_ip: str
+    ) -> PhoneUser | MfaRequired:
         """The signed-in user, or :class:`MfaRequired` when a second step is needed."""
         if "password" not in self.settings.sign_in_methods:
             raise MethodDisabled()
@@ -169,8 +192,9 @@ class Flows:
         if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX_LENGTH:
             raise InvalidRequest(_("Enter your password."), field="password")
         self.limits.hit_password_attempt(e164, client_ip)
-        user = self.users.by_phone(e164)
-        if not self.users.check_password(user, password):
+        user: PhoneUser | None = self.users.by_phone(e164)
+        # Checked for an unknown number too: both answers cost one hash.
+        if not self.users.check_password(user, password) or user is None:
             self.limits.password_failed(e164)
             signals.sign_in_failed.send(_app(), phone=e164, method="password")
             raise InvalidCredentials()
@@ -185,7 +209,7 @@ class Flows:
         signals.user_signed_in.send(_app(), user=user, method="password")
         return user
 
-    def sign_in_code(self, verification_id: Any, code: Any) -> Any:
+    def sign_in_code(self, verification_id: object, code: object) -> PhoneUser:
         if "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
         verified = self.challenges.verify(verification_id, code, usage=Usage.SIGN_IN)
@@ -195,11 +219,11 @@ class Flows:
         signals.user_signed_in.send(_app(), user=user, method="code")
         return user
 
-    def complete_mfa(self, verification_id: Any, code: Any) -> Any:
+    def complete_mfa(self, verification_id: object, code: object) -> PhoneUser:
         pending = sessions.pending_mfa()
         if pending is None or pending.get("vid") != verification_id:
             raise InvalidCode()
-        holder = self.users.get(pending["uid"])
+        holder: PhoneUser | None = self.users.get(pending["uid"])
         if holder is None or int(holder.session_epoch or 0) != pending.get("epoch"):
             # The password was reset or changed since this step began: it ends, unspent.
             sessions.clear_mfa()
@@ -220,7 +244,7 @@ class Flows:
         signals.user_signed_in.send(_app(), user=user, method="password+sms")
         return user
 
-    def reset_password(self, verification_id: Any, code: Any, password: Any) -> None:
+    def reset_password(self, verification_id: object, code: object, password: object) -> None:
         """Set a new password. Never signs in; ends every session of the user."""
         new_password = self._required_password(password)
         verified = self.challenges.verify(verification_id, code, usage=Usage.FORGOT_PASSWORD)
@@ -236,17 +260,16 @@ class Flows:
 
     def verify_identity(
         self,
-        user: Any,
-        verification_id: Any = None,
-        code: Any = None,
-        password: Any = None,
+        user: PhoneUser | None,
+        verification_id: object = None,
+        code: object = None,
+        password: object = None,
         *,
         client_ip: str = "",
     ) -> datetime:
         """Confirm it is the user: a code sent to their phone, or their password.
         Returns until when sensitive actions are allowed."""
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         if password is not None:
             if not isinstance(password, str) or not password:
                 raise InvalidRequest(_("Enter your password."), field="password")
@@ -266,7 +289,10 @@ class Flows:
         at = sessions.mark_verified()
         return datetime.fromtimestamp(at + self.settings.reverify_max_age, UTC)
 
-    def change_phone(self, user: Any, verification_id: Any, code: Any) -> Any:
+    def change_phone(
+        self, user: PhoneUser | None, verification_id: object, code: object
+    ) -> PhoneUser:
+        user = _signed_in(user)
         self.require_recent_verification(user)
         verified = self.challenges.verify(
             verification_id, code, usage=Usage.BIND_NEW_IDENTIFIER, user_id=user.get_id()
@@ -278,7 +304,8 @@ class Flows:
         self._notify(Notice.PHONE_CHANGED, old)
         return user
 
-    def remove_phone(self, user: Any) -> None:
+    def remove_phone(self, user: PhoneUser | None) -> None:
+        user = _signed_in(user)
         self.require_recent_verification(user)
         if not user.phone:
             return
@@ -294,10 +321,13 @@ class Flows:
         self._notify(Notice.PHONE_CHANGED, old)
 
     def set_mfa(
-        self, user: Any, enabled: Any, verification_id: Any = None, code: Any = None
+        self,
+        user: PhoneUser | None,
+        enabled: object,
+        verification_id: object = None,
+        code: object = None,
     ) -> None:
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         if not isinstance(enabled, bool):
             raise InvalidRequest(_("'enabled' must be true or false."), field="enabled")
         if enabled and not user.phone:
@@ -317,7 +347,8 @@ class Flows:
             self.users.set_mfa(user, enabled)
             signals.mfa_changed.send(_app(), user=user, enabled=enabled)
 
-    def change_password(self, user: Any, new_password: Any) -> None:
+    def change_password(self, user: PhoneUser | None, new_password: object) -> None:
+        user = _signed_in(user)
         self.require_recent_verification(user)
         self.users.set_password(user, self._required_password(new_password))
         self.users.end_all_sessions(user)
@@ -327,17 +358,15 @@ class Flows:
         signals.password_changed.send(_app(), user=user)
         self._notify(Notice.PASSWORD_CHANGED, user.phone)
 
-    def list_sessions(self, user: Any) -> list[SessionRecord]:
+    def list_sessions(self, user: PhoneUser | None) -> list[SessionRecord]:
         """The user's live sessions, this one first (``current``)."""
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         return self.session_records.active_for(str(user.get_id()), sessions.current_token())
 
-    def end_session(self, user: Any, session_id: Any) -> None:
+    def end_session(self, user: PhoneUser | None, session_id: object) -> None:
         """End one of the user's sessions; ending this one signs out. Another user's
         session id is answered like an unknown one."""
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         token = sessions.current_token()
         current = self.session_records.find(token) if token else None
         if not isinstance(session_id, str) or not self.session_records.end_one(
@@ -347,12 +376,13 @@ class Flows:
         if current is not None and current.id == session_id:
             sessions.sign_out()
 
-    def end_other_sessions(self, user: Any) -> None:
-        if user is None:
-            raise SignInRequired()
+    def end_other_sessions(self, user: PhoneUser | None) -> None:
+        user = _signed_in(user)
         sessions.end_other_records(user)
 
-    def require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
+    def require_recent_verification(
+        self, user: PhoneUser | None, max_age: int | None = None
+    ) -> None:
         """Refuse unless ``user`` confirmed their identity within ``max_age`` seconds
         (default ``SMS_OTP_REVERIFY_MAX_AGE``)."""
         if user is None:
@@ -362,11 +392,10 @@ class Flows:
 
     # Internals ----------------------------------------------------------------------------
 
-    def _usage(self, value: Any) -> Usage:
-        try:
-            usage = Usage(value)
-        except ValueError:
-            raise InvalidRequest(_("Unknown usage type."), field="usage") from None
+    def _usage(self, value: object) -> Usage:
+        if not isinstance(value, str) or value not in _USAGE_NAMES:
+            raise InvalidRequest(_("Unknown usage type."), field="usage")
+        usage = Usage(value)
         if usage not in ANONYMOUS_USAGES | SIGNED_IN_USAGES:
             raise InvalidRequest(_("This usage type cannot be requested."), field="usage")
         return usage
@@ -376,19 +405,19 @@ class Flows:
         app = _app()
         transaction.after_commit(lambda: self.notices.send(app, notice, phone))
 
-    def _require_active(self, user: Any) -> None:
+    def _require_active(self, user: PhoneUser) -> None:
         """Called only once the password or code was right: a disabled account is told so,
         and gets no session."""
         if not user.is_active:
             raise AccountDisabled()
 
-    def _owner(self, user_id: str | None, phone: str) -> Any:
-        user = self.users.get(user_id) if user_id is not None else None
+    def _owner(self, user_id: str | None, phone: str) -> PhoneUser:
+        user: PhoneUser | None = self.users.get(user_id) if user_id is not None else None
         if user is None or user.phone != phone:
             raise InvalidCode()
         return user
 
-    def _new_password(self, password: Any, *, required: bool) -> str | None:
+    def _new_password(self, password: object, *, required: bool) -> str | None:
         if password is None or password == "":
             if required:
                 raise InvalidRequest(_("Choose a password."), field="password")
@@ -409,14 +438,14 @@ class Flows:
             )
         return password
 
-    def _required_password(self, password: Any) -> str:
+    def _required_password(self, password: object) -> str:
         checked = self._new_password(password, required=True)
         if checked is None:  # pragma: no cover - required=True raises instead
             raise InvalidRequest(_("Choose a password."), field="password")
         return checked
 
     def _issue_protected(
-        self, e164: str, usage: Usage, user_id: Any, *, deliver: bool, ip: str
+        self, e164: str, usage: Usage, user_id: str | None, *, deliver: bool, ip: str
     ) -> IssuedChallenge:
         """Issue (to a number already admitted) so that nothing observable depends on
         ``deliver``."""
@@ -441,7 +470,7 @@ class Flows:
         return lambda work: self.sender.submit(app, lambda: _run_quietly(work))
 
     def _issue_now(
-        self, e164: str, usage: Usage, user_id: Any, ip: str, *, admitted: bool = False
+        self, e164: str, usage: Usage, user_id: str, ip: str, *, admitted: bool = False
     ) -> IssuedChallenge:
         """Issue and send now; a failed send is a 503. Counted against the send limits
         unless ``admitted`` already."""
@@ -457,6 +486,12 @@ def _run_quietly(work: Callable[[], None]) -> None:
         work()
     except DeliveryError:
         pass  # logged, signalled and the challenge closed by the engine
+
+
+def _signed_in(user: PhoneUser | None) -> PhoneUser:
+    if user is None:
+        raise SignInRequired()
+    return user
 
 
 def _app() -> Flask:
