@@ -12,17 +12,15 @@ code step), so the pages do not tell whether a number has an account.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import phonenumbers
 from flask import (
     Blueprint,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -61,12 +59,13 @@ from .forms import (
     SignUpCodeForm,
     SmsOtpForm,
 )
+from .guards import signed_in, verify_identity_first
 from .i18n import gettext as _
 from .i18n import ngettext
 from .state import get_state
 from .usage import Usage
 
-P = ParamSpec("P")
+FormT = TypeVar("FormT", bound=SmsOtpForm)
 
 html_blueprint = Blueprint(
     "sms_otp",
@@ -231,21 +230,8 @@ def sign_out() -> Response:
 # Signed-in pages ---------------------------------------------------------------------------
 
 
-def _signed_in(view: Callable[P, Response]) -> Callable[P, Response]:
-    """Like Flask-Login's ``login_required``: the app's login view (or its 401) otherwise."""
-
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
-        if not current_user.is_authenticated:
-            response: Response = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-            return response
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 @html_blueprint.route("/verify-identity", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def verify_identity() -> Response:
     """Choose how to confirm it is you: a code to the current phone, or the password.
     POST here checks the password; the code goes through ``/verify-identity/send``."""
@@ -265,7 +251,7 @@ def verify_identity() -> Response:
 
 
 @html_blueprint.post("/verify-identity/send")
-@_signed_in
+@signed_in
 def verify_identity_send() -> Response:
     send_form = ActionForm()
     form = PasswordForm(formdata=None)
@@ -298,9 +284,9 @@ def _identity_page(
 
 
 @html_blueprint.route("/verify-identity/code", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def verify_identity_code() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().verify_identity(_user(), vid, form.code.data, client_ip=_ip())
         sessions.clear_flow()
         return _redirect_next(url_for(".account"))
@@ -309,19 +295,19 @@ def verify_identity_code() -> Response:
 
 
 @html_blueprint.post("/verify-identity/resend")
-@_signed_in
+@signed_in
 def verify_identity_resend() -> Response:
     return _resend(VERIFY_IDENTITY, CodeForm)
 
 
 @html_blueprint.get("/account")
-@_signed_in
+@signed_in
 def account() -> Response:
     return _account_page()
 
 
 @html_blueprint.post("/account/sessions/<session_id>/end")
-@_signed_in
+@signed_in
 def end_session(session_id: str) -> Response:
     """Sign one of the user's sessions out; this one too, then off to the sign-in page."""
     form = ActionForm()
@@ -340,7 +326,7 @@ def end_session(session_id: str) -> Response:
 
 
 @html_blueprint.post("/account/sessions/end-others")
-@_signed_in
+@signed_in
 def end_other_sessions() -> Response:
     form = ActionForm()
     if not _valid(form):
@@ -363,13 +349,12 @@ def _account_page(form: Any = None, status: int = 200) -> Response:
 
 
 @html_blueprint.route("/account/phone", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def change_phone() -> Response:
     """A new number (or a first one): the code goes to it, it replaces the old one once
     entered. Only within a recent identity verification."""
-    needs = _verification_redirect(url_for(".change_phone"))
-    if needs is not None:
-        return needs
+    if not _recently_verified():
+        return verify_identity_first(url_for(".change_phone"))
     form = PhoneForm()
     if request.method == "POST":
         if not _valid(form):
@@ -385,13 +370,13 @@ def change_phone() -> Response:
 
 
 @html_blueprint.route("/account/phone/verify", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def change_phone_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         try:
             _flows().change_phone(_user(), vid, form.code.data)
         except VerificationRequired:
-            return redirect(url_for(".verify_identity", next=url_for(".change_phone")))
+            return verify_identity_first(url_for(".change_phone"))
         sessions.clear_flow()
         flash(_("Your phone number was changed."), "success")
         return redirect(url_for(".account"))
@@ -400,13 +385,13 @@ def change_phone_verify() -> Response:
 
 
 @html_blueprint.post("/account/phone/resend")
-@_signed_in
+@signed_in
 def change_phone_resend() -> Response:
     return _resend(CHANGE_PHONE, CodeForm)
 
 
 @html_blueprint.route("/account/phone/remove", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def remove_phone() -> Response:
     return _confirm_action(
         "sms_otp/remove_phone.html",
@@ -417,7 +402,7 @@ def remove_phone() -> Response:
 
 
 @html_blueprint.route("/account/mfa/enable", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def enable_mfa() -> Response:
     """Two-step verification on: first prove the phone receives codes (``BindMfa``)."""
     form = ActionForm()
@@ -433,9 +418,9 @@ def enable_mfa() -> Response:
 
 
 @html_blueprint.route("/account/mfa/verify", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def enable_mfa_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().set_mfa(_user(), True, vid, form.code.data)
         sessions.clear_flow()
         flash(_("Two-step verification is on."), "success")
@@ -445,13 +430,13 @@ def enable_mfa_verify() -> Response:
 
 
 @html_blueprint.post("/account/mfa/resend")
-@_signed_in
+@signed_in
 def enable_mfa_resend() -> Response:
     return _resend(ENABLE_MFA, CodeForm)
 
 
 @html_blueprint.route("/account/mfa/disable", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def disable_mfa() -> Response:
     return _confirm_action(
         "sms_otp/disable_mfa.html",
@@ -462,11 +447,10 @@ def disable_mfa() -> Response:
 
 
 @html_blueprint.route("/account/password", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def change_password() -> Response:
-    needs = _verification_redirect(url_for(".change_password"))
-    if needs is not None:
-        return needs
+    if not _recently_verified():
+        return verify_identity_first(url_for(".change_password"))
     form = NewPasswordForm()
     if request.method == "POST":
         if not _valid(form):
@@ -474,7 +458,7 @@ def change_password() -> Response:
         try:
             _flows().change_password(_user(), form.password.data)
         except VerificationRequired:
-            return redirect(url_for(".verify_identity", next=url_for(".change_password")))
+            return verify_identity_first(url_for(".change_password"))
         except HTTPException as error:
             return _failed("sms_otp/change_password.html", form, error)
         flash(_("Your password was changed. Other devices were signed out."), "success")
@@ -661,9 +645,8 @@ def _code_page(
 
 def _confirm_action(template: str, here: str, action: Callable[[], None], done: str) -> Response:
     """A page with one button for an action that needs a recent identity verification."""
-    needs = _verification_redirect(here)
-    if needs is not None:
-        return needs
+    if not _recently_verified():
+        return verify_identity_first(here)
     form = ActionForm()
     if request.method == "POST":
         if not _valid(form):
@@ -671,7 +654,7 @@ def _confirm_action(template: str, here: str, action: Callable[[], None], done: 
         try:
             action()
         except VerificationRequired:
-            return redirect(url_for(".verify_identity", next=here))
+            return verify_identity_first(here)
         except HTTPException as error:
             return _failed(template, form, error, user=_user())
         flash(done, "success")
@@ -679,12 +662,12 @@ def _confirm_action(template: str, here: str, action: Callable[[], None], done: 
     return _page(template, form=form, user=_user())
 
 
-def _verification_redirect(here: str) -> Response | None:
+def _recently_verified() -> bool:
     try:
         _flows().require_recent_verification(_user())
     except VerificationRequired:
-        return redirect(url_for(".verify_identity", next=here))
-    return None
+        return False
+    return True
 
 
 # Errors ------------------------------------------------------------------------------------

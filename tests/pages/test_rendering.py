@@ -193,3 +193,13 @@ def test_pages_follow_the_url_prefix(make_app: AppFactory) -> None:
     assert page.status_code == 200
     assert 'href="/id/sign-up"' in page.text
     assert submit(visitor, "/id/sign-up", {"phone": UNKNOWN}).location == "/id/sign-up/verify"
+
+
+def test_the_apps_own_unauthorized_handler_answers_for_the_signed_in_pages(
+    site: Flask, visitor: FlaskClient
+) -> None:
+    login_manager = vars(site)["login_manager"]  # Flask-Login keeps it on the app
+    login_manager.unauthorized_handler(lambda: ("Please use the front desk.", 401))
+    for url in [*SIGNED_IN_PAGES, *VERIFIED_PAGES, "/auth/verify-identity/code"]:
+        response = visitor.get(url)
+        assert (response.status_code, response.text) == (401, "Please use the front desk."), url

@@ -16,6 +16,7 @@ from flask_sms_otp.views import safe_next
 from ..conftest import AppFactory, FakeClock
 from .helpers import (
     KNOWN,
+    NEW_PASSWORD,
     PASSWORD,
     ROOMY,
     add_user,
@@ -152,3 +153,18 @@ def test_safe_next_keeps_local_paths() -> None:
     assert safe_next("/") == "/"
     assert safe_next(None) is None
     assert safe_next("") is None
+
+
+def test_json_clients_get_the_apis_verification_required(guarded: Flask) -> None:
+    visitor = guarded.test_client()
+    sign_in_with_password(visitor)
+    own = visitor.get("/danger", headers={"Accept": "application/json"})
+    token = visitor.get("/auth/api/csrf").get_json()["csrf_token"]
+    api = visitor.put(
+        "/auth/api/account/password",
+        json={"password": NEW_PASSWORD},
+        headers={"X-CSRFToken": token},
+    )
+    assert (own.status_code, own.get_json()) == (api.status_code, api.get_json())
+    assert own.get_json()["error"]["code"] == "verification_required"
+    assert own.status_code == 401
