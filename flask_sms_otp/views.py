@@ -47,7 +47,7 @@ from .errors import (
     TooManyAttempts,
     VerificationRequired,
 )
-from .flows import MfaRequired
+from .flows import Flows, MfaRequired, PhoneUser
 from .forms import (
     ActionForm,
     CodeForm,
@@ -121,7 +121,7 @@ def sign_up() -> Response:
 
 @html_blueprint.route("/sign-up/verify", methods=["GET", "POST"])
 def sign_up_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: SignUpCodeForm) -> Response:
         _flows().sign_up(vid, form.code.data, form.password.data)
         return _redirect_next()
 
@@ -166,7 +166,7 @@ def sign_in_code() -> Response:
 
 @html_blueprint.route("/sign-in/code/verify", methods=["GET", "POST"])
 def sign_in_code_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().sign_in_code(vid, form.code.data)
         return _redirect_next()
 
@@ -180,7 +180,7 @@ def sign_in_code_resend() -> Response:
 
 @html_blueprint.route("/mfa", methods=["GET", "POST"])
 def mfa() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().complete_mfa(vid, form.code.data)
         return _redirect_next()
 
@@ -202,7 +202,7 @@ def reset_password() -> Response:
 
 @html_blueprint.route("/reset-password/verify", methods=["GET", "POST"])
 def reset_password_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: ResetPasswordForm) -> Response:
         _flows().reset_password(vid, form.code.data, form.password.data)
         flash(_("Your password was changed. Sign in with your new password."), "success")
         return redirect(url_for(".sign_in"))
@@ -269,7 +269,10 @@ def verify_identity_send() -> Response:
 
 
 def _identity_page(
-    form: Any, send_form: Any, status: int = 200, error: HTTPException | None = None
+    form: PasswordForm,
+    send_form: ActionForm,
+    status: int = 200,
+    error: HTTPException | None = None,
 ) -> Response:
     user = _user()
     return _page(
@@ -336,7 +339,7 @@ def end_other_sessions() -> Response:
     return redirect(url_for(".account"))
 
 
-def _account_page(form: Any = None, status: int = 200) -> Response:
+def _account_page(form: ActionForm | None = None, status: int = 200) -> Response:
     user = _user()
     return _page(
         "sms_otp/account.html",
@@ -560,7 +563,7 @@ def _start(step: CodeStep, verification_id: str) -> Response:
 
 
 def _code_step(
-    step: CodeStep, form_class: type[SmsOtpForm], submit: Callable[[str, Any], Response]
+    step: CodeStep, form_class: type[FormT], submit: Callable[[str, FormT], Response]
 ) -> Response:
     """The code-entry page of ``step``: ``submit(verification_id, form)`` on POST."""
     vid = step.verification_id()
@@ -608,9 +611,9 @@ def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
 def _code_page(
     step: CodeStep,
     vid: str,
-    form: Any,
+    form: SmsOtpForm,
     *,
-    resend_form: Any = None,
+    resend_form: ActionForm | None = None,
     status: int = 200,
     error: HTTPException | None = None,
     ended: bool = False,
@@ -788,14 +791,15 @@ def _redirect_next(default: str | None = None) -> Response:
     return redirect(_next() or default or request.script_root + "/")
 
 
-def _flows() -> Any:
+def _flows() -> Flows:
     return get_state().flows
 
 
-def _user() -> Any:
+def _user() -> PhoneUser:
     if not current_user.is_authenticated:
         raise SignInRequired()
-    return current_user._get_current_object()
+    user: PhoneUser = current_user._get_current_object()
+    return user
 
 
 def _ip() -> str:
