@@ -82,6 +82,27 @@ class MfaRequired:
     challenge: IssuedChallenge
 
 
+@dataclass(frozen=True, slots=True)
+class ResendState:
+    """A pending challenge as its code page shows it, by the engine's own rule
+    (:meth:`.ChallengeService.resend_refusal`): the same for a silent challenge and for a
+    real one, whether or not its delivery failed."""
+
+    #: The number the codes go to (E.164).
+    phone: str
+    #: Seconds until a new code may be asked for; 0 when it may be now.
+    resend_in: int
+    #: ``False`` once ``SMS_OTP_MAX_RESENDS`` new codes were sent.
+    resends_left: bool
+    #: The code was used: nothing more can be sent or entered.
+    used: bool
+
+    @property
+    def can_resend(self) -> bool:
+        """A new code may be asked for, now or after :attr:`resend_in` seconds."""
+        return self.resends_left and not self.used
+
+
 class Flows:
     def __init__(
         self,
@@ -153,6 +174,22 @@ class Flows:
             # A new code gives the pending second step the new code's lifetime.
             sessions.extend_mfa(issued.id, self.settings.code_ttl)
         return issued
+
+    def resend_state(self, verification_id: object) -> ResendState | None:
+        """Whether and when the challenge's code may be sent again, as :meth:`resend_code`
+        would answer now; ``None`` for an unknown challenge."""
+        row = self.challenges.find(verification_id)
+        if row is None:
+            return None
+        refusal = self.challenges.resend_refusal(row)
+        # A refusal with no time to try again is final: the resend cap.
+        wait = refusal.retry_after_seconds if refusal is not None else None
+        return ResendState(
+            phone=row.phone,
+            resend_in=wait or 0,
+            resends_left=refusal is None or wait is not None,
+            used=row.consumed_at is not None,
+        )
 
     # Sign-up and sign-in -----------------------------------------------------------------
 

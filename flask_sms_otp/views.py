@@ -618,19 +618,10 @@ def _code_page(
     error: HTTPException | None = None,
     ended: bool = False,
 ) -> Response:
-    state = get_state()
-    row = state.challenges.find(vid)
+    resend = _flows().resend_state(vid)
     phone = None
-    resend_in = 0
-    can_resend = False
-    if row is not None:
-        phone = _masked(row.phone) if step.masked else _pretty(row.phone)
-        settings = state.settings
-        wait = row.last_sent_at.timestamp() + settings.resend_cooldown
-        resend_in = max(0, math.ceil(wait - state.challenges.clock().timestamp()))
-        # A challenge closed by a failed delivery may be resent: only a used one may not
-        # (a closed one must look like the silent challenge of a number without an account).
-        can_resend = row.consumed_at is None and row.resends < settings.max_resends and not ended
+    if resend is not None:
+        phone = _masked(resend.phone) if step.masked else _pretty(resend.phone)
     return _page(
         step.template,
         status,
@@ -638,8 +629,8 @@ def _code_page(
         form=form,
         resend_form=resend_form if resend_form is not None else ActionForm(formdata=None),
         phone=phone,
-        resend_in=resend_in,
-        can_resend=can_resend,
+        resend_in=resend.resend_in if resend is not None else 0,
+        can_resend=resend is not None and resend.can_resend and not ended,
         resend_url=url_for(step.resend, **_next_args()),
         restart_url=url_for(step.start, **_next_args()),
         ended=ended,

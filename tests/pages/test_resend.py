@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -79,3 +80,18 @@ def test_resend_past_the_cap_says_to_start_again(make_app: AppFactory, clock: Fa
     refused = visitor.post("/auth/reset-password/resend", data={"csrf_token": csrf_of(page.text)})
     assert refused.status_code == 429
     assert "Please start again." in refused.text
+
+
+@pytest.mark.parametrize("phone", [KNOWN, UNKNOWN])
+def test_the_countdown_is_what_a_resend_answers(
+    site: Flask, member: Any, clock: FakeClock, phone: str
+) -> None:
+    visitor = site.test_client()
+    step = submit(visitor, "/auth/sign-in/code", {"phone": phone}).location
+    clock.advance(25)
+    page = visitor.get(step)
+    assert 'data-resend-in="35"' in page.text
+    early = visitor.post("/auth/sign-in/code/resend", data={"csrf_token": csrf_of(page.text)})
+    assert (early.status_code, early.headers["Retry-After"]) == (429, "35")
+    assert "You can ask for a new code in 35 seconds." in early.text
+    assert 'data-resend-in="35"' in early.text
