@@ -472,9 +472,22 @@ def change_password() -> Response:
 # Code steps --------------------------------------------------------------------------------
 
 
+def _flow_challenge(name: str) -> object:
+    """The challenge id of the HTML flow ``name`` in progress (:func:`.sessions.set_flow`)."""
+    flow = sessions.get_flow(name)
+    return flow.get("vid") if flow else None
+
+
+def _pending_mfa_challenge(_name: str) -> object:
+    """The challenge id of the second step of a password sign-in, kept by the flow."""
+    pending = sessions.pending_mfa()
+    return pending.get("vid") if pending else None
+
+
 @dataclass(frozen=True, slots=True)
 class CodeStep:
-    """One flow's code-entry step: where its challenge id lives and its endpoints."""
+    """One flow's code-entry step: its endpoints, its template, and where the session keeps
+    its challenge id."""
 
     flow: str
     template: str
@@ -483,21 +496,15 @@ class CodeStep:
     resend: str
     #: Show only the last digits of the number (it is the account's, not one just typed).
     masked: bool = False
+    #: Reads the step's challenge id from the session, given ``flow``.
+    held: Callable[[str], object] = _flow_challenge
+    #: Forgets it: the step cannot go on.
+    forget: Callable[[], None] = sessions.clear_flow
 
     def verification_id(self) -> str | None:
-        if self.flow == "mfa":
-            pending = sessions.pending_mfa()
-            vid = pending.get("vid") if pending else None
-        else:
-            flow = sessions.get_flow(self.flow)
-            vid = flow.get("vid") if flow else None
+        """The step's challenge id; ``None`` once the step has ended (or never began)."""
+        vid = self.held(self.flow)
         return vid if isinstance(vid, str) else None
-
-    def end(self) -> None:
-        if self.flow == "mfa":
-            sessions.clear_mfa()
-        else:
-            sessions.clear_flow()
 
 
 SIGN_UP = CodeStep(
@@ -510,7 +517,16 @@ SIGN_IN_CODE = CodeStep(
     ".sign_in_code_verify",
     ".sign_in_code_resend",
 )
-MFA = CodeStep("mfa", "sms_otp/mfa.html", ".sign_in", ".mfa", ".mfa_resend", masked=True)
+MFA = CodeStep(
+    "mfa",
+    "sms_otp/mfa.html",
+    ".sign_in",
+    ".mfa",
+    ".mfa_resend",
+    masked=True,
+    held=_pending_mfa_challenge,
+    forget=sessions.clear_mfa,
+)
 RESET_PASSWORD = CodeStep(
     "reset-password",
     "sms_otp/reset_password_verify.html",
@@ -565,7 +581,9 @@ def _start(step: CodeStep, verification_id: str) -> Response:
 def _code_step(
     step: CodeStep, form_class: type[FormT], submit: Callable[[str, FormT], Response]
 ) -> Response:
-    """The code-entry page of ``step``: ``submit(verification_id, form)`` on POST."""
+    """The code-entry page of ``step``: ``submit(verification_id, form)`` on POST. A flow
+    that ends the step on an error (too many wrong codes on the second step of sign-in)
+    forgets its challenge: the page then says so instead of asking for the code again."""
     vid = step.verification_id()
     if vid is None:
         return redirect(url_for(step.start, **_next_args()))
@@ -577,7 +595,7 @@ def _code_step(
             return submit(vid, form)
         except HTTPException as error:
             _raise_unless_for_page(error)
-            ended = step.flow == "mfa" and isinstance(error, TooManyAttempts)
+            ended = step.verification_id() is None
             _show_error(form, error, ended=ended)
             return _code_page(step, vid, form, status=error.code or 400, error=error, ended=ended)
     return _code_page(step, vid, form)
@@ -595,7 +613,7 @@ def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
         _flows().resend_code(vid, client_ip=_ip())
     except InvalidCode:
         # Used, closed or gone: this request cannot continue; start it again.
-        step.end()
+        step.forget()
         flash(_("That code can no longer be used. Please start again."), "error")
         return redirect(url_for(step.start, **_next_args()))
     except HTTPException as error:

@@ -15,6 +15,7 @@ from flask_sms_otp.testing import outbox
 from ..conftest import AppFactory, FakeClock
 from .helpers import (
     KNOWN,
+    NEW_PASSWORD,
     PASSWORD,
     ROOMY,
     UNKNOWN,
@@ -120,3 +121,20 @@ def test_mfa_pending_state_expires(visitor: FlaskClient, mfa_member: Any, clock:
     sign_in_with_password(visitor)
     clock.advance(601)
     assert visitor.get("/auth/mfa").location == "/auth/sign-in"
+
+
+def test_a_password_reset_meanwhile_ends_the_second_step(
+    site: Flask, visitor: FlaskClient, mfa_member: Any
+) -> None:
+    sign_in_with_password(visitor)
+    code = last_code()
+    elsewhere = site.test_client()
+    step = submit(elsewhere, "/auth/reset-password", {"phone": KNOWN}).location
+    submit(elsewhere, step, {"code": last_code(), "password": NEW_PASSWORD})
+    ended = submit(visitor, "/auth/mfa", {"code": code})
+    assert ended.status_code == 400
+    assert "The code is invalid or has expired." in ended.text
+    assert 'href="/auth/sign-in"' in ended.text
+    assert 'name="code"' not in ended.text  # no form for a code that can no longer work
+    assert visitor.get("/auth/mfa").location == "/auth/sign-in"
+    assert not signed_in(visitor)
