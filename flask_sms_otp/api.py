@@ -22,7 +22,7 @@ from wtforms import ValidationError
 from . import headers, openapi, sessions, transaction
 from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
-from .flows import MfaRequired
+from .flows import Flows, MfaRequired, PhoneUser
 from .i18n import gettext as _
 from .session_records import SessionRecord
 from .state import get_state
@@ -245,7 +245,7 @@ def _csrf_enabled() -> bool:
     return bool(current_app.config.get("WTF_CSRF_ENABLED", True))
 
 
-def _flows() -> Any:
+def _flows() -> Flows:
     return get_state().flows
 
 
@@ -285,11 +285,14 @@ def _encodable(data: Any) -> bool:
     return True
 
 
-def _user_or_none() -> Any:
-    return current_user._get_current_object() if current_user.is_authenticated else None
+def _user_or_none() -> PhoneUser | None:
+    if not current_user.is_authenticated:
+        return None
+    user: PhoneUser = current_user._get_current_object()
+    return user
 
 
-def _signed_in() -> Any:
+def _signed_in() -> PhoneUser:
     user = _user_or_none()
     if user is None:
         raise SignInRequired()
@@ -300,7 +303,7 @@ def _ip() -> str:
     return str(get_remote_address() or "")
 
 
-def _user(user: Any) -> dict[str, Any]:
+def _user(user: PhoneUser) -> dict[str, Any]:
     return {"id": user.get_id(), "phone": user.phone, "mfa_enabled": bool(user.mfa_enabled)}
 
 

@@ -7,13 +7,13 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
-from flask import Flask, current_app, jsonify, redirect, request, url_for
+from flask import Flask
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager
 from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
@@ -27,8 +27,9 @@ from .connectors.base import SmsConnector
 from .connectors.registry import get_connector_class
 from .delivery import Delivery
 from .dispatch import Dispatcher, InlineDispatcher, PooledDispatcher, QueuedDispatcher
-from .errors import ConfigurationError, VerificationRequired
+from .errors import ConfigurationError
 from .flows import Flows
+from .guards import signed_in, verify_identity_first
 from .limits import RateLimits
 from .lockout import Lockout
 from .models import models_for
@@ -195,25 +196,18 @@ class SmsOtp:
         (a code to their current phone, or their password) within ``max_age`` seconds
         (default ``SMS_OTP_REVERIFY_MAX_AGE``). Browsers are sent through
         ``/auth/verify-identity`` and back; JSON clients get a 401 ``verification_required``.
+        Someone not signed in meets Flask-Login's ``login_required`` (the app's login view).
         """
 
         def decorate(func: F) -> F:
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                if not current_user.is_authenticated:
-                    return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
                 limit = max_age or get_state().settings.reverify_max_age
                 if not sessions.verified_within(limit):
-                    if _wants_json():
-                        error = VerificationRequired()
-                        body = {"error": {"code": error.error_code, "message": error.description}}
-                        return jsonify(body), 401
-                    path = request.full_path if request.query_string else request.path
-                    target = request.script_root + path  # mounted apps keep their prefix
-                    return redirect(url_for("sms_otp.verify_identity", next=target))
+                    return verify_identity_first()
                 return func(*args, **kwargs)
 
-            return wrapper  # type: ignore[return-value]
+            return cast(F, signed_in(wrapper))
 
         return decorate(view) if view is not None else decorate
 
@@ -361,13 +355,6 @@ def _secure_cookie_defaults(app: Flask) -> None:
             "cookie settings (a Secure session cookie is not sent over plain HTTP).",
             "; ".join(changed),
         )
-
-
-def _wants_json() -> bool:
-    if request.is_json:
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
 
 
 def _init_i18n(app: Flask) -> None:

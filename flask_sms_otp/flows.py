@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -46,6 +46,25 @@ from .users import UserStore
 logger = logging.getLogger("flask_sms_otp")
 
 PASSWORD_MAX_LENGTH = 128
+_USAGE_NAMES = frozenset(usage.value for usage in Usage)
+
+
+class PhoneUser(Protocol):
+    """What the flows read of a user: Flask-Login's ``UserMixin`` and
+    :class:`~flask_sms_otp.users.PhoneUserMixin` give it. Changes go through the
+    :class:`~flask_sms_otp.users.UserStore`."""
+
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def mfa_enabled(self) -> bool: ...
+    @property
+    def session_epoch(self) -> int: ...
+    @property
+    def has_password(self) -> bool: ...
+    @property
+    def is_active(self) -> bool: ...
+    def get_id(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +72,27 @@ class MfaRequired:
     """The password was right; a code went to the user's phone; not signed in yet."""
 
     challenge: IssuedChallenge
+
+
+@dataclass(frozen=True, slots=True)
+class ResendState:
+    """A pending challenge as its code page shows it, by the engine's own rule
+    (:meth:`.ChallengeService.resend_refusal`): the same for a silent challenge and for a
+    real one, whether or not its delivery failed."""
+
+    #: The number the codes go to (E.164).
+    phone: str
+    #: Seconds until a new code may be asked for; 0 when it may be now.
+    resend_in: int
+    #: ``False`` once ``SMS_OTP_MAX_RESENDS`` new codes were sent.
+    resends_left: bool
+    #: The code was used: nothing more can be sent or entered.
+    used: bool
+
+    @property
+    def can_resend(self) -> bool:
+        """A new code may be asked for, now or after :attr:`resend_in` seconds."""
+        return self.resends_left and not self.used
 
 
 class Flows:
@@ -77,36 +117,44 @@ class Flows:
 
     # Codes -------------------------------------------------------------------------------
 
-    def request_code(self, phone: Any, usage: Any, *, user: Any, client_ip: str) -> IssuedChallenge:
+    def request_code(
+        self, phone: object, usage: object, *, user: PhoneUser | None, client_ip: str
+    ) -> IssuedChallenge:
         """Send a code for ``usage``. Anonymous usages answer alike for every number."""
         usage = self._usage(usage)
-        if usage in SIGNED_IN_USAGES and user is None:
-            raise SignInRequired()
-        if usage == Usage.BIND_NEW_IDENTIFIER:
-            # Otherwise any signed-in session could text any number through the app.
-            self.require_recent_verification(user)
         if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
-        if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
-            if not user.phone:
-                raise ActionNotAllowed("no_phone", _("The account has no phone number."))
-            phone = user.phone
+        if usage in SIGNED_IN_USAGES:
+            return self._request_own_code(phone, usage, _signed_in(user), client_ip)
         # Counted against the send limits before the input is judged (see admit).
         e164 = self.challenges.admit(phone, usage, client_ip)
-        if usage in (Usage.USER_PERMISSION_VALIDATION, Usage.BIND_MFA):
-            return self._send(e164, usage, user.get_id(), client_ip)
         owner = self.users.by_phone(e164)
         # Nothing observable may depend on who holds the number: a number in the wrong
         # state gets a silent challenge, and the send's outcome never shows (see dispatch).
         if usage == Usage.REGISTER:
             return self._send(e164, usage, None, client_ip, deliver=owner is None)
-        if usage in (Usage.SIGN_IN, Usage.FORGOT_PASSWORD):
-            owner_id = owner.get_id() if owner is not None else None
-            return self._send(e164, usage, owner_id, client_ip, deliver=owner is not None)
-        # BindNewIdentifier: a number held by any account (this one included) gets no code.
-        return self._send(e164, usage, user.get_id(), client_ip, deliver=owner is None)
+        owner_id = owner.get_id() if owner is not None else None
+        return self._send(e164, usage, owner_id, client_ip, deliver=owner is not None)
 
-    def resend_code(self, verification_id: Any, *, client_ip: str) -> IssuedChallenge:
+    def _request_own_code(
+        self, phone: object, usage: Usage, user: PhoneUser, client_ip: str
+    ) -> IssuedChallenge:
+        """A signed-in user's code: to their own number, or (BindNewIdentifier) to the
+        number they want, after they confirmed it is them."""
+        if usage == Usage.BIND_NEW_IDENTIFIER:
+            # Otherwise any signed-in session could text any number through the app.
+            self.require_recent_verification(user)
+            e164 = self.challenges.admit(phone, usage, client_ip)
+            # A number held by any account (this one included) gets no usable code, and
+            # nothing observable depends on that (see dispatch).
+            owner = self.users.by_phone(e164)
+            return self._send(e164, usage, user.get_id(), client_ip, deliver=owner is None)
+        if not user.phone:
+            raise ActionNotAllowed("no_phone", _("The account has no phone number."))
+        e164 = self.challenges.admit(user.phone, usage, client_ip)
+        return self._send(e164, usage, user.get_id(), client_ip)
+
+    def resend_code(self, verification_id: object, *, client_ip: str) -> IssuedChallenge:
         try:
             issued = self.dispatcher.resend(verification_id, client_ip=client_ip)
         except DeliveryError:
@@ -116,16 +164,32 @@ class Flows:
             sessions.extend_mfa(issued.id, self.settings.code_ttl)
         return issued
 
+    def resend_state(self, verification_id: object) -> ResendState | None:
+        """Whether and when the challenge's code may be sent again, as :meth:`resend_code`
+        would answer now; ``None`` for an unknown challenge."""
+        row = self.challenges.find(verification_id)
+        if row is None:
+            return None
+        refusal = self.challenges.resend_refusal(row)
+        # A refusal with no time to try again is final: the resend cap.
+        wait = refusal.retry_after_seconds if refusal is not None else None
+        return ResendState(
+            phone=row.phone,
+            resend_in=wait or 0,
+            resends_left=refusal is None or wait is not None,
+            used=row.consumed_at is not None,
+        )
+
     # Sign-up and sign-in -----------------------------------------------------------------
 
-    def sign_up(self, verification_id: Any, code: Any, password: Any) -> Any:
+    def sign_up(self, verification_id: object, code: object, password: object) -> PhoneUser:
         """Create the account and sign it in. The model's ``new_for_phone`` makes the user
         before the code is checked, so that its refusal (an ``HTTPException``) spends
         nothing; the user is discarded if the code is wrong. An account the model makes
         inactive is created but not signed in (:class:`AccountDisabled`)."""
         password = self._new_password(password, required=self.settings.password_required)
         pending = self.challenges.find(verification_id)
-        candidate = None
+        candidate: PhoneUser | None = None
         if pending is not None and pending.usage == Usage.REGISTER:
             candidate = self.users.new_for_phone(pending.phone)
         try:
@@ -135,7 +199,7 @@ class Flows:
             raise
         if candidate is None:  # pragma: no cover - verify succeeds only for a found challenge
             candidate = self.users.new_for_phone(verified.phone)
-        user = self.users.add(candidate, verified.phone, password)
+        user: PhoneUser | None = self.users.add(candidate, verified.phone, password)
         if user is None:  # the number was registered since the code was sent
             raise InvalidCode()
         signals.user_registered.send(_app(), user=user)
@@ -144,7 +208,9 @@ class Flows:
         signals.user_signed_in.send(_app(), user=user, method="register")
         return user
 
-    def sign_in_password(self, phone: Any, password: Any, *, client_ip: str) -> Any:
+    def sign_in_password(
+        self, phone: object, password: object, *, client_ip: str
+    ) -> PhoneUser | MfaRequired:
         """The signed-in user, or :class:`MfaRequired` when a second step is needed."""
         if "password" not in self.settings.sign_in_methods:
             raise MethodDisabled()
@@ -152,8 +218,9 @@ class Flows:
         if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX_LENGTH:
             raise InvalidRequest(_("Enter your password."), field="password")
         self.limits.hit_password_attempt(e164, client_ip)
-        user = self.users.by_phone(e164)
-        if not self.users.check_password(user, password):
+        user: PhoneUser | None = self.users.by_phone(e164)
+        # Checked for an unknown number too: both answers cost one hash.
+        if not self.users.check_password(user, password) or user is None:
             self.limits.password_failed(e164)
             signals.sign_in_failed.send(_app(), phone=e164, method="password")
             raise InvalidCredentials()
@@ -170,18 +237,18 @@ class Flows:
         signals.user_signed_in.send(_app(), user=user, method="password")
         return user
 
-    def sign_in_code(self, verification_id: Any, code: Any) -> Any:
+    def sign_in_code(self, verification_id: object, code: object) -> PhoneUser:
         if "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
         user = self._verify_and_sign_in(verification_id, code, Usage.SIGN_IN)
         signals.user_signed_in.send(_app(), user=user, method="code")
         return user
 
-    def complete_mfa(self, verification_id: Any, code: Any) -> Any:
+    def complete_mfa(self, verification_id: object, code: object) -> PhoneUser:
         pending = sessions.pending_mfa()
         if pending is None or pending.get("vid") != verification_id:
             raise InvalidCode()
-        holder = self.users.get(pending["uid"])
+        holder: PhoneUser | None = self.users.get(pending["uid"])
         if holder is None or int(holder.session_epoch or 0) != pending.get("epoch"):
             # The password was reset or changed since this step began: it ends, unspent.
             sessions.clear_mfa()
@@ -199,7 +266,7 @@ class Flows:
         signals.user_signed_in.send(_app(), user=user, method="password+sms")
         return user
 
-    def reset_password(self, verification_id: Any, code: Any, password: Any) -> None:
+    def reset_password(self, verification_id: object, code: object, password: object) -> None:
         """Set a new password. Never signs in; ends every session of the user."""
         new_password = self._required_password(password)
         verified = self.challenges.verify(verification_id, code, usage=Usage.FORGOT_PASSWORD)
@@ -215,17 +282,16 @@ class Flows:
 
     def verify_identity(
         self,
-        user: Any,
-        verification_id: Any = None,
-        code: Any = None,
-        password: Any = None,
+        user: PhoneUser | None,
+        verification_id: object = None,
+        code: object = None,
+        password: object = None,
         *,
         client_ip: str = "",
     ) -> datetime:
         """Confirm it is the user: a code sent to their phone, or their password.
         Returns until when sensitive actions are allowed."""
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         if password is not None:
             if not isinstance(password, str) or not password:
                 raise InvalidRequest(_("Enter your password."), field="password")
@@ -245,7 +311,10 @@ class Flows:
         at = sessions.mark_verified()
         return datetime.fromtimestamp(at + self.settings.reverify_max_age, UTC)
 
-    def change_phone(self, user: Any, verification_id: Any, code: Any) -> Any:
+    def change_phone(
+        self, user: PhoneUser | None, verification_id: object, code: object
+    ) -> PhoneUser:
+        user = _signed_in(user)
         self.require_recent_verification(user)
         verified = self.challenges.verify(
             verification_id, code, usage=Usage.BIND_NEW_IDENTIFIER, user_id=user.get_id()
@@ -257,7 +326,8 @@ class Flows:
         self._notify(Notice.PHONE_CHANGED, old)
         return user
 
-    def remove_phone(self, user: Any) -> None:
+    def remove_phone(self, user: PhoneUser | None) -> None:
+        user = _signed_in(user)
         self.require_recent_verification(user)
         if not user.phone:
             return
@@ -273,10 +343,13 @@ class Flows:
         self._notify(Notice.PHONE_CHANGED, old)
 
     def set_mfa(
-        self, user: Any, enabled: Any, verification_id: Any = None, code: Any = None
+        self,
+        user: PhoneUser | None,
+        enabled: object,
+        verification_id: object = None,
+        code: object = None,
     ) -> None:
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         if not isinstance(enabled, bool):
             raise InvalidRequest(_("'enabled' must be true or false."), field="enabled")
         if enabled and not user.phone:
@@ -296,7 +369,8 @@ class Flows:
             self.users.set_mfa(user, enabled)
             signals.mfa_changed.send(_app(), user=user, enabled=enabled)
 
-    def change_password(self, user: Any, new_password: Any) -> None:
+    def change_password(self, user: PhoneUser | None, new_password: object) -> None:
+        user = _signed_in(user)
         self.require_recent_verification(user)
         self.users.set_password(user, self._required_password(new_password))
         self.users.end_all_sessions(user)
@@ -306,17 +380,15 @@ class Flows:
         signals.password_changed.send(_app(), user=user)
         self._notify(Notice.PASSWORD_CHANGED, user.phone)
 
-    def list_sessions(self, user: Any) -> list[SessionRecord]:
+    def list_sessions(self, user: PhoneUser | None) -> list[SessionRecord]:
         """The user's live sessions, this one first (``current``)."""
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         return self.session_records.active_for(str(user.get_id()), sessions.current_token())
 
-    def end_session(self, user: Any, session_id: Any) -> None:
+    def end_session(self, user: PhoneUser | None, session_id: object) -> None:
         """End one of the user's sessions; ending this one signs out. Another user's
         session id is answered like an unknown one."""
-        if user is None:
-            raise SignInRequired()
+        user = _signed_in(user)
         token = sessions.current_token()
         current = self.session_records.find(token) if token else None
         if not isinstance(session_id, str) or not self.session_records.end_one(
@@ -326,12 +398,13 @@ class Flows:
         if current is not None and current.id == session_id:
             sessions.sign_out()
 
-    def end_other_sessions(self, user: Any) -> None:
-        if user is None:
-            raise SignInRequired()
+    def end_other_sessions(self, user: PhoneUser | None) -> None:
+        user = _signed_in(user)
         sessions.end_other_records(user)
 
-    def require_recent_verification(self, user: Any, max_age: int | None = None) -> None:
+    def require_recent_verification(
+        self, user: PhoneUser | None, max_age: int | None = None
+    ) -> None:
         """Refuse unless ``user`` confirmed their identity within ``max_age`` seconds
         (default ``SMS_OTP_REVERIFY_MAX_AGE``)."""
         if user is None:
@@ -341,11 +414,10 @@ class Flows:
 
     # Internals ----------------------------------------------------------------------------
 
-    def _usage(self, value: Any) -> Usage:
-        try:
-            usage = Usage(value)
-        except ValueError:
-            raise InvalidRequest(_("Unknown usage type."), field="usage") from None
+    def _usage(self, value: object) -> Usage:
+        if not isinstance(value, str) or value not in _USAGE_NAMES:
+            raise InvalidRequest(_("Unknown usage type."), field="usage")
+        usage = Usage(value)
         if usage not in ANONYMOUS_USAGES | SIGNED_IN_USAGES:
             raise InvalidRequest(_("This usage type cannot be requested."), field="usage")
         return usage
@@ -355,24 +427,24 @@ class Flows:
         app = _app()
         transaction.after_commit(lambda: self.notices.send(app, notice, phone))
 
-    def _require_active(self, user: Any) -> None:
+    def _require_active(self, user: PhoneUser) -> None:
         """Called only once the password or code was right: a disabled account is told so,
         and gets no session."""
         if not user.is_active:
             raise AccountDisabled()
 
-    def _owner(self, user_id: str | None, phone: str) -> Any:
-        user = self.users.get(user_id) if user_id is not None else None
+    def _owner(self, user_id: str | None, phone: str) -> PhoneUser:
+        user: PhoneUser | None = self.users.get(user_id) if user_id is not None else None
         if user is None or user.phone != phone:
             raise InvalidCode()
         return user
 
     def _verify_and_sign_in(
-        self, verification_id: Any, code: Any, usage: Usage, *, user_id: Any = None
-    ) -> Any:
+        self, verification_id: object, code: object, usage: Usage, *, user_id: str | None = None
+    ) -> PhoneUser:
         """Verify the code and sign its owner in, the session's record written in the
         verification's own transaction: one commit for the whole sign-in."""
-        signed_in: list[Any] = []
+        signed_in: list[PhoneUser] = []
 
         def sign_in(conn: sa.Connection, verified: VerifiedChallenge) -> None:
             user = self._owner(verified.user_id, verified.phone)
@@ -383,7 +455,7 @@ class Flows:
         self.challenges.verify(verification_id, code, usage=usage, user_id=user_id, then=sign_in)
         return signed_in[0]
 
-    def _new_password(self, password: Any, *, required: bool) -> str | None:
+    def _new_password(self, password: object, *, required: bool) -> str | None:
         if password is None or password == "":
             if required:
                 raise InvalidRequest(_("Choose a password."), field="password")
@@ -404,14 +476,14 @@ class Flows:
             )
         return password
 
-    def _required_password(self, password: Any) -> str:
+    def _required_password(self, password: object) -> str:
         checked = self._new_password(password, required=True)
         if checked is None:  # pragma: no cover - required=True raises instead
             raise InvalidRequest(_("Choose a password."), field="password")
         return checked
 
     def _send(
-        self, e164: str, usage: Usage, user_id: Any, ip: str, *, deliver: bool = True
+        self, e164: str, usage: Usage, user_id: str | None, ip: str, *, deliver: bool = True
     ) -> IssuedChallenge:
         """Issue a challenge to a number already admitted and have its code sent. A failed
         send is a 503, except for a protected usage, whose outcome never shows."""
@@ -421,6 +493,12 @@ class Flows:
             )
         except DeliveryError:
             raise DeliveryFailed() from None
+
+
+def _signed_in(user: PhoneUser | None) -> PhoneUser:
+    if user is None:
+        raise SignInRequired()
+    return user
 
 
 def _app() -> Flask:

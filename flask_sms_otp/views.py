@@ -12,17 +12,15 @@ code step), so the pages do not tell whether a number has an account.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import phonenumbers
 from flask import (
     Blueprint,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -49,7 +47,7 @@ from .errors import (
     TooManyAttempts,
     VerificationRequired,
 )
-from .flows import MfaRequired
+from .flows import Flows, MfaRequired, PhoneUser
 from .forms import (
     ActionForm,
     CodeForm,
@@ -61,12 +59,13 @@ from .forms import (
     SignUpCodeForm,
     SmsOtpForm,
 )
+from .guards import signed_in, verify_identity_first
 from .i18n import gettext as _
 from .i18n import ngettext
 from .state import get_state
 from .usage import Usage
 
-P = ParamSpec("P")
+FormT = TypeVar("FormT", bound=SmsOtpForm)
 
 html_blueprint = Blueprint(
     "sms_otp",
@@ -122,7 +121,7 @@ def sign_up() -> Response:
 
 @html_blueprint.route("/sign-up/verify", methods=["GET", "POST"])
 def sign_up_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: SignUpCodeForm) -> Response:
         _flows().sign_up(vid, form.code.data, form.password.data)
         return _redirect_next()
 
@@ -167,7 +166,7 @@ def sign_in_code() -> Response:
 
 @html_blueprint.route("/sign-in/code/verify", methods=["GET", "POST"])
 def sign_in_code_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().sign_in_code(vid, form.code.data)
         return _redirect_next()
 
@@ -181,7 +180,7 @@ def sign_in_code_resend() -> Response:
 
 @html_blueprint.route("/mfa", methods=["GET", "POST"])
 def mfa() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().complete_mfa(vid, form.code.data)
         return _redirect_next()
 
@@ -203,7 +202,7 @@ def reset_password() -> Response:
 
 @html_blueprint.route("/reset-password/verify", methods=["GET", "POST"])
 def reset_password_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: ResetPasswordForm) -> Response:
         _flows().reset_password(vid, form.code.data, form.password.data)
         flash(_("Your password was changed. Sign in with your new password."), "success")
         return redirect(url_for(".sign_in"))
@@ -231,21 +230,8 @@ def sign_out() -> Response:
 # Signed-in pages ---------------------------------------------------------------------------
 
 
-def _signed_in(view: Callable[P, Response]) -> Callable[P, Response]:
-    """Like Flask-Login's ``login_required``: the app's login view (or its 401) otherwise."""
-
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
-        if not current_user.is_authenticated:
-            response: Response = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-            return response
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 @html_blueprint.route("/verify-identity", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def verify_identity() -> Response:
     """Choose how to confirm it is you: a code to the current phone, or the password.
     POST here checks the password; the code goes through ``/verify-identity/send``."""
@@ -265,7 +251,7 @@ def verify_identity() -> Response:
 
 
 @html_blueprint.post("/verify-identity/send")
-@_signed_in
+@signed_in
 def verify_identity_send() -> Response:
     send_form = ActionForm()
     form = PasswordForm(formdata=None)
@@ -283,7 +269,10 @@ def verify_identity_send() -> Response:
 
 
 def _identity_page(
-    form: Any, send_form: Any, status: int = 200, error: HTTPException | None = None
+    form: PasswordForm,
+    send_form: ActionForm,
+    status: int = 200,
+    error: HTTPException | None = None,
 ) -> Response:
     user = _user()
     return _page(
@@ -298,9 +287,9 @@ def _identity_page(
 
 
 @html_blueprint.route("/verify-identity/code", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def verify_identity_code() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().verify_identity(_user(), vid, form.code.data, client_ip=_ip())
         sessions.clear_flow()
         return _redirect_next(url_for(".account"))
@@ -309,19 +298,19 @@ def verify_identity_code() -> Response:
 
 
 @html_blueprint.post("/verify-identity/resend")
-@_signed_in
+@signed_in
 def verify_identity_resend() -> Response:
     return _resend(VERIFY_IDENTITY, CodeForm)
 
 
 @html_blueprint.get("/account")
-@_signed_in
+@signed_in
 def account() -> Response:
     return _account_page()
 
 
 @html_blueprint.post("/account/sessions/<session_id>/end")
-@_signed_in
+@signed_in
 def end_session(session_id: str) -> Response:
     """Sign one of the user's sessions out; this one too, then off to the sign-in page."""
     form = ActionForm()
@@ -340,7 +329,7 @@ def end_session(session_id: str) -> Response:
 
 
 @html_blueprint.post("/account/sessions/end-others")
-@_signed_in
+@signed_in
 def end_other_sessions() -> Response:
     form = ActionForm()
     if not _valid(form):
@@ -350,7 +339,7 @@ def end_other_sessions() -> Response:
     return redirect(url_for(".account"))
 
 
-def _account_page(form: Any = None, status: int = 200) -> Response:
+def _account_page(form: ActionForm | None = None, status: int = 200) -> Response:
     user = _user()
     return _page(
         "sms_otp/account.html",
@@ -363,13 +352,12 @@ def _account_page(form: Any = None, status: int = 200) -> Response:
 
 
 @html_blueprint.route("/account/phone", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def change_phone() -> Response:
     """A new number (or a first one): the code goes to it, it replaces the old one once
     entered. Only within a recent identity verification."""
-    needs = _verification_redirect(url_for(".change_phone"))
-    if needs is not None:
-        return needs
+    if not _recently_verified():
+        return verify_identity_first(url_for(".change_phone"))
     form = PhoneForm()
     if request.method == "POST":
         if not _valid(form):
@@ -385,13 +373,13 @@ def change_phone() -> Response:
 
 
 @html_blueprint.route("/account/phone/verify", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def change_phone_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         try:
             _flows().change_phone(_user(), vid, form.code.data)
         except VerificationRequired:
-            return redirect(url_for(".verify_identity", next=url_for(".change_phone")))
+            return verify_identity_first(url_for(".change_phone"))
         sessions.clear_flow()
         flash(_("Your phone number was changed."), "success")
         return redirect(url_for(".account"))
@@ -400,13 +388,13 @@ def change_phone_verify() -> Response:
 
 
 @html_blueprint.post("/account/phone/resend")
-@_signed_in
+@signed_in
 def change_phone_resend() -> Response:
     return _resend(CHANGE_PHONE, CodeForm)
 
 
 @html_blueprint.route("/account/phone/remove", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def remove_phone() -> Response:
     return _confirm_action(
         "sms_otp/remove_phone.html",
@@ -417,7 +405,7 @@ def remove_phone() -> Response:
 
 
 @html_blueprint.route("/account/mfa/enable", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def enable_mfa() -> Response:
     """Two-step verification on: first prove the phone receives codes (``BindMfa``)."""
     form = ActionForm()
@@ -433,9 +421,9 @@ def enable_mfa() -> Response:
 
 
 @html_blueprint.route("/account/mfa/verify", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def enable_mfa_verify() -> Response:
-    def submit(vid: str, form: Any) -> Response:
+    def submit(vid: str, form: CodeForm) -> Response:
         _flows().set_mfa(_user(), True, vid, form.code.data)
         sessions.clear_flow()
         flash(_("Two-step verification is on."), "success")
@@ -445,13 +433,13 @@ def enable_mfa_verify() -> Response:
 
 
 @html_blueprint.post("/account/mfa/resend")
-@_signed_in
+@signed_in
 def enable_mfa_resend() -> Response:
     return _resend(ENABLE_MFA, CodeForm)
 
 
 @html_blueprint.route("/account/mfa/disable", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def disable_mfa() -> Response:
     return _confirm_action(
         "sms_otp/disable_mfa.html",
@@ -462,11 +450,10 @@ def disable_mfa() -> Response:
 
 
 @html_blueprint.route("/account/password", methods=["GET", "POST"])
-@_signed_in
+@signed_in
 def change_password() -> Response:
-    needs = _verification_redirect(url_for(".change_password"))
-    if needs is not None:
-        return needs
+    if not _recently_verified():
+        return verify_identity_first(url_for(".change_password"))
     form = NewPasswordForm()
     if request.method == "POST":
         if not _valid(form):
@@ -474,7 +461,7 @@ def change_password() -> Response:
         try:
             _flows().change_password(_user(), form.password.data)
         except VerificationRequired:
-            return redirect(url_for(".verify_identity", next=url_for(".change_password")))
+            return verify_identity_first(url_for(".change_password"))
         except HTTPException as error:
             return _failed("sms_otp/change_password.html", form, error)
         flash(_("Your password was changed. Other devices were signed out."), "success")
@@ -485,9 +472,22 @@ def change_password() -> Response:
 # Code steps --------------------------------------------------------------------------------
 
 
+def _flow_challenge(name: str) -> object:
+    """The challenge id of the HTML flow ``name`` in progress (:func:`.sessions.set_flow`)."""
+    flow = sessions.get_flow(name)
+    return flow.get("vid") if flow else None
+
+
+def _pending_mfa_challenge(_name: str) -> object:
+    """The challenge id of the second step of a password sign-in, kept by the flow."""
+    pending = sessions.pending_mfa()
+    return pending.get("vid") if pending else None
+
+
 @dataclass(frozen=True, slots=True)
 class CodeStep:
-    """One flow's code-entry step: where its challenge id lives and its endpoints."""
+    """One flow's code-entry step: its endpoints, its template, and where the session keeps
+    its challenge id."""
 
     flow: str
     template: str
@@ -496,21 +496,15 @@ class CodeStep:
     resend: str
     #: Show only the last digits of the number (it is the account's, not one just typed).
     masked: bool = False
+    #: Reads the step's challenge id from the session, given ``flow``.
+    held: Callable[[str], object] = _flow_challenge
+    #: Forgets it: the step cannot go on.
+    forget: Callable[[], None] = sessions.clear_flow
 
     def verification_id(self) -> str | None:
-        if self.flow == "mfa":
-            pending = sessions.pending_mfa()
-            vid = pending.get("vid") if pending else None
-        else:
-            flow = sessions.get_flow(self.flow)
-            vid = flow.get("vid") if flow else None
+        """The step's challenge id; ``None`` once the step has ended (or never began)."""
+        vid = self.held(self.flow)
         return vid if isinstance(vid, str) else None
-
-    def end(self) -> None:
-        if self.flow == "mfa":
-            sessions.clear_mfa()
-        else:
-            sessions.clear_flow()
 
 
 SIGN_UP = CodeStep(
@@ -523,7 +517,16 @@ SIGN_IN_CODE = CodeStep(
     ".sign_in_code_verify",
     ".sign_in_code_resend",
 )
-MFA = CodeStep("mfa", "sms_otp/mfa.html", ".sign_in", ".mfa", ".mfa_resend", masked=True)
+MFA = CodeStep(
+    "mfa",
+    "sms_otp/mfa.html",
+    ".sign_in",
+    ".mfa",
+    ".mfa_resend",
+    masked=True,
+    held=_pending_mfa_challenge,
+    forget=sessions.clear_mfa,
+)
 RESET_PASSWORD = CodeStep(
     "reset-password",
     "sms_otp/reset_password_verify.html",
@@ -576,9 +579,11 @@ def _start(step: CodeStep, verification_id: str) -> Response:
 
 
 def _code_step(
-    step: CodeStep, form_class: type[SmsOtpForm], submit: Callable[[str, Any], Response]
+    step: CodeStep, form_class: type[FormT], submit: Callable[[str, FormT], Response]
 ) -> Response:
-    """The code-entry page of ``step``: ``submit(verification_id, form)`` on POST."""
+    """The code-entry page of ``step``: ``submit(verification_id, form)`` on POST. A flow
+    that ends the step on an error (too many wrong codes on the second step of sign-in)
+    forgets its challenge: the page then says so instead of asking for the code again."""
     vid = step.verification_id()
     if vid is None:
         return redirect(url_for(step.start, **_next_args()))
@@ -590,7 +595,7 @@ def _code_step(
             return submit(vid, form)
         except HTTPException as error:
             _raise_unless_for_page(error)
-            ended = step.flow == "mfa" and isinstance(error, TooManyAttempts)
+            ended = step.verification_id() is None
             _show_error(form, error, ended=ended)
             return _code_page(step, vid, form, status=error.code or 400, error=error, ended=ended)
     return _code_page(step, vid, form)
@@ -608,7 +613,7 @@ def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
         _flows().resend_code(vid, client_ip=_ip())
     except InvalidCode:
         # Used, closed or gone: this request cannot continue; start it again.
-        step.end()
+        step.forget()
         flash(_("That code can no longer be used. Please start again."), "error")
         return redirect(url_for(step.start, **_next_args()))
     except HTTPException as error:
@@ -624,26 +629,17 @@ def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
 def _code_page(
     step: CodeStep,
     vid: str,
-    form: Any,
+    form: SmsOtpForm,
     *,
-    resend_form: Any = None,
+    resend_form: ActionForm | None = None,
     status: int = 200,
     error: HTTPException | None = None,
     ended: bool = False,
 ) -> Response:
-    state = get_state()
-    row = state.challenges.find(vid)
+    resend = _flows().resend_state(vid)
     phone = None
-    resend_in = 0
-    can_resend = False
-    if row is not None:
-        phone = _masked(row.phone) if step.masked else _pretty(row.phone)
-        settings = state.settings
-        wait = row.last_sent_at.timestamp() + settings.resend_cooldown
-        resend_in = max(0, math.ceil(wait - state.challenges.clock().timestamp()))
-        # A challenge closed by a failed delivery may be resent: only a used one may not
-        # (a closed one must look like the silent challenge of a number without an account).
-        can_resend = row.consumed_at is None and row.resends < settings.max_resends and not ended
+    if resend is not None:
+        phone = _masked(resend.phone) if step.masked else _pretty(resend.phone)
     return _page(
         step.template,
         status,
@@ -651,8 +647,8 @@ def _code_page(
         form=form,
         resend_form=resend_form if resend_form is not None else ActionForm(formdata=None),
         phone=phone,
-        resend_in=resend_in,
-        can_resend=can_resend,
+        resend_in=resend.resend_in if resend is not None else 0,
+        can_resend=resend is not None and resend.can_resend and not ended,
         resend_url=url_for(step.resend, **_next_args()),
         restart_url=url_for(step.start, **_next_args()),
         ended=ended,
@@ -661,9 +657,8 @@ def _code_page(
 
 def _confirm_action(template: str, here: str, action: Callable[[], None], done: str) -> Response:
     """A page with one button for an action that needs a recent identity verification."""
-    needs = _verification_redirect(here)
-    if needs is not None:
-        return needs
+    if not _recently_verified():
+        return verify_identity_first(here)
     form = ActionForm()
     if request.method == "POST":
         if not _valid(form):
@@ -671,7 +666,7 @@ def _confirm_action(template: str, here: str, action: Callable[[], None], done: 
         try:
             action()
         except VerificationRequired:
-            return redirect(url_for(".verify_identity", next=here))
+            return verify_identity_first(here)
         except HTTPException as error:
             return _failed(template, form, error, user=_user())
         flash(done, "success")
@@ -679,12 +674,12 @@ def _confirm_action(template: str, here: str, action: Callable[[], None], done: 
     return _page(template, form=form, user=_user())
 
 
-def _verification_redirect(here: str) -> Response | None:
+def _recently_verified() -> bool:
     try:
         _flows().require_recent_verification(_user())
     except VerificationRequired:
-        return redirect(url_for(".verify_identity", next=here))
-    return None
+        return False
+    return True
 
 
 # Errors ------------------------------------------------------------------------------------
@@ -805,14 +800,15 @@ def _redirect_next(default: str | None = None) -> Response:
     return redirect(_next() or default or request.script_root + "/")
 
 
-def _flows() -> Any:
+def _flows() -> Flows:
     return get_state().flows
 
 
-def _user() -> Any:
+def _user() -> PhoneUser:
     if not current_user.is_authenticated:
         raise SignInRequired()
-    return current_user._get_current_object()
+    user: PhoneUser = current_user._get_current_object()
+    return user
 
 
 def _ip() -> str:

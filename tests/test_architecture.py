@@ -74,6 +74,7 @@ LAYERS: dict[str, int] = {
     "api.py": 6,
     "cli.py": 6,
     "forms.py": 6,
+    "guards.py": 6,
     "headers.py": 6,
     "openapi.py": 6,
     "pytest_plugin.py": 6,

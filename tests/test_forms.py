@@ -23,7 +23,7 @@ from flask_sms_otp.testing import outbox
 from flask_sms_otp.views import html_blueprint
 
 from .conftest import AppFactory, FakeClock
-from .test_views import (
+from .pages.helpers import (
     KNOWN,
     PASSWORD,
     ROOMY,

@@ -20,7 +20,7 @@ from flask_sms_otp.connectors.memory import SentSms
 
 from .api.conftest import PHONE, RELAXED_LIMITS, ApiClient, create_user, error_code, last_code
 from .conftest import AppFactory
-from .test_views import csrf_of
+from .pages.helpers import csrf_of
 
 CHINESE = "zh-CN,zh;q=0.9,en;q=0.5"
 PASSWORD = "correct horse battery"
