@@ -32,32 +32,27 @@ from flask_sms_otp.challenges import code_digest, derive_keys, generate_code
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
-from .api.conftest import RELAXED_LIMITS
-from .conftest import AppFactory, FakeClock
-
-PHONE = "+8613800138000"
-OTHER_PHONE = "+447400123456"
+from .helpers import (
+    OTHER_PHONE,
+    PHONE,
+    AppFactory,
+    FakeClock,
+    last_code,
+    wrong,
+)
 
 
 @pytest.fixture
 def app(make_app: AppFactory, database_uri: str, clock: FakeClock) -> Iterator[Flask]:
-    # The engine's own properties: the send limits (tested in tests/api) stay out of the way.
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
+    # The engine's own properties: the send limits (tested in tests/api) stay out of the way,
+    # relaxed as in every test app.
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
     with app.app_context():
         yield app
 
 
 def engine(app: Flask) -> Any:
     return get_state(app).challenges
-
-
-def last_code(outbox: list[SentSms]) -> str:
-    return outbox[-1].code
-
-
-def wrong(code: str) -> str:
-    """A well-formed code that is not ``code``."""
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def attempts(app: Flask, challenge_id: str) -> int:
@@ -89,15 +84,15 @@ def test_codes_come_from_secrets_not_random(
     monkeypatch.setattr(random, "random", broken)
     monkeypatch.setattr(random, "randint", broken)
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    assert re.fullmatch(r"[0-9]{6}", last_code(sms_outbox))
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert re.fullmatch(r"[0-9]{6}", last_code())
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_code_length_is_configurable(make_app: AppFactory, sms_outbox: list[SentSms]) -> None:
     app = make_app(SMS_OTP_CODE_LENGTH=8)
     with app.app_context():
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-        code = last_code(sms_outbox)
+        code = last_code()
         assert re.fullmatch(r"[0-9]{8}", code)
         assert engine(app).verify(issued.id, code, usage=Usage.SIGN_IN).phone == PHONE
 
@@ -119,14 +114,14 @@ def test_code_accepted_until_its_lifetime_ends(
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
     assert issued.expires_at == clock.now + timedelta(seconds=ttl)
     clock.advance(ttl - 1)
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_expired_code_answers_exactly_like_a_wrong_one(
     app: Flask, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
     first = engine(app).issue(PHONE, Usage.SIGN_IN)
-    first_code = last_code(sms_outbox)
+    first_code = last_code()
     second = engine(app).issue(PHONE, Usage.SIGN_IN)
     clock.advance(get_state(app).settings.code_ttl + 1)
     with pytest.raises(InvalidCode) as expired:
@@ -148,7 +143,7 @@ def test_sixth_attempt_is_refused_and_the_right_code_is_dead(
     app: Flask, sms_outbox: list[SentSms]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     for _ in range(5):
         with pytest.raises(InvalidCode):
             engine(app).verify(issued.id, wrong(code), usage=Usage.SIGN_IN)
@@ -167,17 +162,17 @@ def test_resend_does_not_reset_the_failure_count_and_ten_failures_lock(
     first = engine(app).issue(PHONE, Usage.SIGN_IN)
     for _ in range(4):
         with pytest.raises(InvalidCode):
-            engine(app).verify(first.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+            engine(app).verify(first.id, wrong(last_code()), usage=Usage.SIGN_IN)
     clock.advance(60)
     engine(app).resend(first.id)
     for _ in range(5):  # the new code has its own attempt budget ...
         with pytest.raises(InvalidCode):
-            engine(app).verify(first.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+            engine(app).verify(first.id, wrong(last_code()), usage=Usage.SIGN_IN)
     second = engine(app).issue(PHONE, Usage.SIGN_IN)
     with pytest.raises(InvalidCode):  # ... but the number's count went on: this is the 10th
-        engine(app).verify(second.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+        engine(app).verify(second.id, wrong(last_code()), usage=Usage.SIGN_IN)
 
-    right = last_code(sms_outbox)
+    right = last_code()
     with pytest.raises(TooManyAttempts) as locked:
         engine(app).verify(second.id, right, usage=Usage.SIGN_IN)
     assert locked.value.retry_after_seconds == 900
@@ -190,11 +185,11 @@ def test_resend_does_not_reset_the_failure_count_and_ten_failures_lock(
     assert len(sms_outbox) == sent_before
 
     other = engine(app).issue(OTHER_PHONE, Usage.SIGN_IN)  # other numbers are not affected
-    assert engine(app).verify(other.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(other.id, last_code(), usage=Usage.SIGN_IN)
 
     clock.advance(900)
     third = engine(app).issue(PHONE, Usage.SIGN_IN)
-    assert engine(app).verify(third.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(third.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_a_success_resets_the_consecutive_failure_count(
@@ -204,16 +199,16 @@ def test_a_success_resets_the_consecutive_failure_count(
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
         for _ in range(times):
             with pytest.raises(InvalidCode):
-                engine(app).verify(issued.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+                engine(app).verify(issued.id, wrong(last_code()), usage=Usage.SIGN_IN)
 
     fail(5)
     fail(4)  # 9 consecutive failures
     ok = engine(app).issue(PHONE, Usage.SIGN_IN)
-    engine(app).verify(ok.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    engine(app).verify(ok.id, last_code(), usage=Usage.SIGN_IN)
     fail(5)
     fail(4)  # 9 again, not 18: not locked
     ok = engine(app).issue(PHONE, Usage.SIGN_IN)
-    assert engine(app).verify(ok.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(ok.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_lockout_threshold_and_duration_are_configurable(
@@ -224,9 +219,9 @@ def test_lockout_threshold_and_duration_are_configurable(
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
         for _ in range(3):
             with pytest.raises(InvalidCode):
-                engine(app).verify(issued.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+                engine(app).verify(issued.id, wrong(last_code()), usage=Usage.SIGN_IN)
         with pytest.raises(TooManyAttempts) as locked:
-            engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+            engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
         assert locked.value.retry_after_seconds == 120
 
 
@@ -235,7 +230,7 @@ def test_lockout_threshold_and_duration_are_configurable(
 
 def test_a_code_verifies_once(app: Flask, sms_outbox: list[SentSms]) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     verified = engine(app).verify(issued.id, code, usage=Usage.SIGN_IN)
     assert (verified.id, verified.phone, verified.usage) == (issued.id, PHONE, "SignIn")
     for _ in range(3):
@@ -256,7 +251,7 @@ def test_code_is_bound_to_its_purpose(
     app: Flask, sms_outbox: list[SentSms], other_usage: Usage
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.REGISTER)
-    code = last_code(sms_outbox)
+    code = last_code()
     with pytest.raises(InvalidCode):
         engine(app).verify(issued.id, code, usage=other_usage)
     assert engine(app).verify(issued.id, code, usage=Usage.REGISTER)
@@ -267,7 +262,6 @@ def test_code_is_bound_to_its_challenge(make_app: AppFactory, database_uri: str)
     app = make_app(
         SQLALCHEMY_DATABASE_URI=database_uri,
         code_generator=lambda n: next(codes),
-        **RELAXED_LIMITS,
     )
     with app.app_context():
         a = engine(app).issue(PHONE, Usage.SIGN_IN)
@@ -280,7 +274,7 @@ def test_code_is_bound_to_its_challenge(make_app: AppFactory, database_uri: str)
 
 def test_code_is_bound_to_its_number_and_user(app: Flask, sms_outbox: list[SentSms]) -> None:
     issued = engine(app).issue(PHONE, Usage.MFA_VERIFICATION, user_id=7)
-    code = last_code(sms_outbox)
+    code = last_code()
     with pytest.raises(InvalidCode):  # user Y's pending MFA cannot use user X's code
         engine(app).verify(issued.id, code, usage=Usage.MFA_VERIFICATION, user_id=8)
     with pytest.raises(InvalidCode):
@@ -298,7 +292,7 @@ def test_resend_replaces_the_code_respects_cooldown_and_cap(
     app: Flask, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    old = last_code(sms_outbox)
+    old = last_code()
 
     with pytest.raises(ResendNotAllowed) as too_soon:
         engine(app).resend(issued.id)
@@ -316,7 +310,7 @@ def test_resend_replaces_the_code_respects_cooldown_and_cap(
         again = engine(app).resend(issued.id)
         assert again.id == issued.id
         assert again.resend_after == clock.now + timedelta(seconds=60)
-        codes.append(last_code(sms_outbox))
+        codes.append(last_code())
     clock.advance(60)
     with pytest.raises(ResendNotAllowed):  # the 4th resend
         engine(app).resend(issued.id)
@@ -335,7 +329,7 @@ def test_resend_extends_the_lifetime(
     clock.advance(500)
     engine(app).resend(issued.id)
     clock.advance(500)  # 1000 s after the first code, 500 s after the second
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_resend_of_unknown_challenge_is_invalid(app: Flask) -> None:
@@ -350,7 +344,7 @@ def test_resend_of_unknown_challenge_is_invalid(app: Flask) -> None:
 def test_no_table_holds_the_code_in_clear(app: Flask, sms_outbox: list[SentSms]) -> None:
     state = get_state(app)
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     with pytest.raises(InvalidCode):
         engine(app).verify(issued.id, wrong(code), usage=Usage.SIGN_IN)
     dump = []
@@ -379,7 +373,7 @@ def test_rotated_secret_key_still_verifies_codes_sent_before(
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
     # What SmsOtp builds from SECRET_KEY="new" and SECRET_KEY_FALLBACKS=["test-secret-key"]:
     engine(app).keys = derive_keys(["new", "test-secret-key"])
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_codes_do_not_survive_a_key_change_without_fallback(
@@ -388,7 +382,7 @@ def test_codes_do_not_survive_a_key_change_without_fallback(
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
     engine(app).keys = derive_keys(["new"])
     with pytest.raises(InvalidCode):
-        engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+        engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 # 12. Not in logs or signals
@@ -409,10 +403,10 @@ def test_code_never_reaches_logs_or_signals(
         signal.connect(receiver)
     try:
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-        first = last_code(sms_outbox)
+        first = last_code()
         clock.advance(60)
         engine(app).resend(issued.id)
-        code = last_code(sms_outbox)
+        code = last_code()
         with pytest.raises(InvalidCode):
             engine(app).verify(issued.id, wrong(code), usage=Usage.SIGN_IN)
         engine(app).verify(issued.id, code, usage=Usage.SIGN_IN)
@@ -454,7 +448,7 @@ def test_verification_goes_through_compare_digest(
     app: Flask, sms_outbox: list[SentSms], compare_spy: list[tuple[str, str]]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
     assert len(compare_spy) == 1
     assert all(isinstance(x, str) and re.fullmatch("[0-9a-f]{64}", x) for x in compare_spy[0])
 
@@ -545,7 +539,7 @@ def test_purge_deletes_expired_challenges(
     assert engine(app).purge() == (1, 0)
     with pytest.raises(InvalidCode):
         engine(app).verify(old.id, sms_outbox[0].code, usage=Usage.SIGN_IN)
-    assert engine(app).verify(fresh.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(fresh.id, last_code(), usage=Usage.SIGN_IN)
 
 
 # 8 and 9. Concurrency
@@ -578,7 +572,7 @@ def test_concurrent_right_answers_succeed_exactly_once(
     app: Flask, sms_outbox: list[SentSms]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     outcomes: list[str] = []
 
     def submit(n: int) -> None:

@@ -11,8 +11,10 @@ from flask_sms_otp import InvalidCode, ProviderRejected, Usage
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
-from .api.conftest import RELAXED_LIMITS
-from .conftest import AppFactory, FakeClock
+from .helpers import (
+    AppFactory,
+    FakeClock,
+)
 
 CN = "+8613800138000"
 US = "+12015550123"
@@ -21,7 +23,7 @@ US = "+12015550123"
 def test_each_send_is_recorded_and_verification_is_credited(
     make_app: AppFactory, database_uri: str, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
     with app.app_context():
         engine = get_state(app).challenges
         cn = engine.issue(CN, Usage.SIGN_IN)
@@ -66,7 +68,7 @@ def test_each_send_is_recorded_and_verification_is_credited(
 
 
 def test_stats_command(make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]) -> None:
-    app = make_app(clock=clock, **RELAXED_LIMITS)
+    app = make_app(clock=clock)
     with app.app_context():
         engine = get_state(app).challenges
         for _ in range(2):

@@ -23,42 +23,30 @@ from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import fail_next_send, outbox
 from flask_sms_otp.views import safe_next
 
-from .conftest import CHROME_ON_WINDOWS, SAFARI_ON_IPHONE, AppFactory, FakeClock
+from .helpers import (
+    CHROME_ON_WINDOWS,
+    CSRF_INPUT,
+    PASSWORD,
+    PLAIN_HTTP,
+    SAFARI_ON_IPHONE,
+    AppFactory,
+    FakeClock,
+    add_user,
+    csrf_of,
+    last_code,
+    sign_in_with_password,
+    signed_in,
+    submit,
+    verify_with_password,
+)
 
 KNOWN = "+12015550123"
 UNKNOWN = "+12015550124"
 OTHER = "+12015550125"
-PASSWORD = "correct horse battery"
 NEW_PASSWORD = "staple battery horse"
-
-#: Generous send limits, so a test meets only the limit it is about.
-ROOMY = {
-    "SMS_OTP_SEND_LIMIT_PER_NUMBER": "100/hour",
-    "SMS_OTP_SEND_LIMIT_PER_IP": "100/hour",
-    "SMS_OTP_SEND_LIMIT_PER_PREFIX": "100/hour",
-    "SMS_OTP_PASSWORD_LIMIT_PER_IP": "100/minute",
-    "SMS_OTP_SECURE_COOKIES": False,
-}
-
-CSRF_INPUT = re.compile(r'<input name="csrf_token" type="hidden" value="([^"]*)">')
 
 
 # Helpers ------------------------------------------------------------------------------------
-
-
-def csrf_of(html: str) -> str:
-    tokens = CSRF_INPUT.findall(html)
-    assert tokens, "the page has no CSRF token"
-    return str(tokens[0])
-
-
-def submit(
-    client: FlaskClient, page: str, data: dict[str, str], *, to: str | None = None
-) -> TestResponse:
-    """Fetch ``page``, read its CSRF token, post ``data`` (to ``to``, default the page)."""
-    shown = client.get(page)
-    assert shown.status_code == 200, (page, shown.status_code, shown.location)
-    return client.post(to or page, data={"csrf_token": csrf_of(shown.text), **data})
 
 
 def without_csrf(html: str) -> str:
@@ -75,30 +63,9 @@ def cookie_names(response: TestResponse) -> set[str]:
     return {value.split("=", 1)[0] for value in response.headers.getlist("Set-Cookie")}
 
 
-def last_code(to: str | None = None) -> str:
-    sent = [sms for sms in outbox if to is None or sms.to == to]
-    assert sent, f"no SMS to {to}"
-    return sent[-1].code
-
-
-def signed_in(client: FlaskClient) -> bool:
-    response = client.get("/auth/account")
-    return response.status_code == 200
-
-
 def flow_id(client: FlaskClient) -> str:
     with client.session_transaction() as session:
         return str(session[FLOW]["vid"])
-
-
-def add_user(app: Flask, phone: str = KNOWN, password: str | None = PASSWORD, **extra: Any) -> Any:
-    with app.app_context():
-        users = get_state(app).users
-        user = users.create(phone, password)
-        for name, value in extra.items():
-            setattr(user, name, value)
-        users.db.session.commit()
-        return user.id
 
 
 def user_row(app: Flask, user_id: Any) -> Any:
@@ -106,16 +73,6 @@ def user_row(app: Flask, user_id: Any) -> Any:
         user = get_state(app).users.get(user_id)
         get_state(app).users.db.session.expunge(user)
         return user
-
-
-def sign_in_with_password(
-    client: FlaskClient, phone: str = KNOWN, password: str = PASSWORD
-) -> TestResponse:
-    return submit(client, "/auth/sign-in", {"phone": phone, "password": password})
-
-
-def verify_with_password(client: FlaskClient, password: str = PASSWORD) -> TestResponse:
-    return submit(client, "/auth/verify-identity", {"password": password})
 
 
 class Page(HTMLParser):
@@ -183,7 +140,7 @@ def error_text(html: str, name: str) -> str:
 
 @pytest.fixture
 def site(make_app: AppFactory, clock: FakeClock) -> Flask:
-    return make_app(clock=clock, **ROOMY)
+    return make_app(clock=clock, **PLAIN_HTTP)
 
 
 @pytest.fixture
@@ -332,7 +289,7 @@ def test_sign_up_without_a_password_when_optional(visitor: FlaskClient) -> None:
 
 
 def test_sign_up_needs_a_password_when_required(make_app: AppFactory) -> None:
-    visitor = make_app(SMS_OTP_PASSWORD_REQUIRED=True, **ROOMY).test_client()
+    visitor = make_app(SMS_OTP_PASSWORD_REQUIRED=True, **PLAIN_HTTP).test_client()
     response = submit(visitor, "/auth/sign-up", {"phone": UNKNOWN})
     page = visitor.get(response.location)
     assert "Choose a password (optional)" not in page.text
@@ -403,8 +360,9 @@ def test_too_many_attempts_then_even_the_right_code_fails(visitor: FlaskClient) 
     assert not signed_in(visitor)
 
 
+@pytest.mark.real_limits
 def test_send_rate_limit_is_a_429_with_retry_after(make_app: AppFactory) -> None:
-    config = {**ROOMY, "SMS_OTP_SEND_LIMIT_PER_NUMBER": "2/hour"}
+    config = {**PLAIN_HTTP, "SMS_OTP_SEND_LIMIT_PER_NUMBER": "2/hour"}
     visitor = make_app(**config).test_client()
     for _ in range(2):
         assert submit(visitor, "/auth/sign-up", {"phone": UNKNOWN}).status_code == 302
@@ -440,8 +398,9 @@ def test_delivery_failure_outside_the_protected_usages_is_a_calm_503(
     assert "Traceback" not in failed.text
 
 
+@pytest.mark.real_limits
 def test_rate_limit_storage_down_fails_closed_with_a_503(make_app: AppFactory) -> None:
-    visitor = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1", **ROOMY).test_client()
+    visitor = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1", **PLAIN_HTTP).test_client()
     failed = submit(visitor, "/auth/sign-up", {"phone": UNKNOWN})
     assert failed.status_code == 503
     assert "The service is busy. Please try again later." in failed.text
@@ -504,7 +463,7 @@ def test_resend_for_a_member_sends_a_new_code_and_the_old_one_dies(
 
 
 def test_resend_past_the_cap_says_to_start_again(make_app: AppFactory, clock: FakeClock) -> None:
-    visitor = make_app(clock=clock, SMS_OTP_MAX_RESENDS=1, **ROOMY).test_client()
+    visitor = make_app(clock=clock, SMS_OTP_MAX_RESENDS=1, **PLAIN_HTTP).test_client()
     response = submit(visitor, "/auth/reset-password", {"phone": UNKNOWN})
     clock.advance(61)
     assert (
@@ -645,8 +604,9 @@ def test_a_code_only_account_answers_a_password_like_a_stranger(site: Flask) -> 
     assert no_password.status_code == 401
 
 
+@pytest.mark.real_limits
 def test_password_lockout_answers_alike(make_app: AppFactory) -> None:
-    site = make_app(SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT="2/5minutes", **ROOMY)
+    site = make_app(SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT="2/5minutes", **PLAIN_HTTP)
     add_user(site)
     answers = {}
     for phone in (KNOWN, UNKNOWN):
@@ -842,9 +802,9 @@ def test_a_stranger_cannot_sign_in_by_code(visitor: FlaskClient) -> None:
 
 
 def test_sign_in_methods_follow_the_config(make_app: AppFactory) -> None:
-    code_only = make_app(SMS_OTP_SIGN_IN_METHODS=["code"], **ROOMY).test_client()
+    code_only = make_app(SMS_OTP_SIGN_IN_METHODS=["code"], **PLAIN_HTTP).test_client()
     assert code_only.get("/auth/sign-in?next=/x").location == "/auth/sign-in/code?next=/x"
-    password_only = make_app(SMS_OTP_SIGN_IN_METHODS=["password"], **ROOMY).test_client()
+    password_only = make_app(SMS_OTP_SIGN_IN_METHODS=["password"], **PLAIN_HTTP).test_client()
     assert password_only.get("/auth/sign-in/code").status_code == 404
     assert "/auth/sign-in/code" not in password_only.get("/auth/sign-in").text
 
@@ -932,7 +892,7 @@ def test_reset_password_validates_the_new_password(visitor: FlaskClient, member:
 
 @pytest.fixture
 def guarded(make_app: AppFactory, clock: FakeClock) -> Flask:
-    site = make_app(clock=clock, **ROOMY)
+    site = make_app(clock=clock, **PLAIN_HTTP)
 
     @site.get("/danger")
     @SmsOtp().verification_required(max_age=300)
@@ -1244,7 +1204,7 @@ def test_example_app_home_and_protected_page(example: Flask) -> None:
 
 
 def test_a_locked_number_answers_alike_and_says_when(make_app: AppFactory) -> None:
-    site = make_app(SMS_OTP_LOCKOUT_THRESHOLD=3, **ROOMY)
+    site = make_app(SMS_OTP_LOCKOUT_THRESHOLD=3, **PLAIN_HTTP)
     add_user(site)
     answers = {}
     for phone in (KNOWN, UNKNOWN):
@@ -1266,7 +1226,7 @@ def test_a_locked_number_answers_alike_and_says_when(make_app: AppFactory) -> No
 
 
 def test_pages_work_with_csrf_turned_off(make_app: AppFactory) -> None:
-    visitor = make_app(WTF_CSRF_ENABLED=False, **ROOMY).test_client()
+    visitor = make_app(WTF_CSRF_ENABLED=False, **PLAIN_HTTP).test_client()
     assert "csrf_token" not in visitor.get("/auth/sign-up").text
     step = visitor.post("/auth/sign-up", data={"phone": UNKNOWN})
     assert step.location == "/auth/sign-up/verify"
@@ -1275,7 +1235,7 @@ def test_pages_work_with_csrf_turned_off(make_app: AppFactory) -> None:
 
 
 def test_pages_follow_the_url_prefix(make_app: AppFactory) -> None:
-    visitor = make_app(SMS_OTP_URL_PREFIX="/id", **ROOMY).test_client()
+    visitor = make_app(SMS_OTP_URL_PREFIX="/id", **PLAIN_HTTP).test_client()
     page = visitor.get("/id/sign-in")
     assert page.status_code == 200
     assert 'href="/id/sign-up"' in page.text
