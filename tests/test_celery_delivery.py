@@ -21,11 +21,14 @@ from werkzeug import Response
 
 from flask_sms_otp.state import get_state
 
-from .conftest import require_redis, slow_provider
+from .helpers import (
+    PHONE,
+    require_redis,
+    slow_provider,
+)
 
 BROKER = os.environ.get("SMS_OTP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parent.parent
-PHONE = "+8613800138000"
 
 
 @pytest.fixture(scope="module")

@@ -33,17 +33,21 @@ from flask_sms_otp.codes import code_digest, derive_keys, generate_code
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
-from .api.conftest import RELAXED_LIMITS
-from .conftest import AppFactory, FakeClock
-
-PHONE = "+8613800138000"
-OTHER_PHONE = "+447400123456"
+from .helpers import (
+    OTHER_PHONE,
+    PHONE,
+    AppFactory,
+    FakeClock,
+    last_code,
+    wrong,
+)
 
 
 @pytest.fixture
 def app(make_app: AppFactory, database_uri: str, clock: FakeClock) -> Iterator[Flask]:
-    # The engine's own properties: the send limits (tested in tests/api) stay out of the way.
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
+    # The engine's own properties: the send limits (tested in tests/api) stay out of the way,
+    # relaxed as in every test app.
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
     with app.app_context():
         yield app
 
@@ -71,15 +75,6 @@ class Engine:
 
 def engine(app: Flask) -> Engine:
     return Engine(app)
-
-
-def last_code(outbox: list[SentSms]) -> str:
-    return outbox[-1].code
-
-
-def wrong(code: str) -> str:
-    """A well-formed code that is not ``code``."""
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def attempts(app: Flask, challenge_id: str) -> int:
@@ -111,15 +106,15 @@ def test_codes_come_from_secrets_not_random(
     monkeypatch.setattr(random, "random", broken)
     monkeypatch.setattr(random, "randint", broken)
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    assert re.fullmatch(r"[0-9]{6}", last_code(sms_outbox))
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert re.fullmatch(r"[0-9]{6}", last_code())
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_code_length_is_configurable(make_app: AppFactory, sms_outbox: list[SentSms]) -> None:
     app = make_app(SMS_OTP_CODE_LENGTH=8)
     with app.app_context():
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-        code = last_code(sms_outbox)
+        code = last_code()
         assert re.fullmatch(r"[0-9]{8}", code)
         assert engine(app).verify(issued.id, code, usage=Usage.SIGN_IN).phone == PHONE
 
@@ -141,14 +136,14 @@ def test_code_accepted_until_its_lifetime_ends(
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
     assert issued.expires_at == clock.now + timedelta(seconds=ttl)
     clock.advance(ttl - 1)
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_expired_code_answers_exactly_like_a_wrong_one(
     app: Flask, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
     first = engine(app).issue(PHONE, Usage.SIGN_IN)
-    first_code = last_code(sms_outbox)
+    first_code = last_code()
     second = engine(app).issue(PHONE, Usage.SIGN_IN)
     clock.advance(get_state(app).settings.code_ttl + 1)
     with pytest.raises(InvalidCode) as expired:
@@ -170,7 +165,7 @@ def test_sixth_attempt_is_refused_and_the_right_code_is_dead(
     app: Flask, sms_outbox: list[SentSms]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     for _ in range(5):
         with pytest.raises(InvalidCode):
             engine(app).verify(issued.id, wrong(code), usage=Usage.SIGN_IN)
@@ -189,17 +184,17 @@ def test_resend_does_not_reset_the_failure_count_and_ten_failures_lock(
     first = engine(app).issue(PHONE, Usage.SIGN_IN)
     for _ in range(4):
         with pytest.raises(InvalidCode):
-            engine(app).verify(first.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+            engine(app).verify(first.id, wrong(last_code()), usage=Usage.SIGN_IN)
     clock.advance(60)
     engine(app).resend(first.id)
     for _ in range(5):  # the new code has its own attempt budget ...
         with pytest.raises(InvalidCode):
-            engine(app).verify(first.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+            engine(app).verify(first.id, wrong(last_code()), usage=Usage.SIGN_IN)
     second = engine(app).issue(PHONE, Usage.SIGN_IN)
     with pytest.raises(InvalidCode):  # ... but the number's count went on: this is the 10th
-        engine(app).verify(second.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+        engine(app).verify(second.id, wrong(last_code()), usage=Usage.SIGN_IN)
 
-    right = last_code(sms_outbox)
+    right = last_code()
     with pytest.raises(TooManyAttempts) as locked:
         engine(app).verify(second.id, right, usage=Usage.SIGN_IN)
     assert locked.value.retry_after_seconds == 900
@@ -212,11 +207,11 @@ def test_resend_does_not_reset_the_failure_count_and_ten_failures_lock(
     assert len(sms_outbox) == sent_before
 
     other = engine(app).issue(OTHER_PHONE, Usage.SIGN_IN)  # other numbers are not affected
-    assert engine(app).verify(other.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(other.id, last_code(), usage=Usage.SIGN_IN)
 
     clock.advance(900)
     third = engine(app).issue(PHONE, Usage.SIGN_IN)
-    assert engine(app).verify(third.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(third.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_a_success_resets_the_consecutive_failure_count(
@@ -226,16 +221,16 @@ def test_a_success_resets_the_consecutive_failure_count(
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
         for _ in range(times):
             with pytest.raises(InvalidCode):
-                engine(app).verify(issued.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+                engine(app).verify(issued.id, wrong(last_code()), usage=Usage.SIGN_IN)
 
     fail(5)
     fail(4)  # 9 consecutive failures
     ok = engine(app).issue(PHONE, Usage.SIGN_IN)
-    engine(app).verify(ok.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    engine(app).verify(ok.id, last_code(), usage=Usage.SIGN_IN)
     fail(5)
     fail(4)  # 9 again, not 18: not locked
     ok = engine(app).issue(PHONE, Usage.SIGN_IN)
-    assert engine(app).verify(ok.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(ok.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_lockout_threshold_and_duration_are_configurable(
@@ -246,9 +241,9 @@ def test_lockout_threshold_and_duration_are_configurable(
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
         for _ in range(3):
             with pytest.raises(InvalidCode):
-                engine(app).verify(issued.id, wrong(last_code(sms_outbox)), usage=Usage.SIGN_IN)
+                engine(app).verify(issued.id, wrong(last_code()), usage=Usage.SIGN_IN)
         with pytest.raises(TooManyAttempts) as locked:
-            engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+            engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
         assert locked.value.retry_after_seconds == 120
 
 
@@ -257,7 +252,7 @@ def test_lockout_threshold_and_duration_are_configurable(
 
 def test_a_code_verifies_once(app: Flask, sms_outbox: list[SentSms]) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     verified = engine(app).verify(issued.id, code, usage=Usage.SIGN_IN)
     assert (verified.id, verified.phone, verified.usage) == (issued.id, PHONE, "SignIn")
     for _ in range(3):
@@ -278,7 +273,7 @@ def test_code_is_bound_to_its_purpose(
     app: Flask, sms_outbox: list[SentSms], other_usage: Usage
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.REGISTER)
-    code = last_code(sms_outbox)
+    code = last_code()
     with pytest.raises(InvalidCode):
         engine(app).verify(issued.id, code, usage=other_usage)
     assert engine(app).verify(issued.id, code, usage=Usage.REGISTER)
@@ -289,7 +284,6 @@ def test_code_is_bound_to_its_challenge(make_app: AppFactory, database_uri: str)
     app = make_app(
         SQLALCHEMY_DATABASE_URI=database_uri,
         code_generator=lambda n: next(codes),
-        **RELAXED_LIMITS,
     )
     with app.app_context():
         a = engine(app).issue(PHONE, Usage.SIGN_IN)
@@ -302,7 +296,7 @@ def test_code_is_bound_to_its_challenge(make_app: AppFactory, database_uri: str)
 
 def test_code_is_bound_to_its_number_and_user(app: Flask, sms_outbox: list[SentSms]) -> None:
     issued = engine(app).issue(PHONE, Usage.MFA_VERIFICATION, user_id=7)
-    code = last_code(sms_outbox)
+    code = last_code()
     with pytest.raises(InvalidCode):  # user Y's pending MFA cannot use user X's code
         engine(app).verify(issued.id, code, usage=Usage.MFA_VERIFICATION, user_id=8)
     with pytest.raises(InvalidCode):
@@ -320,7 +314,7 @@ def test_resend_replaces_the_code_respects_cooldown_and_cap(
     app: Flask, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    old = last_code(sms_outbox)
+    old = last_code()
 
     with pytest.raises(ResendNotAllowed) as too_soon:
         engine(app).resend(issued.id)
@@ -338,7 +332,7 @@ def test_resend_replaces_the_code_respects_cooldown_and_cap(
         again = engine(app).resend(issued.id)
         assert again.id == issued.id
         assert again.resend_after == clock.now + timedelta(seconds=60)
-        codes.append(last_code(sms_outbox))
+        codes.append(last_code())
     clock.advance(60)
     with pytest.raises(ResendNotAllowed):  # the 4th resend
         engine(app).resend(issued.id)
@@ -357,7 +351,7 @@ def test_resend_extends_the_lifetime(
     clock.advance(500)
     engine(app).resend(issued.id)
     clock.advance(500)  # 1000 s after the first code, 500 s after the second
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_resend_of_unknown_challenge_is_invalid(app: Flask) -> None:
@@ -372,7 +366,7 @@ def test_resend_of_unknown_challenge_is_invalid(app: Flask) -> None:
 def test_no_table_holds_the_code_in_clear(app: Flask, sms_outbox: list[SentSms]) -> None:
     state = get_state(app)
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     with pytest.raises(InvalidCode):
         engine(app).verify(issued.id, wrong(code), usage=Usage.SIGN_IN)
     dump = []
@@ -401,7 +395,7 @@ def test_rotated_secret_key_still_verifies_codes_sent_before(
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
     # What SmsOtp builds from SECRET_KEY="new" and SECRET_KEY_FALLBACKS=["test-secret-key"]:
     get_state(app).challenges.codes.keys = derive_keys(["new", "test-secret-key"])
-    assert engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 def test_codes_do_not_survive_a_key_change_without_fallback(
@@ -410,7 +404,7 @@ def test_codes_do_not_survive_a_key_change_without_fallback(
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
     get_state(app).challenges.codes.keys = derive_keys(["new"])
     with pytest.raises(InvalidCode):
-        engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+        engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
 
 
 # 12. Not in logs or signals
@@ -431,10 +425,10 @@ def test_code_never_reaches_logs_or_signals(
         signal.connect(receiver)
     try:
         issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-        first = last_code(sms_outbox)
+        first = last_code()
         clock.advance(60)
         engine(app).resend(issued.id)
-        code = last_code(sms_outbox)
+        code = last_code()
         with pytest.raises(InvalidCode):
             engine(app).verify(issued.id, wrong(code), usage=Usage.SIGN_IN)
         engine(app).verify(issued.id, code, usage=Usage.SIGN_IN)
@@ -476,7 +470,7 @@ def test_verification_goes_through_compare_digest(
     app: Flask, sms_outbox: list[SentSms], compare_spy: list[tuple[str, str]]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    engine(app).verify(issued.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    engine(app).verify(issued.id, last_code(), usage=Usage.SIGN_IN)
     assert len(compare_spy) == 1
     assert all(isinstance(x, str) and re.fullmatch("[0-9a-f]{64}", x) for x in compare_spy[0])
 
@@ -567,7 +561,7 @@ def test_purge_deletes_expired_challenges(
     assert engine(app).purge() == (1, 0)
     with pytest.raises(InvalidCode):
         engine(app).verify(old.id, sms_outbox[0].code, usage=Usage.SIGN_IN)
-    assert engine(app).verify(fresh.id, last_code(sms_outbox), usage=Usage.SIGN_IN)
+    assert engine(app).verify(fresh.id, last_code(), usage=Usage.SIGN_IN)
 
 
 # 8 and 9. Concurrency
@@ -600,7 +594,7 @@ def test_concurrent_right_answers_succeed_exactly_once(
     app: Flask, sms_outbox: list[SentSms]
 ) -> None:
     issued = engine(app).issue(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     outcomes: list[str] = []
 
     def submit(n: int) -> None:

@@ -14,7 +14,10 @@ from flask_sms_otp import ProviderRejected, Usage
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
-from .conftest import AppFactory, FakeClock
+from .helpers import (
+    AppFactory,
+    FakeClock,
+)
 
 
 def test_connectors_lists_the_active_one(make_app: AppFactory) -> None:

@@ -25,12 +25,13 @@ from flask_sms_otp.delivery import Delivery
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import fail_next_send
 
-from .api.conftest import RELAXED_LIMITS
-from .conftest import AppFactory
+from .helpers import (
+    MASKED,
+    PHONE,
+    AppFactory,
+)
 
 CODE = "914263"
-PHONE = "+8613800138000"
-MASKED = "+*********8000"
 LOFT_KEY = "loft-key-5e81c2a9"
 DERIVED = "bG9mdC1rZXk6ZGVyaXZlZA"
 NONCE = "nonce-0c4f9a2e"
@@ -72,7 +73,7 @@ class BrokenRedactor(Pigeon):
 
 @pytest.fixture
 def app(make_app: AppFactory) -> Iterator[Flask]:
-    app = make_app(code_generator=lambda length: CODE, **RELAXED_LIMITS)
+    app = make_app(code_generator=lambda length: CODE)
     with app.app_context():
         yield app
 

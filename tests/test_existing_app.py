@@ -22,19 +22,25 @@ from examples.existing_app.models import User, db
 from flask_sms_otp import user_signed_in
 from flask_sms_otp.connectors.memory import SentSms
 
-from .api.conftest import RELAXED_LIMITS, ApiClient, error_code, last_code, sent_to, wrong
+from .helpers import (
+    PASSWORD,
+    PHONE,
+    ApiClient,
+    error_code,
+    last_code,
+    sent_to,
+    wrong,
+)
 
-PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
 ALICE_PASSWORD = "alice's password from before"
-PHONE = "+8613800138000"
 NEW_PHONE = "+447400123456"
 BOB_PHONE = "+12015550123"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @pytest.fixture
-def site(database_uri: str) -> Iterator[Flask]:
+def site(database_uri: str, app_limits: dict[str, Any]) -> Iterator[Flask]:
     """The example app on a fresh database, with two users from before the extension:
     Alice (e-mail and password, no phone) and Bob (disabled, with a phone). Not named
     ``app``: pytest-flask would keep one request context around the whole test, whose ``g``
@@ -46,7 +52,7 @@ def site(database_uri: str) -> Iterator[Flask]:
             "SQLALCHEMY_DATABASE_URI": database_uri,
             "SMS_OTP_CONNECTOR": "memory",
             "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            **RELAXED_LIMITS,
+            **app_limits,
         }
     )
     with app.app_context():
@@ -99,7 +105,7 @@ def submit(client: FlaskClient, page: str, data: dict[str, str], **kwargs: Any) 
 
 def sign_up(client: ApiClient, outbox: list[SentSms], phone: str, **extra: Any) -> TestResponse:
     vid = client.request_code(phone, "Register")
-    body = {"verification_id": vid, "code": last_code(outbox, phone), **extra}
+    body = {"verification_id": vid, "code": last_code(phone, outbox=outbox), **extra}
     return client.post("/sign-up", body)
 
 
@@ -131,9 +137,7 @@ def test_every_flow_through_the_json_api(site: Flask, sms_outbox: list[SentSms])
     assert client.post("/sign-out").status_code == 204
     first = client.sign_in_password(PHONE, PASSWORD).get_json()
     assert first["mfa_required"] is True
-    second = client.post(
-        "/mfa", {"verification_id": first["verification_id"], "code": last_code(sms_outbox)}
-    )
+    second = client.post("/mfa", {"verification_id": first["verification_id"], "code": last_code()})
     assert (second.status_code, second.get_json()["user"]["id"]) == (200, user_id)
 
     # Password reset, signed out.
@@ -141,14 +145,14 @@ def test_every_flow_through_the_json_api(site: Flask, sms_outbox: list[SentSms])
     vid = client.request_code(PHONE, "ForgotPassword")
     reset = client.post(
         "/reset-password",
-        {"verification_id": vid, "code": last_code(sms_outbox), "password": NEW_PASSWORD},
+        {"verification_id": vid, "code": last_code(), "password": NEW_PASSWORD},
     )
     assert reset.status_code == 204
     assert client.sign_in_password(PHONE, PASSWORD).status_code == 401
     again = client.sign_in_password(PHONE, NEW_PASSWORD).get_json()
     assert (
         client.post(
-            "/mfa", {"verification_id": again["verification_id"], "code": last_code(sms_outbox)}
+            "/mfa", {"verification_id": again["verification_id"], "code": last_code()}
         ).get_json()["user"]["id"]
         == user_id
     )
@@ -156,9 +160,7 @@ def test_every_flow_through_the_json_api(site: Flask, sms_outbox: list[SentSms])
     # Phone change: the new number is verified with its own code, the old one stops.
     assert client.verify_identity(sms_outbox).status_code == 200
     vid = client.request_code(NEW_PHONE, "BindNewIdentifier")
-    changed = client.put(
-        "/account/phone", {"verification_id": vid, "code": last_code(sms_outbox, NEW_PHONE)}
-    )
+    changed = client.put("/account/phone", {"verification_id": vid, "code": last_code(NEW_PHONE)})
     assert (changed.status_code, changed.get_json()["user"]["phone"]) == (200, NEW_PHONE)
     assert user_by(site, email="carol@example.com").phone == NEW_PHONE
     before = len(sent_to(sms_outbox, PHONE))
@@ -186,7 +188,9 @@ def test_an_existing_user_adds_a_phone_and_keeps_their_password(site: Flask) -> 
     assert asked.location == "/auth/account/phone/verify"
     from flask_sms_otp.testing import outbox
 
-    done = submit(browser, "/auth/account/phone/verify", {"code": last_code(outbox, NEW_PHONE)})
+    done = submit(
+        browser, "/auth/account/phone/verify", {"code": last_code(NEW_PHONE, outbox=outbox)}
+    )
     assert done.location == "/auth/account"
     alice = user_by(site, email="alice@example.com")
     assert alice.phone == NEW_PHONE
@@ -205,7 +209,7 @@ def test_sign_up_pages_fill_the_email_with_a_placeholder(site: Flask) -> None:
     browser = site.test_client()
     assert submit(browser, "/auth/sign-up", {"phone": PHONE}).location == "/auth/sign-up/verify"
     done = submit(
-        browser, "/auth/sign-up/verify", {"code": last_code(outbox), "password": PASSWORD}
+        browser, "/auth/sign-up/verify", {"code": last_code(outbox=outbox), "password": PASSWORD}
     )
     assert done.status_code == 302
     assert user_by(site, phone=PHONE).email.endswith("@phone.invalid")
@@ -216,7 +220,7 @@ def test_a_refusal_by_new_for_phone_spends_nothing(site: Flask, sms_outbox: list
     """``new_for_phone`` runs before the code is checked: its 4xx leaves the code usable."""
     client = ApiClient(site)
     vid = client.request_code(PHONE, "Register")
-    code = last_code(sms_outbox)
+    code = last_code()
     bad = client.post("/sign-up", {"verification_id": vid, "code": code, "email": "nope"})
     assert bad.status_code == 400
     assert "valid e-mail" in bad.get_json()["error"]["message"]
@@ -254,12 +258,10 @@ def test_a_disabled_account_cannot_finish_any_sign_in(
 
         vid = client.request_code(BOB_PHONE, "SignIn")
         wrong_code = client.post(
-            "/sign-in/code", {"verification_id": vid, "code": wrong(last_code(sms_outbox))}
+            "/sign-in/code", {"verification_id": vid, "code": wrong(last_code())}
         )
         assert error_code(wrong_code) == "invalid_code"
-        by_code = client.post(
-            "/sign-in/code", {"verification_id": vid, "code": last_code(sms_outbox)}
-        )
+        by_code = client.post("/sign-in/code", {"verification_id": vid, "code": last_code()})
         assert (by_code.status_code, error_code(by_code)) == (403, "account_disabled")
         assert client.account().status_code == 401
 
@@ -275,7 +277,7 @@ def test_a_disabled_account_cannot_finish_any_sign_in(
         assert pending["mfa_required"] is True
         set_user(site, "bob@example.com", active=False)
         second = client.post(
-            "/mfa", {"verification_id": pending["verification_id"], "code": last_code(sms_outbox)}
+            "/mfa", {"verification_id": pending["verification_id"], "code": last_code()}
         )
         assert (second.status_code, error_code(second)) == (403, "account_disabled")
         assert client.account().status_code == 401
@@ -339,7 +341,7 @@ def test_a_remember_me_cookie_ends_with_the_password(
     if change == "reset":
         assert api.post("/sign-out").status_code == 204
         vid = api.request_code(PHONE, "ForgotPassword")
-        body = {"verification_id": vid, "code": last_code(sms_outbox), "password": NEW_PASSWORD}
+        body = {"verification_id": vid, "code": last_code(), "password": NEW_PASSWORD}
         assert api.post("/reset-password", body).status_code == 204
     else:
         assert api.verify_identity(sms_outbox).status_code == 200

@@ -16,7 +16,9 @@ from flask_sms_otp.settings import DEFAULTS
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from .conftest import AppFactory
+from .helpers import (
+    AppFactory,
+)
 
 
 def bare_app(**config: Any) -> tuple[Flask, SQLAlchemy]:

@@ -22,11 +22,12 @@ from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import outbox
 from flask_sms_otp.views import html_blueprint
 
-from .conftest import AppFactory, FakeClock
-from .pages.helpers import (
-    KNOWN,
+from .helpers import (
     PASSWORD,
-    ROOMY,
+    PLAIN_HTTP,
+    US_PHONE,
+    AppFactory,
+    FakeClock,
     add_user,
     csrf_of,
     sign_in_with_password,
@@ -41,7 +42,7 @@ SIGN_IN = "/auth/sign-in"
 @pytest.fixture
 def site(make_app: AppFactory, clock: FakeClock) -> Flask:
     # One password attempt a minute per address: a counted attempt shows as a refused sign-in.
-    app = make_app(clock=clock, **{**ROOMY, "SMS_OTP_PASSWORD_LIMIT_PER_IP": "1/minute"})
+    app = make_app(clock=clock, **{**PLAIN_HTTP, "SMS_OTP_PASSWORD_LIMIT_PER_IP": "1/minute"})
     add_user(app)
     return app
 
@@ -59,14 +60,15 @@ def assert_form_refused(response: TestResponse) -> None:
     assert "The form has expired" in response.text
 
 
+@pytest.mark.real_limits
 @pytest.mark.parametrize(
     "body",
     [
         pytest.param(
-            json.dumps({"csrf_token": "{token}", "phone": KNOWN, "password": "\ud800aaaaaaaa"}),
+            json.dumps({"csrf_token": "{token}", "phone": US_PHONE, "password": "\ud800aaaaaaaa"}),
             id="lone-surrogate",
         ),
-        pytest.param(json.dumps({"csrf_token": "{token}", "phone": [KNOWN]}), id="list-values"),
+        pytest.param(json.dumps({"csrf_token": "{token}", "phone": [US_PHONE]}), id="list-values"),
         pytest.param("[" * 100_000, id="deep-nesting"),
         pytest.param('"{token}"', id="json-string"),
         pytest.param("5", id="json-number"),
@@ -87,7 +89,7 @@ def test_a_json_body_is_no_form_and_counts_no_attempt(
 
 def submit_sign_in(client: FlaskClient) -> TestResponse:
     return client.post(
-        SIGN_IN, data={"csrf_token": token(client), "phone": KNOWN, "password": PASSWORD}
+        SIGN_IN, data={"csrf_token": token(client), "phone": US_PHONE, "password": PASSWORD}
     )
 
 
@@ -96,6 +98,7 @@ def visitor(site: Flask) -> FlaskClient:
     return site.test_client()
 
 
+@pytest.mark.real_limits
 @pytest.mark.parametrize(
     "body",
     [
@@ -122,13 +125,10 @@ MFA_PHONE = "+12015550126"
 NEW_PHONE = "+12015550124"
 OTHER_PHONE = "+12015550125"
 
-#: Big enough that a fuzzed run meets none: the pages are about input, not about limits.
+#: The relaxed limits of every test app and a lockout threshold big enough that a fuzzed run
+#: meets none: the pages are about input, not about limits.
 FUZZ_CONFIG: dict[str, Any] = {
-    **ROOMY,
-    "SMS_OTP_SEND_LIMIT_PER_NUMBER": "100000/hour",
-    "SMS_OTP_SEND_LIMIT_PER_IP": "100000/hour",
-    "SMS_OTP_SEND_LIMIT_PER_PREFIX": "100000/hour",
-    "SMS_OTP_PASSWORD_LIMIT_PER_IP": "100000/minute",
+    **PLAIN_HTTP,
     "SMS_OTP_LOCKOUT_THRESHOLD": 100,
     "PROPAGATE_EXCEPTIONS": False,
 }
@@ -165,18 +165,18 @@ POST_PAGES: dict[str, Setup] = {
     ),
     "/auth/sign-in": Setup(),
     "/auth/sign-in/code": Setup(),
-    "/auth/sign-in/code/verify": _flow("/auth/sign-in/code", {"phone": KNOWN}),
+    "/auth/sign-in/code/verify": _flow("/auth/sign-in/code", {"phone": US_PHONE}),
     "/auth/sign-in/code/resend": _flow(
-        "/auth/sign-in/code", {"phone": KNOWN}, token_page="/auth/sign-in/code/verify"
+        "/auth/sign-in/code", {"phone": US_PHONE}, token_page="/auth/sign-in/code/verify"
     ),
     "/auth/mfa": _flow("/auth/sign-in", {"phone": MFA_PHONE, "password": PASSWORD}),
     "/auth/mfa/resend": _flow(
         "/auth/sign-in", {"phone": MFA_PHONE, "password": PASSWORD}, token_page="/auth/mfa"
     ),
     "/auth/reset-password": Setup(),
-    "/auth/reset-password/verify": _flow("/auth/reset-password", {"phone": KNOWN}),
+    "/auth/reset-password/verify": _flow("/auth/reset-password", {"phone": US_PHONE}),
     "/auth/reset-password/resend": _flow(
-        "/auth/reset-password", {"phone": KNOWN}, token_page="/auth/reset-password/verify"
+        "/auth/reset-password", {"phone": US_PHONE}, token_page="/auth/reset-password/verify"
     ),
     "/auth/sign-out": Setup(signed_in=True, token_page="/auth/account"),
     "/auth/verify-identity": SIGNED_IN,
@@ -244,7 +244,7 @@ def reset_members(app: Flask) -> None:
     removed phone, a new password, two-step verification turned on or off)."""
     with app.app_context():
         users = get_state(app).users
-        for user_id, phone, mfa in ((1, KNOWN, False), (2, MFA_PHONE, True)):
+        for user_id, phone, mfa in ((1, US_PHONE, False), (2, MFA_PHONE, True)):
             user = users.get(user_id)
             users.set_phone(user, phone)
             users.set_password(user, PASSWORD)
@@ -261,7 +261,7 @@ JSON_VALUES = st.recursive(
 )
 _FIELD_NAMES = st.sampled_from(["csrf_token", "phone", "code", "password", "next"]) | _TEXT
 _FIELD_VALUES = (
-    st.sampled_from([KNOWN, OTHER_PHONE, "000000", PASSWORD, "", "\x00", "\ufeff"])
+    st.sampled_from([US_PHONE, OTHER_PHONE, "000000", PASSWORD, "", "\x00", "\ufeff"])
     | _TEXT
     | st.text(min_size=500, max_size=1500)
 )

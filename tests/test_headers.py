@@ -10,8 +10,12 @@ from werkzeug.wrappers import Response
 
 from flask_sms_otp.headers import SECURITY_HEADERS
 
-from .api.conftest import PHONE, ApiClient, create_user
-from .conftest import AppFactory
+from .helpers import (
+    PHONE,
+    ApiClient,
+    AppFactory,
+    create_user,
+)
 
 ANONYMOUS_PAGES = [
     "/auth/sign-up",

@@ -18,12 +18,18 @@ from werkzeug.test import TestResponse
 from flask_sms_otp import SmsOtp, i18n
 from flask_sms_otp.connectors.memory import SentSms
 
-from .api.conftest import PHONE, RELAXED_LIMITS, ApiClient, create_user, error_code, last_code
-from .conftest import AppFactory
-from .pages.helpers import csrf_of
+from .helpers import (
+    PASSWORD,
+    PHONE,
+    ApiClient,
+    AppFactory,
+    create_user,
+    csrf_of,
+    error_code,
+    last_code,
+)
 
 CHINESE = "zh-CN,zh;q=0.9,en;q=0.5"
-PASSWORD = "correct horse battery"
 NEW_PHONE = "+8613900139000"
 #: Latin words a Chinese page may show: the product's name, the numbers' notation, and
 #: "IP" (Chinese writes an address "IP 地址").
@@ -157,7 +163,7 @@ class Browser:
 
 @pytest.fixture
 def example(make_example_app: AppFactory) -> Flask:
-    return make_example_app(SMS_OTP_SECURE_COOKIES=False, **RELAXED_LIMITS)
+    return make_example_app(SMS_OTP_SECURE_COOKIES=False)
 
 
 def test_every_page_of_the_example_app_in_chinese(
@@ -174,22 +180,22 @@ def test_every_page_of_the_example_app_in_chinese(
     wrong = me.submit("/auth/sign-up/verify", {"code": "000000"})
     assert "验证码" in wrong.text
     assert HAN.search(sms_outbox[-1].text)
-    me.submit("/auth/sign-up/verify", {"code": last_code(sms_outbox, PHONE), "password": PASSWORD})
+    me.submit("/auth/sign-up/verify", {"code": last_code(PHONE), "password": PASSWORD})
     me.page("/")
     me.page("/auth/account")
 
     # Confirm it is you, by password and by code; then the protected page.
     me.page("/auth/verify-identity")
     me.submit("/auth/verify-identity", {}, to="/auth/verify-identity/send")
-    me.submit("/auth/verify-identity/code", {"code": last_code(sms_outbox, PHONE)})
+    me.submit("/auth/verify-identity/code", {"code": last_code(PHONE)})
     me.page("/settings/danger")
 
     # Account settings, each with its success flash.
     me.submit("/auth/account/phone", {"phone": NEW_PHONE})
-    changed = me.submit("/auth/account/phone/verify", {"code": last_code(sms_outbox, NEW_PHONE)})
+    changed = me.submit("/auth/account/phone/verify", {"code": last_code(NEW_PHONE)})
     assert "您的手机号已更换。" in changed.text
     me.submit("/auth/account/mfa/enable", {})
-    enabled = me.submit("/auth/account/mfa/verify", {"code": last_code(sms_outbox, NEW_PHONE)})
+    enabled = me.submit("/auth/account/mfa/verify", {"code": last_code(NEW_PHONE)})
     assert "两步验证已开启。" in enabled.text
     me.page("/auth/account/mfa/disable")
     me.page("/auth/account/phone/remove")
@@ -199,15 +205,15 @@ def test_every_page_of_the_example_app_in_chinese(
 
     # Sign in by password with the second step; by code; reset the password.
     me.submit("/auth/sign-in", {"phone": NEW_PHONE, "password": "a new passphrase"})
-    assert "您已登录" in me.submit("/auth/mfa", {"code": last_code(sms_outbox, NEW_PHONE)}).text
+    assert "您已登录" in me.submit("/auth/mfa", {"code": last_code(NEW_PHONE)}).text
     me.submit("/auth/account", {}, to="/auth/sign-out")
     me.submit("/auth/sign-in/code", {"phone": NEW_PHONE})
-    me.submit("/auth/sign-in/code/verify", {"code": last_code(sms_outbox, NEW_PHONE)})
+    me.submit("/auth/sign-in/code/verify", {"code": last_code(NEW_PHONE)})
     me.submit("/auth/account", {}, to="/auth/sign-out")
     me.submit("/auth/reset-password", {"phone": NEW_PHONE})
     reset = me.submit(
         "/auth/reset-password/verify",
-        {"code": last_code(sms_outbox, NEW_PHONE), "password": "yet another passphrase"},
+        {"code": last_code(NEW_PHONE), "password": "yet another passphrase"},
     )
     assert "您的密码已修改。请使用新密码登录。" in reset.text
 
@@ -272,7 +278,7 @@ def test_a_template_for_the_locale_is_picked_first(
         {"usageType": "Register", "locale": "zh-CN", "content": "注册验证码 {{code}}"},
         {"usageType": "Generic", "content": "Code {{code}}"},
     ]
-    app = make_app(SMS_OTP_CONNECTOR_CONFIG={"templates": templates}, **RELAXED_LIMITS)
+    app = make_app(SMS_OTP_CONNECTOR_CONFIG={"templates": templates})
     client = ApiClient(app)
     client.request_code(PHONE, "Register", headers={"Accept-Language": CHINESE})
     client.request_code("+447400123456", "Register", headers={"Accept-Language": "fr"})

@@ -12,10 +12,10 @@ from werkzeug.test import TestResponse
 
 from flask_sms_otp.testing import SentSms
 
-from .conftest import AppFactory
-
-PHONE = "+8613800138000"
-RELAXED = {"SMS_OTP_SEND_LIMIT_PER_NUMBER": "100/hour"}
+from .helpers import (
+    PHONE,
+    AppFactory,
+)
 
 
 def cookie_payloads(response: TestResponse) -> list[str]:
@@ -59,7 +59,7 @@ def assert_clean(responses: list[TestResponse], outbox: list[SentSms]) -> None:
 def test_the_json_flows_never_show_the_code(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    client = make_app(**RELAXED).test_client()
+    client = make_app().test_client()
     seen = [client.get("/auth/api/csrf")]
     token = seen[0].json["csrf_token"]  # type: ignore[index]
 
@@ -90,7 +90,7 @@ def test_the_json_flows_never_show_the_code(
 def test_the_html_flows_never_show_the_code(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    client = make_app(**RELAXED).test_client()
+    client = make_app().test_client()
     seen: list[TestResponse] = []
 
     def csrf(path: str) -> str:

@@ -12,8 +12,10 @@ from flask_sms_otp.dispatch import QueuedDispatcher
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
-from .api.conftest import RELAXED_LIMITS
-from .conftest import AppFactory, FakeClock
+from .helpers import (
+    AppFactory,
+    FakeClock,
+)
 
 CN = "+8613800138000"
 US = "+12015550123"
@@ -22,7 +24,7 @@ US = "+12015550123"
 def test_each_send_is_recorded_and_verification_is_credited(
     make_app: AppFactory, database_uri: str, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
     with app.app_context():
         engine, send = get_state(app).challenges, get_state(app).dispatcher
         cn = send.issue(CN, Usage.SIGN_IN, protect=False)
@@ -67,7 +69,7 @@ def test_each_send_is_recorded_and_verification_is_credited(
 
 
 def test_stats_command(make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]) -> None:
-    app = make_app(clock=clock, **RELAXED_LIMITS)
+    app = make_app(clock=clock)
     with app.app_context():
         engine = get_state(app).challenges
         for _ in range(2):

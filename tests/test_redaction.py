@@ -8,9 +8,12 @@ import pytest
 from flask_sms_otp import ProviderRateLimited, ProviderRejected
 from flask_sms_otp.redaction import MAX_MESSAGE, MAX_TEXT, Redactor, number_pattern
 
+from .helpers import (
+    MASKED,
+    PHONE,
+)
+
 CODE = "914263"
-PHONE = "+8613800138000"
-MASKED = "+*********8000"
 
 
 @pytest.mark.parametrize(

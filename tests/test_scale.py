@@ -21,11 +21,14 @@ import sqlalchemy as sa
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from .conftest import AppFactory, require_redis
+from .helpers import (
+    PHONE,
+    AppFactory,
+    require_redis,
+)
 
 REDIS_URL = os.environ.get("SMS_OTP_TEST_LIMITS_REDIS_URL", "redis://127.0.0.1:6379/14")
 ROOT = Path(__file__).resolve().parent.parent
-PHONE = "+8613800138000"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +52,7 @@ def limits_config(redis_url: str) -> Iterator[dict[str, Any]]:
         client.delete(key)
 
 
+@pytest.mark.real_limits
 def test_thirty_concurrent_sends_give_exactly_the_per_number_limit(
     make_app: AppFactory, limits_config: dict[str, Any], sms_outbox: list[SentSms]
 ) -> None:
@@ -98,6 +102,7 @@ print(json.dumps(codes))
 """
 
 
+@pytest.mark.real_limits
 def test_limits_hold_across_two_processes_sharing_redis(
     make_app: AppFactory, limits_config: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -134,7 +139,6 @@ def test_the_flows_on_the_test_database(
     app = make_app(
         SQLALCHEMY_DATABASE_URI=database_uri,
         WTF_CSRF_ENABLED=False,
-        SMS_OTP_SEND_LIMIT_PER_NUMBER="10/minute",
     )
     client = app.test_client()
     sent = client.post("/auth/api/verification-codes", json={"phone": PHONE, "usage": "Register"})

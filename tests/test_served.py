@@ -17,7 +17,9 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from .conftest import slow_provider
+from .helpers import (
+    slow_provider,
+)
 from .served_app import serve
 
 KNOWN = "+8613800138000"

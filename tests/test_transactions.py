@@ -30,11 +30,14 @@ from flask_sms_otp.connectors.memory import SentSms
 from flask_sms_otp.errors import RateLimited
 from flask_sms_otp.testing import fail_next_send
 
-from .api.conftest import ApiClient, error_code, last_code, wrong
-from .conftest import FakeClock
-
-PHONE = "+8613800138000"
-OTHER = "+447400123456"
+from .helpers import (
+    PHONE,
+    ApiClient,
+    FakeClock,
+    error_code,
+    last_code,
+    wrong,
+)
 
 
 class Built:
@@ -90,24 +93,19 @@ def drop(built: Built) -> None:
 
 
 @pytest.fixture
-def build(database_uri: str, clock: FakeClock) -> Iterator[Callable[..., Built]]:
-    """``build(**config)``, on SQLite and on PostgreSQL."""
+def build(
+    database_uri: str, clock: FakeClock, app_limits: dict[str, Any]
+) -> Iterator[Callable[..., Built]]:
+    """``build(**config)``, on SQLite and on PostgreSQL, with the fixtures' limits."""
     made: list[Built] = []
 
     def factory(**config: Any) -> Built:
-        made.append(make_built(database_uri, clock, **config))
+        made.append(make_built(database_uri, clock, **{**app_limits, **config}))
         return made[-1]
 
     yield factory
     for built in made:
         drop(built)
-
-
-LOOSE = {
-    "SMS_OTP_SEND_LIMIT_PER_NUMBER": "100/hour",
-    "SMS_OTP_SEND_LIMIT_PER_IP": "100/hour",
-    "SMS_OTP_SEND_LIMIT_PER_PREFIX": "100/hour",
-}
 
 
 # The app's transaction ----------------------------------------------------------------------
@@ -116,7 +114,7 @@ LOOSE = {
 def test_pending_work_survives_send_code_and_goes_with_the_apps_rollback(
     build: Callable[..., Built], sms_outbox: list[SentSms]
 ) -> None:
-    built = build(**LOOSE)
+    built = build()
     with built.app.test_request_context():
         order = built.Order(item="tea")
         built.db.session.add(order)
@@ -127,18 +125,18 @@ def test_pending_work_survives_send_code_and_goes_with_the_apps_rollback(
         assert built.rows("sms_otp_delivery") == 1
         built.db.session.rollback()  # the app changes its mind
         assert built.rows("orders") == 0
-        verified = built.sms_otp.verify_code(issued.id, last_code(sms_outbox), usage="SignIn")
+        verified = built.sms_otp.verify_code(issued.id, last_code(), usage="SignIn")
         assert verified.phone == PHONE
 
 
 @pytest.mark.postgres
 def test_flushed_work_is_not_committed_by_the_engine(
-    postgres_uri: str, clock: FakeClock, sms_outbox: list[SentSms]
+    postgres_uri: str, clock: FakeClock, app_limits: dict[str, Any], sms_outbox: list[SentSms]
 ) -> None:
     """Flushed (not committed) rows of the app's stay in the app's transaction. On
     PostgreSQL only: SQLite lets one connection write at a time, so there the engine would
     wait for the app's transaction (send before flushing, or after committing)."""
-    built = make_built(postgres_uri, clock, **LOOSE)
+    built = make_built(postgres_uri, clock, **app_limits)
     try:
         with built.app.test_request_context():
             built.db.session.add(built.Order(item="tea"))
@@ -156,7 +154,7 @@ def test_flushed_work_is_not_committed_by_the_engine(
 def test_a_wrong_code_counted_in_a_request_the_app_rolls_back_stays_counted(
     build: Callable[..., Built], sms_outbox: list[SentSms]
 ) -> None:
-    built = build(SMS_OTP_LOCKOUT_THRESHOLD=2, **LOOSE)
+    built = build(SMS_OTP_LOCKOUT_THRESHOLD=2)
     app, db = built.app, built.db
 
     @app.post("/confirm-order")
@@ -173,7 +171,7 @@ def test_a_wrong_code_counted_in_a_request_the_app_rolls_back_stays_counted(
 
     with app.app_context():
         issued = built.sms_otp.send_code(PHONE, Usage.SIGN_IN)
-    code = last_code(sms_outbox)
+    code = last_code()
     client = app.test_client()
     assert client.post("/confirm-order", json={"id": issued.id, "code": wrong(code)}).status_code
     assert built.attempts(issued.id) == 1  # ...but the attempt it spent does not
@@ -187,7 +185,7 @@ def test_a_wrong_code_counted_in_a_request_the_app_rolls_back_stays_counted(
 def test_a_failed_delivery_leaves_the_apps_work_alone(
     build: Callable[..., Built], sms_outbox: list[SentSms]
 ) -> None:
-    built = build(**LOOSE)
+    built = build()
     with built.app.test_request_context():
         order = built.Order(item="tea")
         built.db.session.add(order)
@@ -203,6 +201,7 @@ def test_a_failed_delivery_leaves_the_apps_work_alone(
 # One set of send limits for every caller -----------------------------------------------------
 
 
+@pytest.mark.real_limits
 def test_send_code_meets_the_per_number_limit_shared_with_the_pages(
     build: Callable[..., Built], sms_outbox: list[SentSms]
 ) -> None:
@@ -218,6 +217,7 @@ def test_send_code_meets_the_per_number_limit_shared_with_the_pages(
     assert built.rows("sms_otp_challenge") == 2
 
 
+@pytest.mark.real_limits
 def test_send_code_meets_the_per_ip_limit_of_the_request_or_of_client_ip(
     build: Callable[..., Built], sms_outbox: list[SentSms]
 ) -> None:
@@ -241,6 +241,7 @@ def test_send_code_meets_the_per_ip_limit_of_the_request_or_of_client_ip(
     assert len(sms_outbox) == 4
 
 
+@pytest.mark.real_limits
 def test_send_code_meets_the_per_block_limit_and_counts_garbage(
     build: Callable[..., Built], sms_outbox: list[SentSms]
 ) -> None:
@@ -261,6 +262,7 @@ def test_send_code_meets_the_per_block_limit_and_counts_garbage(
             built.sms_otp.send_code("+44 7400 12345", "Register")
 
 
+@pytest.mark.real_limits
 def test_resend_code_spends_the_numbers_budget_unless_refused(
     build: Callable[..., Built], sms_outbox: list[SentSms], clock: FakeClock
 ) -> None:
@@ -281,10 +283,10 @@ def test_resend_code_spends_the_numbers_budget_unless_refused(
 def test_verify_code_counts_toward_the_numbers_lockout(
     build: Callable[..., Built], sms_outbox: list[SentSms]
 ) -> None:
-    built = build(SMS_OTP_LOCKOUT_THRESHOLD=3, **LOOSE)
+    built = build(SMS_OTP_LOCKOUT_THRESHOLD=3)
     with built.app.app_context():
         issued = built.sms_otp.send_code(PHONE, "Register")
-        code = last_code(sms_outbox)
+        code = last_code()
         for _ in range(3):
             with pytest.raises(InvalidCode):
                 built.sms_otp.verify_code(issued.id, wrong(code), usage="Register")
@@ -296,6 +298,7 @@ def test_verify_code_counts_toward_the_numbers_lockout(
     assert (response.status_code, error_code(response)) == (429, "too_many_attempts")
 
 
+@pytest.mark.real_limits
 def test_ratelimit_enabled_false_turns_the_limits_off_and_says_so(
     build: Callable[..., Built], sms_outbox: list[SentSms], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -19,9 +19,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from flask_sms_otp import ConfigurationError, PhoneUserMixin, SmsOtp
 from flask_sms_otp.connectors.memory import SentSms
 
-from .api.conftest import PASSWORD, ApiClient, error_code, last_code
-
-PHONE = "+8613800138000"
+from .helpers import (
+    PASSWORD,
+    PHONE,
+    ApiClient,
+    error_code,
+    last_code,
+)
 
 ModelFactory = Callable[[SQLAlchemy], type[Any]]
 
@@ -42,7 +46,7 @@ class Made:
 
 
 @pytest.fixture
-def build(database_uri: str) -> Iterator[Callable[..., Made]]:
+def build(database_uri: str, app_limits: dict[str, Any]) -> Iterator[Callable[..., Made]]:
     """``build(define, **config)``: ``define(db)`` returns the user model; the app gets
     Flask-SQLAlchemy, the extension with that model, and fresh tables."""
     made: list[Made] = []
@@ -68,9 +72,9 @@ def build(database_uri: str) -> Iterator[Callable[..., Made]]:
             SQLALCHEMY_DATABASE_URI=database_uri,
             SMS_OTP_CONNECTOR="memory",
             SMS_OTP_PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
-            SMS_OTP_SEND_LIMIT_PER_NUMBER="1000/hour",
-            **config,
         )
+        app.config.update(app_limits)
+        app.config.update(config)
         db.init_app(app)
         if login_manager is not None:
             login_manager.init_app(app)
@@ -95,7 +99,7 @@ def sign_up(made: Made, outbox: list[SentSms], **extra: Any) -> Any:
     vid = client.request_code(PHONE, "Register")
     return client, client.post(
         "/sign-up",
-        {"verification_id": vid, "code": last_code(outbox), "password": PASSWORD, **extra},
+        {"verification_id": vid, "code": last_code(outbox=outbox), "password": PASSWORD, **extra},
     )
 
 
@@ -237,9 +241,9 @@ def test_a_number_taken_meanwhile_is_the_only_taken(
     made = build(email_model())
     first, second = ApiClient(made.app), ApiClient(made.app, ip="10.0.0.2")
     vid_one = first.request_code(PHONE, "Register")
-    code_one = last_code(sms_outbox)
+    code_one = last_code()
     vid_two = second.request_code(PHONE, "Register")
-    code_two = last_code(sms_outbox)
+    code_two = last_code()
     body = {"verification_id": vid_one, "code": code_one}
     assert first.post("/sign-up", body).status_code == 201
     late = second.post("/sign-up", {"verification_id": vid_two, "code": code_two})
@@ -319,12 +323,12 @@ def test_integer_string_and_uuid_keys_through_every_flow(
     assert client.post("/sign-out").status_code == 204
     pending = client.sign_in_password(PHONE, PASSWORD).get_json()
     second = client.post(
-        "/mfa", {"verification_id": pending["verification_id"], "code": last_code(sms_outbox)}
+        "/mfa", {"verification_id": pending["verification_id"], "code": last_code()}
     )
     assert second.get_json()["user"]["id"] == user_id
     assert client.post("/sign-out").status_code == 204
     vid = client.request_code(PHONE, "ForgotPassword")
-    body = {"verification_id": vid, "code": last_code(sms_outbox), "password": "x" * 12}
+    body = {"verification_id": vid, "code": last_code(), "password": "x" * 12}
     assert client.post("/reset-password", body).status_code == 204
 
 

@@ -16,12 +16,11 @@ from flask_sms_otp.dispatch import InlineDispatcher, PooledDispatcher, QueuedDis
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory
-from .conftest import (
+from ..helpers import (
     PASSWORD,
     PHONE,
-    RELAXED_LIMITS,
     ApiClient,
+    AppFactory,
     challenges_for,
     create_user,
     error_code,
@@ -65,7 +64,7 @@ def test_the_dispatcher_is_chosen_once_from_the_config(
 def test_a_send_and_a_sign_in_by_code_commit_once_each(
     make_app: AppFactory, database_uri: str, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, **RELAXED_LIMITS)
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri)
     create_user(app, PHONE)
     client = ApiClient(app)
     client.fetch_csrf()
@@ -73,15 +72,11 @@ def test_a_send_and_a_sign_in_by_code_commit_once_each(
         vid = client.request_code(PHONE, "SignIn")
     assert len(seen) == 1  # the challenge and its delivery record together
     with commits(app) as seen:
-        answer = client.post(
-            "/sign-in/code", {"verification_id": vid, "code": wrong(last_code(sms_outbox))}
-        )
+        answer = client.post("/sign-in/code", {"verification_id": vid, "code": wrong(last_code())})
     assert (answer.status_code, error_code(answer)) == (400, "invalid_code")
     assert len(seen) == 1  # the attempt and the failure together
     with commits(app) as seen:
-        answer = client.post(
-            "/sign-in/code", {"verification_id": vid, "code": last_code(sms_outbox)}
-        )
+        answer = client.post("/sign-in/code", {"verification_id": vid, "code": last_code()})
     assert answer.status_code == 200
     assert len(seen) == 1  # the attempt, the code consumed and the session's record
     assert client.signed_in_phone() == PHONE
@@ -92,7 +87,7 @@ def test_a_send_and_a_sign_in_by_code_commit_once_each(
 def test_with_the_queue_down_a_send_is_closed_recorded_and_signalled(
     make_app: AppFactory, monkeypatch: pytest.MonkeyPatch, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SMS_OTP_DELIVERY="celery", **RELAXED_LIMITS)
+    app = make_app(SMS_OTP_DELIVERY="celery")
     create_user(app, PHONE)
 
     def broker_down(*_args: object) -> None:

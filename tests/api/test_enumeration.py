@@ -12,12 +12,12 @@ from werkzeug.test import TestResponse
 
 from flask_sms_otp.testing import SentSms, wait_for_sends
 
-from ..conftest import AppFactory, FakeClock
-from .conftest import (
+from ..helpers import (
     PASSWORD,
     PHONE,
-    RELAXED_LIMITS,
     ApiClient,
+    AppFactory,
+    FakeClock,
     SlowConnector,
     create_user,
     error_code,
@@ -45,7 +45,7 @@ def comparable(response: TestResponse) -> tuple[int, Any, set[str], str | None]:
 def test_reset_request_is_uniform(
     make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(clock=clock, SMS_OTP_SEND_LIMIT_PER_NUMBER="5/hour")
+    app = make_app(clock=clock)
     create_user(app, PHONE)
     known_client, unknown_client = ApiClient(app), ApiClient(app)
     known_client.fetch_csrf()
@@ -102,7 +102,7 @@ def test_code_requests_take_as_long_for_known_and_unknown_numbers(
     usage: str,
     delivered_to_known: bool,
 ) -> None:
-    app = make_app(SMS_OTP_CONNECTOR=slow_connector, **RELAXED_LIMITS)
+    app = make_app(SMS_OTP_CONNECTOR=slow_connector)
     create_user(app, PHONE)
     client = ApiClient(app)
     timed(lambda: client.send_code(PHONE, usage))  # warm up both paths
@@ -125,11 +125,7 @@ def test_code_requests_take_as_long_for_known_and_unknown_numbers(
 
 def test_password_sign_in_takes_as_long_for_unknown_numbers(make_app: AppFactory) -> None:
     # A hash that costs real time, so that skipping it for unknown numbers would show.
-    app = make_app(
-        SMS_OTP_PASSWORD_HASH_METHOD="pbkdf2:sha256:60000",
-        SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT="100/hour",
-        SMS_OTP_PASSWORD_LIMIT_PER_IP="1000/minute",
-    )
+    app = make_app(SMS_OTP_PASSWORD_HASH_METHOD="pbkdf2:sha256:60000")
     create_user(app, PHONE)
     client = ApiClient(app)
 
@@ -186,6 +182,7 @@ def test_sign_in_by_code_for_an_unknown_number_looks_the_same(
     assert (answer.status_code, error_code(answer)) == (400, "invalid_code")
 
 
+@pytest.mark.real_limits
 def test_wrong_password_unknown_number_and_locked_account_answer_alike(
     make_app: AppFactory,
 ) -> None:

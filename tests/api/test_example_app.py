@@ -7,8 +7,14 @@ from flask import Flask
 
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory
-from .conftest import PASSWORD, PHONE, RELAXED_LIMITS, ApiClient, error_code, wrong
+from ..helpers import (
+    PASSWORD,
+    PHONE,
+    ApiClient,
+    AppFactory,
+    error_code,
+    wrong,
+)
 
 NEW_PHONE = "+447400123456"
 UNKNOWN = "+447400123499"
@@ -16,7 +22,7 @@ UNKNOWN = "+447400123499"
 
 @pytest.fixture
 def example(make_example_app: AppFactory) -> Flask:
-    return make_example_app(**RELAXED_LIMITS)
+    return make_example_app()
 
 
 def test_the_api_table_on_the_example_app(example: Flask, sms_outbox: list[SentSms]) -> None:

@@ -3,16 +3,17 @@ second step; sent when the connector can say it; never failing the action."""
 
 from __future__ import annotations
 
+import pytest
+
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms, fail_next_send
 
-from ..conftest import AppFactory
-from .conftest import (
+from ..helpers import (
     OTHER_PHONE,
     PASSWORD,
     PHONE,
-    RELAXED_LIMITS,
     ApiClient,
+    AppFactory,
     create_user,
     last_code,
     wrong,
@@ -27,12 +28,12 @@ def notices(outbox: list[SentSms]) -> list[tuple[str, str]]:
 
 def reset_password(client: ApiClient, outbox: list[SentSms]) -> int:
     vid = client.request_code(PHONE, "ForgotPassword")
-    body = {"verification_id": vid, "code": last_code(outbox), "password": NEW_PASSWORD}
+    body = {"verification_id": vid, "code": last_code(outbox=outbox), "password": NEW_PASSWORD}
     return client.post("/reset-password", body).status_code
 
 
 def test_a_reset_tells_the_phone(make_app: AppFactory, sms_outbox: list[SentSms]) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE)
     assert reset_password(ApiClient(app), sms_outbox) == 204
     assert notices(sms_outbox) == [(PHONE, "PasswordChanged")]
@@ -42,24 +43,24 @@ def test_a_reset_tells_the_phone(make_app: AppFactory, sms_outbox: list[SentSms]
 def test_a_new_number_is_announced_to_the_old_one(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE)
     client = ApiClient(app)
     assert client.sign_in_password(PHONE).status_code == 200
     assert client.post("/verify-identity", {"password": PASSWORD}).status_code == 200
     vid = client.request_code(OTHER_PHONE, "BindNewIdentifier")
-    changed = client.put("/account/phone", {"verification_id": vid, "code": last_code(sms_outbox)})
+    changed = client.put("/account/phone", {"verification_id": vid, "code": last_code()})
     assert changed.status_code == 200
     assert notices(sms_outbox) == [(PHONE, "PhoneChanged")]
 
 
 def test_failed_second_steps_are_announced(make_app: AppFactory, sms_outbox: list[SentSms]) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE, mfa=True)
     client = ApiClient(app)
     vid = client.sign_in_password(PHONE).get_json()["verification_id"]
     for _ in range(6):
-        client.post("/mfa", {"verification_id": vid, "code": wrong(last_code(sms_outbox))})
+        client.post("/mfa", {"verification_id": vid, "code": wrong(last_code())})
     assert notices(sms_outbox) == [(PHONE, "MfaFailed")]
 
 
@@ -67,7 +68,7 @@ def test_no_template_no_notice_and_a_template_is_used(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
     generic_only = {"templates": [{"usageType": "Generic", "content": "Code {{code}}"}]}
-    app = make_app(SMS_OTP_CONNECTOR_CONFIG=generic_only, **RELAXED_LIMITS)
+    app = make_app(SMS_OTP_CONNECTOR_CONFIG=generic_only)
     create_user(app, PHONE)
     assert reset_password(ApiClient(app), sms_outbox) == 204
     assert notices(sms_outbox) == []  # the Generic text speaks of a code: not for notices
@@ -79,7 +80,7 @@ def test_no_template_no_notice_and_a_template_is_used(
             {"usageType": "PasswordChanged", "content": "ACME: password changed."},
         ]
     }
-    app = make_app(SMS_OTP_CONNECTOR_CONFIG=with_notice, **RELAXED_LIMITS)
+    app = make_app(SMS_OTP_CONNECTOR_CONFIG=with_notice)
     create_user(app, PHONE)
     assert reset_password(ApiClient(app), sms_outbox) == 204
     assert [m.text for m in sms_outbox if not m.code] == ["ACME: password changed."]
@@ -88,13 +89,13 @@ def test_no_template_no_notice_and_a_template_is_used(
 def test_a_failed_notice_does_not_fail_the_reset(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE)
     client = ApiClient(app)
     vid = client.request_code(PHONE, "ForgotPassword")
     with app.app_context():
         fail_next_send(app=app)
-    body = {"verification_id": vid, "code": last_code(sms_outbox), "password": NEW_PASSWORD}
+    body = {"verification_id": vid, "code": last_code(), "password": NEW_PASSWORD}
     assert client.post("/reset-password", body).status_code == 204
     assert notices(sms_outbox) == []
     assert ApiClient(app).sign_in_password(PHONE, NEW_PASSWORD).status_code == 200
@@ -103,7 +104,7 @@ def test_a_failed_notice_does_not_fail_the_reset(
 def test_notices_stay_out_of_the_conversion_figures(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE)
     assert reset_password(ApiClient(app), sms_outbox) == 204
     with app.app_context():
@@ -121,12 +122,13 @@ def change_password(client: ApiClient, new_password: str) -> int:
     return client.put("/account/password", {"password": new_password}).status_code
 
 
+@pytest.mark.real_limits
 def test_a_loop_of_password_changes_texts_the_number_once(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
     """Signed in, an attacker (or a script) changes the password over and over: each change
     would text the number. At most one notice of a kind per number per 10 minutes."""
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE)
     client = ApiClient(app)
     assert client.sign_in_password(PHONE).status_code == 200
@@ -135,6 +137,7 @@ def test_a_loop_of_password_changes_texts_the_number_once(
     assert notices(sms_outbox) == [(PHONE, "PasswordChanged")]
 
 
+@pytest.mark.real_limits
 def test_notices_spend_the_numbers_send_budget(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:

@@ -9,8 +9,13 @@ from phonenumbers import PhoneNumberType
 
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory
-from .conftest import PASSWORD, RELAXED_LIMITS, US_PHONE, ApiClient, error_code
+from ..helpers import (
+    PASSWORD,
+    US_PHONE,
+    ApiClient,
+    AppFactory,
+    error_code,
+)
 
 
 def example(region: str, number_type: int) -> str:
@@ -42,7 +47,7 @@ REFUSED = [
 def test_refused_numbers_are_400_and_send_nothing(
     make_app: AppFactory, sms_outbox: list[SentSms], phone: str, usage: str
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     response = ApiClient(app).send_code(phone, usage)
     assert (response.status_code, error_code(response)) == (400, "invalid_phone")
     assert sms_outbox == []
@@ -80,7 +85,7 @@ def test_voip_is_accepted_when_the_app_allows_it(
 def test_regions_outside_the_allow_list_are_refused(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SMS_OTP_ALLOWED_REGIONS=["GB"], **RELAXED_LIMITS)
+    app = make_app(SMS_OTP_ALLOWED_REGIONS=["GB"])
     client = ApiClient(app)
     refused = client.send_code(US_PHONE, "Register")
     assert (refused.status_code, error_code(refused)) == (400, "invalid_phone")
@@ -92,7 +97,7 @@ def test_regions_outside_the_allow_list_are_refused(
 def test_the_stored_number_is_e164_however_it_was_typed(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SMS_OTP_DEFAULT_REGION="US", **RELAXED_LIMITS)
+    app = make_app(SMS_OTP_DEFAULT_REGION="US")
     client = ApiClient(app)
     vid = client.request_code("(201) 555-0123", "Register")
     assert sms_outbox[-1].to == US_PHONE

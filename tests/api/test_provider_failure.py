@@ -12,20 +12,20 @@ from flask import Flask
 from flask_sms_otp import DeliveryError, ProviderRejected, ProviderUnavailable
 from flask_sms_otp.testing import SentSms, fail_next_send, wait_for_sends
 
-from ..conftest import AppFactory, FakeClock
-from .conftest import (
+from ..helpers import (
+    MASKED,
     OTHER_PHONE,
     PASSWORD,
     PHONE,
-    RELAXED_LIMITS,
     ApiClient,
+    AppFactory,
+    FakeClock,
     challenges_for,
     create_user,
     error_code,
 )
 
 CODE = "271828"
-MASKED = "+*********8000"
 FAILURES = [
     pytest.param(None, id="outage"),
     pytest.param(
@@ -47,7 +47,7 @@ FAILURES = [
 
 @pytest.fixture
 def failing_app(make_app: AppFactory, clock: FakeClock) -> Flask:
-    app = make_app(clock=clock, code_generator=lambda n: CODE, **RELAXED_LIMITS)
+    app = make_app(clock=clock, code_generator=lambda n: CODE)
     create_user(app, PHONE)
     return app
 
@@ -100,6 +100,7 @@ def test_a_failed_send_for_the_signed_in_user_is_a_calm_503(
     assert client.signed_in_phone() == PHONE  # still signed in
 
 
+@pytest.mark.real_limits
 def test_a_failed_send_still_counts_toward_the_limits(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
@@ -203,9 +204,7 @@ def test_a_failed_background_send_closes_the_challenge(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """With a real provider, protected sends run on the background sender."""
-    app = make_app(
-        SMS_OTP_CONNECTOR=slow_connector, code_generator=lambda n: CODE, **RELAXED_LIMITS
-    )
+    app = make_app(SMS_OTP_CONNECTOR=slow_connector, code_generator=lambda n: CODE)
     create_user(app, PHONE)
     client = ApiClient(app)
     caplog.set_level(logging.DEBUG)
@@ -226,7 +225,7 @@ def test_a_failed_background_send_closes_the_challenge(
 def test_mfa_send_failure_is_a_503_and_signs_nobody_in(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE, mfa=True)
     client = ApiClient(app)
     fail_next_send(app=app)

@@ -19,15 +19,17 @@ from flask_sms_otp import ConfigurationError
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory, FakeClock, require_redis
-from .conftest import (
+from ..helpers import (
     PASSWORD,
     PHONE,
     US_PHONE,
     ApiClient,
+    AppFactory,
+    FakeClock,
     create_user,
     error_code,
     last_code,
+    require_redis,
     sent_to,
     valid_mobile,
     wrong,
@@ -36,6 +38,9 @@ from .conftest import (
 REDIS_URI = os.environ.get("SMS_OTP_TEST_LIMITS_REDIS_URL", "redis://127.0.0.1:6379")
 DEAD_REDIS_URI = "redis://127.0.0.1:1"
 LOOSE = "1000/hour"
+
+#: Every test here is about the limits: the package's defaults, not the relaxed ones.
+pytestmark = pytest.mark.real_limits
 
 
 def refused(response: Any) -> bool:
@@ -363,7 +368,7 @@ def test_verification_still_caps_attempts_when_the_limit_storage_is_down(
     create_user(app, PHONE)
     with app.app_context():
         issued = get_state(app).dispatcher.issue(PHONE, "SignIn", user_id="1")
-    code = last_code(sms_outbox)
+    code = last_code()
     client = ApiClient(app)
     for _ in range(5):
         answer = client.post("/sign-in/code", {"verification_id": issued.id, "code": wrong(code)})

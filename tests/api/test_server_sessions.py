@@ -18,19 +18,16 @@ from flask_sms_otp.sessions import SID
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import (
+from ..helpers import (
     CHROME_ON_WINDOWS,
     FIREFOX_ON_LINUX,
-    SAFARI_ON_IPHONE,
-    AppFactory,
-    FakeClock,
-)
-from .conftest import (
     OTHER_PHONE,
     PASSWORD,
     PHONE,
-    RELAXED_LIMITS,
+    SAFARI_ON_IPHONE,
     ApiClient,
+    AppFactory,
+    FakeClock,
     create_user,
     error_code,
     last_code,
@@ -75,7 +72,7 @@ def rows(app: Flask) -> list[Any]:
 def site(make_app: AppFactory, database_uri: str, clock: FakeClock) -> Flask:
     """The app, with one user (PHONE). Not named ``app``: pytest-flask would keep one request
     context, and so one ``g`` (Flask-Login's cached user), around every request of a test."""
-    app = make_app(clock=clock, SQLALCHEMY_DATABASE_URI=database_uri, **RELAXED_LIMITS)
+    app = make_app(clock=clock, SQLALCHEMY_DATABASE_URI=database_uri)
     create_user(app, PHONE)
     return app
 
@@ -109,7 +106,7 @@ def test_a_password_reset_ends_every_session_and_every_copy(
 
     stranger = ApiClient(site)
     vid = stranger.request_code(PHONE, "ForgotPassword")
-    body = {"verification_id": vid, "code": last_code(sms_outbox), "password": NEW_PASSWORD}
+    body = {"verification_id": vid, "code": last_code(), "password": NEW_PASSWORD}
     assert stranger.post("/reset-password", body).status_code == 204
 
     for client in [phone, laptop, *copies]:
@@ -286,7 +283,7 @@ def test_the_session_endpoints_need_a_signed_in_session_and_csrf(site: Flask) ->
 def test_a_gone_record_signs_the_session_out_before_the_apps_code_runs(
     make_app: AppFactory, database_uri: str, how: str
 ) -> None:
-    site = make_app(SQLALCHEMY_DATABASE_URI=database_uri, **RELAXED_LIMITS)
+    site = make_app(SQLALCHEMY_DATABASE_URI=database_uri)
     seen: list[tuple[str, bool]] = []
 
     @site.before_request
@@ -340,7 +337,7 @@ def test_a_session_signed_in_before_records_were_kept_is_adopted(site: Flask) ->
 def test_sign_up_and_code_sign_in_get_records_too(site: Flask, sms_outbox: list[SentSms]) -> None:
     newcomer = ApiClient(site)
     vid = newcomer.request_code(OTHER_PHONE, "Register")
-    signed_up = newcomer.post("/sign-up", {"verification_id": vid, "code": last_code(sms_outbox)})
+    signed_up = newcomer.post("/sign-up", {"verification_id": vid, "code": last_code()})
     assert signed_up.status_code == 201
     by_code = ApiClient(site)
     assert by_code.sign_in_by_code(PHONE, sms_outbox).status_code == 200

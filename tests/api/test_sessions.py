@@ -13,13 +13,14 @@ from flask import Flask
 from flask_sms_otp.signals import mfa_failed, password_changed, password_reset, phone_changed
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory, FakeClock
-from .conftest import (
+from ..helpers import (
+    NEW_PHONE,
     OTHER_PHONE,
     PASSWORD,
     PHONE,
-    RELAXED_LIMITS,
     ApiClient,
+    AppFactory,
+    FakeClock,
     create_user,
     error_code,
     last_code,
@@ -27,7 +28,6 @@ from .conftest import (
     wrong,
 )
 
-NEW_PHONE = "+447400123457"
 NEW_PASSWORD = "a brand new passphrase"
 
 
@@ -57,7 +57,7 @@ def session_cookie(client: ApiClient) -> str:
 
 def _sign_up(client: ApiClient, outbox: list[SentSms]) -> Any:
     vid = client.request_code(OTHER_PHONE, "Register")
-    return client.post("/sign-up", {"verification_id": vid, "code": last_code(outbox)})
+    return client.post("/sign-up", {"verification_id": vid, "code": last_code(outbox=outbox)})
 
 
 def _by_code(client: ApiClient, outbox: list[SentSms]) -> Any:
@@ -79,7 +79,7 @@ SIGN_INS: dict[str, Callable[[ApiClient, list[SentSms]], Any]] = {
 def test_signing_in_starts_a_fresh_session(
     make_app: AppFactory, sms_outbox: list[SentSms], method: str
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE)
     client = ApiClient(app)
     old_token = client.fetch_csrf()
@@ -105,7 +105,7 @@ def test_signing_in_starts_a_fresh_session(
 def test_the_mfa_step_starts_a_fresh_session_too(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE, mfa=True)
     client = ApiClient(app)
     first = client.sign_in_password(PHONE)
@@ -113,10 +113,7 @@ def test_the_mfa_step_starts_a_fresh_session_too(
         pending["planted"] = "by an attacker"
     planted_cookie = session_cookie(client)
     vid = first.get_json()["verification_id"]
-    assert (
-        client.post("/mfa", {"verification_id": vid, "code": last_code(sms_outbox)}).status_code
-        == 200
-    )
+    assert client.post("/mfa", {"verification_id": vid, "code": last_code()}).status_code == 200
     with client.http.session_transaction() as after:
         assert "planted" not in after
     assert session_cookie(client) != planted_cookie
@@ -125,11 +122,11 @@ def test_the_mfa_step_starts_a_fresh_session_too(
 def test_login_posts_without_csrf_are_refused_and_spend_nothing(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE, mfa=True)
     client = ApiClient(app)
     vid = client.request_code(PHONE, "SignIn")
-    code = last_code(sms_outbox)
+    code = last_code()
     for path, body in [
         ("/sign-in", {"phone": PHONE, "password": PASSWORD}),
         ("/sign-in/code", {"verification_id": vid, "code": code}),
@@ -199,14 +196,14 @@ def reset(client: ApiClient, phone: str, outbox: list[SentSms], password: str) -
     vid = client.request_code(phone, "ForgotPassword")
     return client.post(
         "/reset-password",
-        {"verification_id": vid, "code": last_code(outbox, phone), "password": password},
+        {"verification_id": vid, "code": last_code(phone, outbox=outbox), "password": password},
     )
 
 
 def test_password_reset_semantics(
     make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(clock=clock, **RELAXED_LIMITS)
+    app = make_app(clock=clock)
     create_user(app, PHONE)
     phone, laptop, stranger = ApiClient(app), ApiClient(app), ApiClient(app)
     assert phone.sign_in_password(PHONE).status_code == 200
@@ -220,7 +217,7 @@ def test_password_reset_semantics(
 
     # The reset: not signed in afterwards; every session of the user ends; a notification hook.
     vid = stranger.request_code(PHONE, "ForgotPassword")
-    code = last_code(sms_outbox)
+    code = last_code()
     short = stranger.post(
         "/reset-password", {"verification_id": vid, "code": code, "password": "short"}
     )
@@ -247,7 +244,7 @@ def test_password_reset_semantics(
 
 
 def test_a_reset_does_not_skip_mfa(make_app: AppFactory, sms_outbox: list[SentSms]) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE, mfa=True)
     client = ApiClient(app)
     assert reset(client, PHONE, sms_outbox, NEW_PASSWORD).status_code == 204
@@ -261,7 +258,7 @@ def test_a_reset_does_not_skip_mfa(make_app: AppFactory, sms_outbox: list[SentSm
 def test_a_reset_for_an_unknown_number_verifies_nothing(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(code_generator=lambda n: "424242", **RELAXED_LIMITS)
+    app = make_app(code_generator=lambda n: "424242")
     client = ApiClient(app)
     vid = client.request_code(OTHER_PHONE, "ForgotPassword")
     assert sms_outbox == []
@@ -277,7 +274,7 @@ def test_a_reset_for_an_unknown_number_verifies_nothing(
 def test_changing_the_number(
     make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(clock=clock, **RELAXED_LIMITS)
+    app = make_app(clock=clock)
     create_user(app, PHONE)
     client = ApiClient(app)
     assert client.sign_in_password(PHONE).status_code == 200
@@ -288,7 +285,7 @@ def test_changing_the_number(
     assert (unverified.status_code, error_code(unverified)) == (401, "verification_required")
     assert client.post("/verify-identity", {"password": PASSWORD}).status_code == 200
     bind = client.request_code(NEW_PHONE, "BindNewIdentifier")
-    new_code = last_code(sms_outbox, NEW_PHONE)
+    new_code = last_code(NEW_PHONE)
     body = {"verification_id": bind, "code": new_code}
     clock.advance(301)
     stale = client.put("/account/phone", body)
@@ -297,7 +294,7 @@ def test_changing_the_number(
     assert sms_outbox[-1].to == PHONE  # the identity code went to the current number
 
     # Only the new number's own code will do: not the current number's, not a wrong one.
-    current_code = last_code(sms_outbox, PHONE)
+    current_code = last_code(PHONE)
     for code in (current_code, wrong(new_code)):
         refused = client.put("/account/phone", {"verification_id": bind, "code": code})
         assert (refused.status_code, error_code(refused)) == (400, "invalid_code")
@@ -327,7 +324,7 @@ def test_changing_the_number(
 def test_a_number_owned_by_another_account_gets_the_generic_answer(
     make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(clock=clock, **RELAXED_LIMITS)
+    app = make_app(clock=clock)
     create_user(app, PHONE)
     create_user(app, OTHER_PHONE)
     client = ApiClient(app)
@@ -341,7 +338,7 @@ def test_a_number_owned_by_another_account_gets_the_generic_answer(
         k: v for k, v in free.get_json().items() if k != "verification_id"
     }
     assert sent_to(sms_outbox, OTHER_PHONE) == []  # its owner gets no code to pass on
-    for guess in ("000000", last_code(sms_outbox, NEW_PHONE)):
+    for guess in ("000000", last_code(NEW_PHONE)):
         answer = client.put(
             "/account/phone",
             {"verification_id": taken.get_json()["verification_id"], "code": guess},
@@ -355,7 +352,7 @@ def test_a_number_owned_by_another_account_gets_the_generic_answer(
 
 @pytest.fixture
 def mfa_app(make_app: AppFactory, clock: FakeClock) -> Flask:
-    app = make_app(clock=clock, **RELAXED_LIMITS)
+    app = make_app(clock=clock)
     create_user(app, PHONE, mfa=True)
     return app
 
@@ -392,7 +389,7 @@ def test_the_pending_mfa_state_expires(
     client = ApiClient(mfa_app)
     vid = start(client)
     clock.advance(601)  # SMS_OTP_CODE_TTL
-    late = client.post("/mfa", {"verification_id": vid, "code": last_code(sms_outbox)})
+    late = client.post("/mfa", {"verification_id": vid, "code": last_code()})
     assert (late.status_code, error_code(late)) == (400, "invalid_code")
     assert client.signed_in_phone() is None
 
@@ -400,14 +397,14 @@ def test_the_pending_mfa_state_expires(
 def test_another_users_code_does_not_finish_my_mfa(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE, mfa=True)
     create_user(app, OTHER_PHONE, mfa=True)
     mine, theirs = ApiClient(app), ApiClient(app)
     my_vid = start(mine)
     their_first = theirs.sign_in_password(OTHER_PHONE)
     their_vid = their_first.get_json()["verification_id"]
-    their_code = last_code(sms_outbox, OTHER_PHONE)
+    their_code = last_code(OTHER_PHONE)
     for vid in (their_vid, my_vid):
         answer = mine.post("/mfa", {"verification_id": vid, "code": their_code})
         assert (answer.status_code, error_code(answer)) == (400, "invalid_code")
@@ -419,7 +416,7 @@ def test_five_wrong_mfa_codes_end_the_pending_sign_in(
 ) -> None:
     client = ApiClient(mfa_app)
     vid = start(client)
-    code = last_code(sms_outbox)
+    code = last_code()
     with recorded(mfa_failed, mfa_app) as notices:
         for _ in range(5):
             answer = client.post("/mfa", {"verification_id": vid, "code": wrong(code)})
@@ -433,7 +430,7 @@ def test_five_wrong_mfa_codes_end_the_pending_sign_in(
     assert (after.status_code, error_code(after)) == (400, "invalid_code")
     assert client.signed_in_phone() is None
     vid = start(client)
-    done = client.post("/mfa", {"verification_id": vid, "code": last_code(sms_outbox)})
+    done = client.post("/mfa", {"verification_id": vid, "code": last_code()})
     assert done.status_code == 200
     assert client.signed_in_phone() == PHONE
 
@@ -441,7 +438,7 @@ def test_five_wrong_mfa_codes_end_the_pending_sign_in(
 def test_changing_the_password_ends_every_other_session(
     make_app: AppFactory, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(**RELAXED_LIMITS)
+    app = make_app()
     create_user(app, PHONE)
     here, elsewhere = ApiClient(app), ApiClient(app)
     assert here.sign_in_password(PHONE).status_code == 200
@@ -470,18 +467,18 @@ def test_a_pending_second_step_dies_with_a_password_reset_or_change(
     changes the password. The right code no longer finishes that sign-in."""
     intruder, owner = ApiClient(mfa_app), ApiClient(mfa_app)
     vid = start(intruder)
-    code = last_code(sms_outbox)
+    code = last_code()
     if move == "reset":
         reset_vid = owner.request_code(PHONE, "ForgotPassword")
         body = {
             "verification_id": reset_vid,
-            "code": last_code(sms_outbox),
+            "code": last_code(),
             "password": NEW_PASSWORD,
         }
         assert owner.post("/reset-password", body).status_code == 204
     else:
         owner_vid = start(owner)
-        owner_code = last_code(sms_outbox)
+        owner_code = last_code()
         body = {"verification_id": owner_vid, "code": owner_code}
         assert owner.post("/mfa", body).status_code == 200
         assert owner.post("/verify-identity", {"password": PASSWORD}).status_code == 200

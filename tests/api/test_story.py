@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory, FakeClock
-from .conftest import OTHER_PHONE, PASSWORD, PHONE, RELAXED_LIMITS, ApiClient, error_code, wrong
+from ..helpers import (
+    NEW_PHONE,
+    OTHER_PHONE,
+    PASSWORD,
+    PHONE,
+    ApiClient,
+    AppFactory,
+    FakeClock,
+    error_code,
+    wrong,
+)
 
-NEW_PHONE = "+447400123457"
 UNKNOWN_PHONE = "+447400123458"
 NEW_PASSWORD = "a brand new passphrase"
 CHALLENGE_KEYS = {"verification_id", "expires_at", "resend_after"}
@@ -17,7 +25,7 @@ CHALLENGE_KEYS = {"verification_id", "expires_at", "resend_after"}
 def test_a_number_from_sign_up_to_password_reset(
     make_app: AppFactory, database_uri: str, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock, **RELAXED_LIMITS)
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri, clock=clock)
     phone = ApiClient(app)
 
     # A new number signs up: a Register code, then sign-up with a password. Signed in.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from ..conftest import REQUIRE_SERVICES, AppFactory
+from ..helpers import REQUIRE_SERVICES, AppFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -54,8 +54,6 @@ def live_example(make_example_app: AppFactory) -> Iterator[str]:
         TESTING=False,
         SECRET_KEY="browser-test",
         SMS_OTP_SECURE_COOKIES=False,
-        # One number signs up, signs in and resets within a minute.
-        SMS_OTP_SEND_LIMIT_PER_NUMBER="20/hour",
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="example-app", daemon=True)

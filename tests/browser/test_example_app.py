@@ -11,17 +11,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from flask_sms_otp.testing import outbox
 
+from ..helpers import last_code
+
 PHONE = "+12015550123"
 FIRST_PASSWORD = "first correct horse"
 NEW_PASSWORD = "second battery staple"
 
 pytestmark = pytest.mark.browser
-
-
-def last_code(to: str, usage: str) -> str:
-    sent = [sms for sms in outbox if sms.to == to and sms.usage == usage]
-    assert sent, f"no {usage} SMS to {to}"
-    return sent[-1].code
 
 
 def sign_out(page: Page) -> None:

@@ -32,7 +32,7 @@ from flask_sms_otp import (
 )
 from flask_sms_otp.connectors import HttpConnector
 
-from ..conftest import AppFactory
+from ..helpers import AppFactory
 from .echoes import (
     PARTS,
     assert_accepted_answer_stays_out,

@@ -33,7 +33,7 @@ from flask_sms_otp import DeliveryError, delivery_failed
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import wait_for_sends
 
-from ..conftest import AppFactory
+from ..helpers import AppFactory
 
 CODE = "914263"
 PHONE = "+8613800138000"

@@ -30,9 +30,9 @@ from flask_sms_otp.connectors.aliyun import (
     string_to_sign,
 )
 from flask_sms_otp.errors import DeliveryError
-from tests.conftest import AppFactory
 from tests.connectors.contract import HttpConnectorContract, TemplatesContract
 from tests.connectors.echoes import assert_nothing_leaks, echo_of
+from tests.helpers import AppFactory
 
 SECRET = "testsecret"
 NONCE = "c1b2c332-4cfb-4a0f-b8cc-ebe622aa0a5c"

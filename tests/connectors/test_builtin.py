@@ -34,7 +34,7 @@ from flask_sms_otp.errors import DeliveryError
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
-from ..conftest import AppFactory
+from ..helpers import AppFactory
 
 MESSAGE = SmsMessage(to="+8613800138000", usage="SignIn", code="123456", variables={"minutes": 10})
 

@@ -18,7 +18,7 @@ from flask_sms_otp import (
 from flask_sms_otp.connectors.base import SmsMessage
 from flask_sms_otp.connectors.smsaero import SmsAeroConnector
 
-from ..conftest import AppFactory
+from ..helpers import AppFactory
 from .contract import HttpConnectorContract, TemplatesContract
 from .echoes import PARTS, assert_nothing_leaks, echo_of
 

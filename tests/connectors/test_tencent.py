@@ -32,9 +32,9 @@ from flask_sms_otp.connectors.tencent import (
     template_param_set,
 )
 from flask_sms_otp.errors import DeliveryError
-from tests.conftest import AppFactory
 from tests.connectors.contract import HttpConnectorContract, TemplatesContract
 from tests.connectors.echoes import PARTS, assert_nothing_leaks, echo_of
+from tests.helpers import AppFactory
 
 SECRET_ID = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******"
 SECRET_KEY = "Gu5t9xGARNpq86cd98joQYCN3*******"

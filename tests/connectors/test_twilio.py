@@ -20,7 +20,7 @@ from flask_sms_otp import (
 from flask_sms_otp.connectors.base import SmsMessage
 from flask_sms_otp.connectors.twilio import TwilioConnector, form_urlencode
 
-from ..conftest import AppFactory
+from ..helpers import AppFactory
 from .contract import HttpConnectorContract, TemplatesContract
 from .echoes import echo_of
 

@@ -9,13 +9,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ..conftest import AppFactory, FakeClock
-from .helpers import ROOMY, add_user
+from ..helpers import PLAIN_HTTP, AppFactory, FakeClock, add_user
 
 
 @pytest.fixture
 def site(make_app: AppFactory, clock: FakeClock) -> Flask:
-    return make_app(clock=clock, **ROOMY)
+    return make_app(clock=clock, **PLAIN_HTTP)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""What the HTML page tests share: numbers and passwords, reading a page's CSRF token and
-posting its form, the accessibility checks, users made straight in the database."""
+"""What only the HTML page tests share: their numbers, reading pages (accessibility, errors,
+cookies) and copies of a session; the rest is in ``tests.helpers``."""
 
 from __future__ import annotations
 
@@ -13,41 +13,13 @@ from werkzeug.test import TestResponse
 
 from flask_sms_otp.sessions import FLOW
 from flask_sms_otp.state import get_state
-from flask_sms_otp.testing import outbox
 
-KNOWN = "+12015550123"
+from ..helpers import CSRF_INPUT, US_PHONE
+
+KNOWN = US_PHONE
 UNKNOWN = "+12015550124"
 OTHER = "+12015550125"
-PASSWORD = "correct horse battery"
 NEW_PASSWORD = "staple battery horse"
-
-
-#: Generous send limits, so a test meets only the limit it is about.
-ROOMY = {
-    "SMS_OTP_SEND_LIMIT_PER_NUMBER": "100/hour",
-    "SMS_OTP_SEND_LIMIT_PER_IP": "100/hour",
-    "SMS_OTP_SEND_LIMIT_PER_PREFIX": "100/hour",
-    "SMS_OTP_PASSWORD_LIMIT_PER_IP": "100/minute",
-    "SMS_OTP_SECURE_COOKIES": False,
-}
-
-
-CSRF_INPUT = re.compile(r'<input name="csrf_token" type="hidden" value="([^"]*)">')
-
-
-def csrf_of(html: str) -> str:
-    tokens = CSRF_INPUT.findall(html)
-    assert tokens, "the page has no CSRF token"
-    return str(tokens[0])
-
-
-def submit(
-    client: FlaskClient, page: str, data: dict[str, str], *, to: str | None = None
-) -> TestResponse:
-    """Fetch ``page``, read its CSRF token, post ``data`` (to ``to``, default the page)."""
-    shown = client.get(page)
-    assert shown.status_code == 200, (page, shown.status_code, shown.location)
-    return client.post(to or page, data={"csrf_token": csrf_of(shown.text), **data})
 
 
 def without_csrf(html: str) -> str:
@@ -64,30 +36,9 @@ def cookie_names(response: TestResponse) -> set[str]:
     return {value.split("=", 1)[0] for value in response.headers.getlist("Set-Cookie")}
 
 
-def last_code(to: str | None = None) -> str:
-    sent = [sms for sms in outbox if to is None or sms.to == to]
-    assert sent, f"no SMS to {to}"
-    return sent[-1].code
-
-
-def signed_in(client: FlaskClient) -> bool:
-    response = client.get("/auth/account")
-    return response.status_code == 200
-
-
 def flow_id(client: FlaskClient) -> str:
     with client.session_transaction() as session:
         return str(session[FLOW]["vid"])
-
-
-def add_user(app: Flask, phone: str = KNOWN, password: str | None = PASSWORD, **extra: Any) -> Any:
-    with app.app_context():
-        users = get_state(app).users
-        user = users.create(phone, password)
-        for name, value in extra.items():
-            setattr(user, name, value)
-        users.db.session.commit()
-        return user.id
 
 
 def user_row(app: Flask, user_id: Any) -> Any:
@@ -95,16 +46,6 @@ def user_row(app: Flask, user_id: Any) -> Any:
         user = get_state(app).users.get(user_id)
         get_state(app).users.db.session.expunge(user)
         return user
-
-
-def sign_in_with_password(
-    client: FlaskClient, phone: str = KNOWN, password: str = PASSWORD
-) -> TestResponse:
-    return submit(client, "/auth/sign-in", {"phone": phone, "password": password})
-
-
-def verify_with_password(client: FlaskClient, password: str = PASSWORD) -> TestResponse:
-    return submit(client, "/auth/verify-identity", {"password": password})
 
 
 class Page(HTMLParser):

@@ -10,20 +10,16 @@ from flask.testing import FlaskClient
 
 from flask_sms_otp.testing import fail_next_send, outbox
 
-from ..conftest import FakeClock
-from .helpers import (
-    KNOWN,
-    NEW_PASSWORD,
-    OTHER,
+from ..helpers import (
+    FakeClock,
     add_user,
-    error_text,
     last_code,
     sign_in_with_password,
     signed_in,
     submit,
-    user_row,
     verify_with_password,
 )
+from .helpers import KNOWN, NEW_PASSWORD, OTHER, error_text, user_row
 
 
 def test_account_page_shows_phone_and_mfa(visitor: FlaskClient, member: Any) -> None:

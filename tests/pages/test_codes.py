@@ -9,20 +9,8 @@ from flask.testing import FlaskClient
 
 from flask_sms_otp.sessions import FLOW
 
-from ..conftest import AppFactory, FakeClock
-from .helpers import (
-    KNOWN,
-    ROOMY,
-    UNKNOWN,
-    Page,
-    add_user,
-    error_text,
-    flow_id,
-    last_code,
-    neutral,
-    signed_in,
-    submit,
-)
+from ..helpers import PLAIN_HTTP, AppFactory, FakeClock, add_user, last_code, signed_in, submit
+from .helpers import KNOWN, UNKNOWN, Page, error_text, flow_id, neutral
 
 
 def test_wrong_code_is_shown_on_the_code_field(visitor: FlaskClient) -> None:
@@ -84,7 +72,7 @@ def test_a_locked_number_answers_alike_and_says_when(
 ) -> None:
     # On the fake clock: on the real one, a slow request moves the resend countdown the
     # locked page shows, and the two numbers' pages differ by a second.
-    site = make_app(clock=clock, SMS_OTP_LOCKOUT_THRESHOLD=3, **ROOMY)
+    site = make_app(clock=clock, SMS_OTP_LOCKOUT_THRESHOLD=3, **PLAIN_HTTP)
     add_user(site)
     answers = {}
     for phone in (KNOWN, UNKNOWN):

@@ -10,18 +10,15 @@ from flask.testing import FlaskClient
 
 from flask_sms_otp.testing import outbox
 
-from ..conftest import FakeClock
-from .helpers import (
-    KNOWN,
-    NEW_PASSWORD,
-    OTHER,
+from ..helpers import (
     PASSWORD,
-    UNKNOWN,
+    FakeClock,
     sign_in_with_password,
     signed_in,
     submit,
     verify_with_password,
 )
+from .helpers import KNOWN, NEW_PASSWORD, OTHER, UNKNOWN
 
 
 @pytest.mark.parametrize(

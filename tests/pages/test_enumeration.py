@@ -11,18 +11,8 @@ from werkzeug.test import TestResponse
 
 from flask_sms_otp.testing import outbox
 
-from ..conftest import AppFactory
-from .helpers import (
-    KNOWN,
-    NEW_PASSWORD,
-    PASSWORD,
-    ROOMY,
-    UNKNOWN,
-    add_user,
-    cookie_names,
-    neutral,
-    submit,
-)
+from ..helpers import PASSWORD, PLAIN_HTTP, AppFactory, add_user, submit
+from .helpers import KNOWN, NEW_PASSWORD, UNKNOWN, cookie_names, neutral
 
 
 def fresh_post(site: Flask, url: str, data: dict[str, str]) -> TestResponse:
@@ -80,8 +70,9 @@ def test_a_code_only_account_answers_a_password_like_a_stranger(site: Flask) -> 
     assert no_password.status_code == 401
 
 
+@pytest.mark.real_limits
 def test_password_lockout_answers_alike(make_app: AppFactory) -> None:
-    site = make_app(SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT="2/5minutes", **ROOMY)
+    site = make_app(SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT="2/5minutes", **PLAIN_HTTP)
     add_user(site)
     answers = {}
     for phone in (KNOWN, UNKNOWN):

@@ -9,12 +9,13 @@ from flask.testing import FlaskClient
 
 from flask_sms_otp.testing import fail_next_send, outbox
 
-from ..conftest import AppFactory
-from .helpers import ROOMY, UNKNOWN, add_user, error_text, sign_in_with_password, submit
+from ..helpers import PLAIN_HTTP, AppFactory, add_user, sign_in_with_password, submit
+from .helpers import UNKNOWN, error_text
 
 
+@pytest.mark.real_limits
 def test_send_rate_limit_is_a_429_with_retry_after(make_app: AppFactory) -> None:
-    config = {**ROOMY, "SMS_OTP_SEND_LIMIT_PER_NUMBER": "2/hour"}
+    config = {**PLAIN_HTTP, "SMS_OTP_SEND_LIMIT_PER_NUMBER": "2/hour"}
     visitor = make_app(**config).test_client()
     for _ in range(2):
         assert submit(visitor, "/auth/sign-up", {"phone": UNKNOWN}).status_code == 302
@@ -50,8 +51,9 @@ def test_delivery_failure_outside_the_protected_usages_is_a_calm_503(
     assert "Traceback" not in failed.text
 
 
+@pytest.mark.real_limits
 def test_rate_limit_storage_down_fails_closed_with_a_503(make_app: AppFactory) -> None:
-    visitor = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1", **ROOMY).test_client()
+    visitor = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1", **PLAIN_HTTP).test_client()
     failed = submit(visitor, "/auth/sign-up", {"phone": UNKNOWN})
     assert failed.status_code == 503
     assert "The service is busy. Please try again later." in failed.text

@@ -18,18 +18,16 @@ from flask_sms_otp import SmsOtp
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import outbox
 
-from ..conftest import AppFactory
-from .helpers import (
+from ..helpers import (
     PASSWORD,
-    ROOMY,
-    UNKNOWN,
-    Page,
-    check_accessible,
+    PLAIN_HTTP,
+    AppFactory,
     last_code,
     sign_in_with_password,
     submit,
     verify_with_password,
 )
+from .helpers import UNKNOWN, Page, check_accessible
 
 ANONYMOUS_PAGES = ["/auth/sign-up", "/auth/sign-in", "/auth/sign-in/code", "/auth/reset-password"]
 SIGNED_IN_PAGES = ["/auth/account", "/auth/verify-identity"]
@@ -179,7 +177,7 @@ def test_example_app_home_and_protected_page(example: Flask) -> None:
 
 
 def test_pages_work_with_csrf_turned_off(make_app: AppFactory) -> None:
-    visitor = make_app(WTF_CSRF_ENABLED=False, **ROOMY).test_client()
+    visitor = make_app(WTF_CSRF_ENABLED=False, **PLAIN_HTTP).test_client()
     assert "csrf_token" not in visitor.get("/auth/sign-up").text
     step = visitor.post("/auth/sign-up", data={"phone": UNKNOWN})
     assert step.location == "/auth/sign-up/verify"
@@ -188,7 +186,7 @@ def test_pages_work_with_csrf_turned_off(make_app: AppFactory) -> None:
 
 
 def test_pages_follow_the_url_prefix(make_app: AppFactory) -> None:
-    visitor = make_app(SMS_OTP_URL_PREFIX="/id", **ROOMY).test_client()
+    visitor = make_app(SMS_OTP_URL_PREFIX="/id", **PLAIN_HTTP).test_client()
     page = visitor.get("/id/sign-in")
     assert page.status_code == 200
     assert 'href="/id/sign-up"' in page.text

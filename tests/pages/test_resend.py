@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from flask_sms_otp.testing import fail_next_send, outbox
 
-from ..conftest import AppFactory, FakeClock
-from .helpers import KNOWN, ROOMY, UNKNOWN, csrf_of, last_code, neutral, signed_in, submit
+from ..helpers import PLAIN_HTTP, AppFactory, FakeClock, csrf_of, last_code, signed_in, submit
+from .helpers import KNOWN, UNKNOWN, neutral
 
 
 def test_a_failed_delivery_looks_like_a_silent_challenge(
@@ -68,7 +68,7 @@ def test_resend_for_a_member_sends_a_new_code_and_the_old_one_dies(
 
 
 def test_resend_past_the_cap_says_to_start_again(make_app: AppFactory, clock: FakeClock) -> None:
-    visitor = make_app(clock=clock, SMS_OTP_MAX_RESENDS=1, **ROOMY).test_client()
+    visitor = make_app(clock=clock, SMS_OTP_MAX_RESENDS=1, **PLAIN_HTTP).test_client()
     response = submit(visitor, "/auth/reset-password", {"phone": UNKNOWN})
     clock.advance(61)
     assert (

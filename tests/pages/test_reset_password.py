@@ -7,17 +7,8 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from .helpers import (
-    KNOWN,
-    NEW_PASSWORD,
-    Page,
-    copy_of,
-    error_text,
-    last_code,
-    sign_in_with_password,
-    signed_in,
-    submit,
-)
+from ..helpers import last_code, sign_in_with_password, signed_in, submit
+from .helpers import KNOWN, NEW_PASSWORD, Page, copy_of, error_text
 
 
 def test_reset_password_changes_it_and_never_signs_in(site: Flask, member: Any) -> None:

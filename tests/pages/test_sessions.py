@@ -9,20 +9,18 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ..conftest import CHROME_ON_WINDOWS, SAFARI_ON_IPHONE, FakeClock
-from .helpers import (
-    NEW_PASSWORD,
-    OTHER,
+from ..helpers import (
+    CHROME_ON_WINDOWS,
+    SAFARI_ON_IPHONE,
+    FakeClock,
     add_user,
-    check_accessible,
-    copy_of,
     csrf_of,
     sign_in_with_password,
     signed_in,
     submit,
     verify_with_password,
-    without_csrf,
 )
+from .helpers import NEW_PASSWORD, OTHER, check_accessible, copy_of, without_csrf
 
 END_SESSION = re.compile(r'action="(/auth/account/sessions/[^"/]+/end)"')
 

@@ -12,22 +12,18 @@ from flask.testing import FlaskClient
 from flask_sms_otp.sessions import FLOW
 from flask_sms_otp.testing import outbox
 
-from ..conftest import AppFactory, FakeClock
-from .helpers import (
-    KNOWN,
-    NEW_PASSWORD,
+from ..helpers import (
     PASSWORD,
-    ROOMY,
-    UNKNOWN,
+    PLAIN_HTTP,
+    AppFactory,
+    FakeClock,
     add_user,
-    check_accessible,
-    error_text,
     last_code,
-    session_cookie,
     sign_in_with_password,
     signed_in,
     submit,
 )
+from .helpers import KNOWN, NEW_PASSWORD, UNKNOWN, check_accessible, error_text, session_cookie
 
 
 def test_missing_password_is_shown_on_its_field(visitor: FlaskClient) -> None:
@@ -74,9 +70,9 @@ def test_a_stranger_cannot_sign_in_by_code(visitor: FlaskClient) -> None:
 
 
 def test_sign_in_methods_follow_the_config(make_app: AppFactory) -> None:
-    code_only = make_app(SMS_OTP_SIGN_IN_METHODS=["code"], **ROOMY).test_client()
+    code_only = make_app(SMS_OTP_SIGN_IN_METHODS=["code"], **PLAIN_HTTP).test_client()
     assert code_only.get("/auth/sign-in?next=/x").location == "/auth/sign-in/code?next=/x"
-    password_only = make_app(SMS_OTP_SIGN_IN_METHODS=["password"], **ROOMY).test_client()
+    password_only = make_app(SMS_OTP_SIGN_IN_METHODS=["password"], **PLAIN_HTTP).test_client()
     assert password_only.get("/auth/sign-in/code").status_code == 404
     assert "/auth/sign-in/code" not in password_only.get("/auth/sign-in").text
 

@@ -7,19 +7,17 @@ from flask.testing import FlaskClient
 
 from flask_sms_otp.testing import outbox
 
-from ..conftest import AppFactory
-from .helpers import (
+from ..helpers import (
     PASSWORD,
-    ROOMY,
-    UNKNOWN,
-    Page,
+    PLAIN_HTTP,
+    AppFactory,
     csrf_of,
-    error_text,
     last_code,
     sign_in_with_password,
     signed_in,
     submit,
 )
+from .helpers import UNKNOWN, Page, error_text
 
 
 def test_sign_up_with_a_password_signs_in_and_goes_to_next(
@@ -52,7 +50,7 @@ def test_sign_up_without_a_password_when_optional(visitor: FlaskClient) -> None:
 
 
 def test_sign_up_needs_a_password_when_required(make_app: AppFactory) -> None:
-    visitor = make_app(SMS_OTP_PASSWORD_REQUIRED=True, **ROOMY).test_client()
+    visitor = make_app(SMS_OTP_PASSWORD_REQUIRED=True, **PLAIN_HTTP).test_client()
     response = submit(visitor, "/auth/sign-up", {"phone": UNKNOWN})
     page = visitor.get(response.location)
     assert "Choose a password (optional)" not in page.text

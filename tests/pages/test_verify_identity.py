@@ -13,23 +13,23 @@ from flask_sms_otp import SmsOtp
 from flask_sms_otp.testing import outbox
 from flask_sms_otp.views import safe_next
 
-from ..conftest import AppFactory, FakeClock
-from .helpers import (
-    KNOWN,
-    NEW_PASSWORD,
+from ..helpers import (
     PASSWORD,
-    ROOMY,
+    PLAIN_HTTP,
+    AppFactory,
+    FakeClock,
     add_user,
     csrf_of,
     last_code,
     sign_in_with_password,
     submit,
 )
+from .helpers import KNOWN, NEW_PASSWORD
 
 
 @pytest.fixture
 def guarded(make_app: AppFactory, clock: FakeClock) -> Flask:
-    site = make_app(clock=clock, **ROOMY)
+    site = make_app(clock=clock, **PLAIN_HTTP)
 
     @site.get("/danger")
     @SmsOtp().verification_required(max_age=300)
