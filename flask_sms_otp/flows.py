@@ -442,18 +442,20 @@ class Flows:
     def _verify_and_sign_in(
         self, verification_id: object, code: object, usage: Usage, *, user_id: str | None = None
     ) -> PhoneUser:
-        """Verify the code and sign its owner in, the session's record written in the
-        verification's own transaction: one commit for the whole sign-in."""
-        signed_in: list[PhoneUser] = []
+        """Verify the code and sign its owner in. The session's record is written in the
+        verification's own transaction (one commit for the whole sign-in); Flask-Login, and
+        the app's receivers of its signals, run after that commit."""
+        prepared: list[tuple[PhoneUser, str]] = []
 
-        def sign_in(conn: sa.Connection, verified: VerifiedChallenge) -> None:
+        def record(conn: sa.Connection, verified: VerifiedChallenge) -> None:
             user = self._owner(verified.user_id, verified.phone)
             self._require_active(user)
-            sessions.sign_in(user, conn=conn)
-            signed_in.append(user)
+            prepared.append((user, sessions.record_sign_in(user, conn)))
 
-        self.challenges.verify(verification_id, code, usage=usage, user_id=user_id, then=sign_in)
-        return signed_in[0]
+        self.challenges.verify(verification_id, code, usage=usage, user_id=user_id, then=record)
+        user, token = prepared[0]
+        sessions.sign_in(user, token=token)
+        return user
 
     def _new_password(self, password: object, *, required: bool) -> str | None:
         if password is None or password == "":

@@ -52,13 +52,13 @@ REMEMBER_EPOCH = "sms_otp_remember_epoch"
 _SIGNING_IN = "_sms_otp_signing_in"
 
 
-def sign_in(user: Any, *, keep_record: bool = False, conn: sa.Connection | None = None) -> None:
+def sign_in(user: Any, *, keep_record: bool = False, token: str | None = None) -> None:
     """Sign ``user`` in with a fresh session: nothing from before survives (fixation), and
     the session gets a new record and token. The record this browser had is ended, unless
     ``keep_record`` (a password change): then it carries on, as the same device, under the
     new token. The flows check ``is_active`` first; Flask-Login would refuse an inactive
-    user. With ``conn`` (a code's verification), the record is written in that transaction;
-    else once the view's changes are committed."""
+    user. ``token``: the record is written already (:func:`record_sign_in`); else it is
+    written once the view's changes are committed."""
     previous = _token()
     session.clear()
     setattr(g, _SIGNING_IN, True)
@@ -69,7 +69,24 @@ def sign_in(user: Any, *, keep_record: bool = False, conn: sa.Connection | None 
     if not signed_in:
         raise RuntimeError("Flask-Login refused to sign in an inactive user")
     session[EPOCH] = int(user.session_epoch or 0)
-    _start_record(user, previous, keep=keep_record, conn=conn)
+    if token is not None:
+        session[SID] = token
+    else:
+        _start_record(user, previous, keep=keep_record)
+
+
+def record_sign_in(user: Any, conn: sa.Connection) -> str:
+    """Write, on ``conn`` (a code's verification), the record of a sign-in :func:`sign_in`
+    makes after the commit, ending this browser's previous one; return its token. Nothing
+    of the app's (Flask-Login's signals) runs inside that transaction."""
+    token = new_token()
+    previous = _token()
+    records = _records()
+    ip, agent = _client()
+    if previous is not None:
+        records.end(previous, conn)
+    records.start(token, str(user.get_id()), ip=ip, user_agent=agent, conn=conn)
+    return token
 
 
 def sign_out() -> None:
@@ -133,12 +150,10 @@ def end_other_records(user: Any) -> None:
     transaction.after_commit(lambda: records.end_all(user_id, keep_token=token))
 
 
-def _start_record(
-    user: Any, previous: str | None, *, keep: bool, conn: sa.Connection | None = None
-) -> None:
-    """Give this session a new token and a record for it, written on ``conn``, or once the
-    view's changes are committed (a new user is not in the table before). ``previous`` is
-    the token this browser had: its record ends, or with ``keep`` takes the new token."""
+def _start_record(user: Any, previous: str | None, *, keep: bool) -> None:
+    """Give this session a new token and a record for it, written once the view's changes
+    are committed (a new user is not in the table before). ``previous`` is the token this
+    browser had: its record ends, or with ``keep`` takes the new token."""
     token = new_token()
     session[SID] = token
     records, user_id = _records(), str(user.get_id())
@@ -146,15 +161,12 @@ def _start_record(
 
     def write() -> None:
         if previous is not None:
-            if keep and records.rotate(previous, token, user_id, conn):
+            if keep and records.rotate(previous, token, user_id):
                 return
-            records.end(previous, conn)
-        records.start(token, user_id, ip=ip, user_agent=agent, conn=conn)
+            records.end(previous)
+        records.start(token, user_id, ip=ip, user_agent=agent)
 
-    if conn is not None:
-        write()
-    else:
-        transaction.after_commit(write)
+    transaction.after_commit(write)
 
 
 def _touch(record: SessionRecord) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_login import user_logged_in
 
 from flask_sms_otp import delivery_failed
 from flask_sms_otp.dispatch import InlineDispatcher, PooledDispatcher, QueuedDispatcher
@@ -116,3 +117,29 @@ def test_with_the_queue_down_a_send_is_closed_recorded_and_signalled(
         statuses = get_state(app).db.session.execute(sa.select(Record.status)).scalars().all()
     assert list(statuses) == ["failed", "failed"]
     assert sms_outbox == []
+
+
+def test_an_apps_sign_in_receiver_may_write_and_commit_on_sqlite(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    """Apps stamp the last sign-in from Flask-Login's ``user_logged_in``, on their own
+    session, and commit. On SQLite one writer holds the file at a time: that must not wait
+    for a transaction of ours."""
+    app = make_app()
+    create_user(app, PHONE)
+    with app.app_context():
+        db = get_state(app).db
+        db.session.execute(sa.text("CREATE TABLE sign_in_log (user_id TEXT)"))
+        db.session.commit()
+
+    def stamp(_app: Flask, user: Any) -> None:
+        db.session.execute(sa.text("INSERT INTO sign_in_log VALUES (:id)"), {"id": user.get_id()})
+        db.session.commit()
+
+    client = ApiClient(app)
+    with user_logged_in.connected_to(stamp, app):
+        assert client.sign_in_by_code(PHONE, sms_outbox).status_code == 200
+    assert client.signed_in_phone() == PHONE
+    with app.app_context():
+        logged = db.session.execute(sa.text("SELECT count(*) FROM sign_in_log")).scalar()
+    assert logged == 1
