@@ -15,6 +15,9 @@
 from __future__ import annotations
 
 import argparse
+import gc
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -28,10 +31,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import phonenumbers
 import sqlalchemy as sa
-from flask import Flask, jsonify
-from flask_login import current_user, login_required
+from flask import Flask, jsonify, request
+from flask_login import LoginManager, current_user, login_required, login_user
 from flask_sqlalchemy import SQLAlchemy
+from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -57,7 +64,7 @@ BASE_CONFIG: dict[str, Any] = {
 WAL = False
 
 
-def make_app(uri: str, clock: Clock = utcnow, **config: Any) -> Flask:
+def make_app(uri: str, *, clock: Clock = utcnow, **config: Any) -> Flask:
     app = Flask("bench")
     app.config.update(BASE_CONFIG, SQLALCHEMY_DATABASE_URI=uri, **config)
     db = SQLAlchemy(app)
@@ -229,7 +236,10 @@ def report(label: str, median: float, p95: float | None) -> None:
 def slow_provider_latency(n: int = 20) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with slow_provider(0.3) as endpoint, tempfile.TemporaryDirectory() as tmp:
-        config = {"SMS_OTP_CONNECTOR": "http", "SMS_OTP_CONNECTOR_CONFIG": {"endpoint": endpoint}}
+        config: dict[str, Any] = {
+            "SMS_OTP_CONNECTOR": "http",
+            "SMS_OTP_CONNECTOR_CONFIG": {"endpoint": endpoint},
+        }
         app = make_app(f"sqlite:///{tmp}/slow.db", **config)
         client = app.test_client()
         with app.app_context():
@@ -330,10 +340,10 @@ def session_check_cost(uri: str, label: str, rounds: int = 20, batch: int = 100)
     def signed_in_client() -> tuple[Flask, Any]:
         app = make_app(uri, clock=clock, SMS_OTP_SECURE_COOKIES=False)
 
-        @app.get("/whoami")
-        @login_required
         def whoami() -> Any:
             return jsonify(id=current_user.get_id())
+
+        app.get("/whoami")(login_required(whoami))  # Flask-Login is untyped
 
         with app.app_context():
             get_state(app).users.create("+8613800138000", "correct horse battery")
@@ -395,13 +405,390 @@ def session_check_cost(uri: str, label: str, rounds: int = 20, batch: int = 100)
         hooks.insert(0, check_session)
 
 
+# against a hand-written floor -----------------------------------------------------------------
+#
+# The floor is the least a Flask app can do and still be honest about sign-in by SMS code:
+# the same libraries (Flask, phonenumbers, limits, SQLAlchemy, Flask-Login), the same kind
+# of database and limit storage, one row per code, one commit per request. It is written
+# plainly with SQLAlchemy Core on an engine of its own, so that the work is seen to be the
+# same kind as ours. It is a yardstick, not a design: it has no lockout, no silent
+# challenges, no delivery records, no server-side sessions, no signals.
+
+FLOOR_SECRET = b"bench-floor-secret"
+FLOOR_MAX_ATTEMPTS = 5
+FLOOR_CODE_TTL = timedelta(minutes=10)
+#: Counted on every send, never refused, as ours with its relaxed send limits.
+FLOOR_SEND_LIMIT = parse_limit("1000000/hour")
+
+
+class FloorUser:
+    """What Flask-Login needs of a user, and nothing more."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, user_id: int, phone: str) -> None:
+        self.id = user_id
+        self.phone = phone
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Floor:
+    """The hand-written floor: a Flask app with its own engine, tables and limit storage."""
+
+    def __init__(self, uri: str, storage_uri: str, key_prefix: str) -> None:
+        self.engine = sa.create_engine(uri)
+        if WAL and uri.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _wal)
+        metadata = sa.MetaData()
+        self.users = sa.Table(
+            "floor_users",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("phone", sa.String(20), nullable=False, unique=True),
+        )
+        self.codes = sa.Table(
+            "floor_codes",
+            metadata,
+            sa.Column("id", sa.String(64), primary_key=True),
+            sa.Column("phone", sa.String(20), nullable=False),
+            sa.Column("digest", sa.String(64), nullable=False),
+            sa.Column("attempts", sa.Integer, nullable=False),
+            sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("consumed_at", sa.DateTime(timezone=True)),
+        )
+        metadata.drop_all(self.engine)
+        metadata.create_all(self.engine)
+        self.storage = storage_from_string(storage_uri)
+        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.key_prefix = key_prefix
+        self.outbox: list[tuple[str, str]] = []
+        self.app = self._make_app()
+
+    def _make_app(self) -> Flask:
+        app = Flask("bench-floor")
+        app.config.update({"TESTING": True, "SECRET_KEY": "bench-floor"})
+        login_manager = LoginManager(app)
+        login_manager.user_loader(self.load_user)
+        app.post("/codes")(self.send_code)
+        app.post("/sign-in/code")(self.sign_in_code)
+        return app
+
+    def load_user(self, user_id: str) -> FloorUser | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(self.users).where(self.users.c.id == int(user_id))
+            ).one_or_none()
+        return None if row is None else FloorUser(row.id, row.phone)
+
+    def add_users(self, numbers: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self.users.insert(), [{"phone": number} for number in numbers])
+
+    @staticmethod
+    def digest(code_id: str, phone: str, code: str) -> str:
+        message = "\x1f".join((code_id, phone, code)).encode()
+        return hmac.new(FLOOR_SECRET, message, hashlib.sha256).hexdigest()
+
+    def send_code(self) -> tuple[Response, int]:
+        data = request.get_json()
+        try:
+            number = phonenumbers.parse(data["phone"], None)
+        except (KeyError, TypeError, phonenumbers.NumberParseException):
+            return jsonify(error="invalid_phone"), 400
+        if not phonenumbers.is_valid_number(number):
+            return jsonify(error="invalid_phone"), 400
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if not self.limiter.hit(FLOOR_SEND_LIMIT, self.key_prefix, "send", e164):
+            return jsonify(error="rate_limited"), 429
+        code = f"{secrets.randbelow(10**6):06d}"
+        code_id = secrets.token_urlsafe(24)
+        with self.engine.begin() as conn:
+            conn.execute(
+                self.codes.insert().values(
+                    id=code_id,
+                    phone=e164,
+                    digest=self.digest(code_id, e164, code),
+                    attempts=0,
+                    expires_at=datetime.now(UTC) + FLOOR_CODE_TTL,
+                )
+            )
+        self.outbox.append((e164, code))
+        return jsonify(id=code_id), 202
+
+    def sign_in_code(self) -> tuple[Response, int]:
+        data = request.get_json()
+        code_id, code = str(data.get("id", "")), str(data.get("code", ""))
+        now = datetime.now(UTC)
+        codes, users = self.codes, self.users
+        with self.engine.begin() as conn:
+            # The attempt is counted before the comparison, in the same transaction.
+            row = conn.execute(
+                sa.update(codes)
+                .where(
+                    codes.c.id == code_id,
+                    codes.c.consumed_at.is_(None),
+                    codes.c.attempts < FLOOR_MAX_ATTEMPTS,
+                )
+                .values(attempts=codes.c.attempts + 1)
+                .returning(codes.c.phone, codes.c.digest, codes.c.expires_at)
+            ).one_or_none()
+            if row is None:
+                return jsonify(error="invalid_code"), 400
+            expires_at = row.expires_at
+            if expires_at.tzinfo is None:  # SQLite gives naive datetimes back
+                expires_at = expires_at.replace(tzinfo=UTC)
+            matches = hmac.compare_digest(self.digest(code_id, row.phone, code), row.digest)
+            if not matches or now >= expires_at:
+                return jsonify(error="invalid_code"), 400  # the attempt is still committed
+            conn.execute(
+                sa.update(codes)
+                .where(codes.c.id == code_id, codes.c.consumed_at.is_(None))
+                .values(consumed_at=now)
+            )
+            user_row = conn.execute(
+                sa.select(users.c.id, users.c.phone).where(users.c.phone == row.phone)
+            ).one()
+        user = FloorUser(user_row.id, user_row.phone)
+        login_user(user)
+        return jsonify(user={"id": user.get_id(), "phone": user.phone}), 200
+
+
+class Meter:
+    """Counts and times what one app does per request: commits (an SQLAlchemy ``commit``
+    event on its engine), rollbacks (a pooled connection's reset on return included),
+    statements, pool checkouts, the time in the database (statements, COMMIT, ROLLBACK), and
+    the hits on the limit storage and their time. Installed only for the breakdown batch,
+    never while the rates are measured."""
+
+    def __init__(self, engine: sa.Engine, strategy: Any) -> None:
+        self.engine = engine
+        self.strategy = strategy
+        self.commits = self.rollbacks = self.statements = self.checkouts = self.hits = 0
+        self.db_seconds = self.limit_seconds = 0.0
+        self._started: list[float] = []
+
+    def _commit(self, _conn: Any) -> None:
+        self.commits += 1
+
+    def _checkout(self, *_args: Any) -> None:
+        self.checkouts += 1
+
+    def _before(self, *_args: Any) -> None:
+        self.statements += 1
+        self._started.append(time.perf_counter())
+
+    def _after(self, *_args: Any) -> None:
+        self.db_seconds += time.perf_counter() - self._started.pop()
+
+    def _timed(self, function: Callable[..., Any], kind: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - t0
+                if kind == "hit":
+                    self.hits += 1
+                    self.limit_seconds += elapsed
+                else:
+                    self.rollbacks += kind == "rollback"
+                    self.db_seconds += elapsed
+
+        return timed
+
+    @contextmanager
+    def installed(self) -> Iterator[Meter]:
+        listeners: list[tuple[Any, str, Callable[..., None]]] = [
+            (self.engine, "commit", self._commit),
+            (self.engine, "before_cursor_execute", self._before),
+            (self.engine, "after_cursor_execute", self._after),
+            (self.engine.pool, "checkout", self._checkout),
+        ]
+        for target, name, listener in listeners:
+            sa.event.listen(target, name, listener)
+        # COMMIT and ROLLBACK themselves are the dialect's calls: wrapped on this engine's
+        # dialect instance only, and unwrapped after.
+        dialect = self.engine.dialect
+        wrapped = [
+            (dialect, "do_commit", "commit"),
+            (dialect, "do_rollback", "rollback"),
+            (self.strategy, "hit", "hit"),
+        ]
+        for obj, name, kind in wrapped:
+            setattr(obj, name, self._timed(getattr(obj, name), kind))
+        try:
+            yield self
+        finally:
+            for target, name, listener in listeners:
+                sa.event.remove(target, name, listener)
+            for obj, name, _kind in wrapped:
+                delattr(obj, name)
+
+
+class Contestant:
+    """Ours or the floor, driven the same way: each request from a client without cookies,
+    as a new visitor's; the codes read from the app's outbox."""
+
+    def __init__(
+        self,
+        name: str,
+        app: Flask,
+        send: Callable[[Any, str], str],
+        sign_in: Callable[[Any, str, str], None],
+        codes: Callable[[], list[str]],
+        engine: sa.Engine,
+        strategy: Any,
+    ) -> None:
+        self.name = name
+        self.client = app.test_client(use_cookies=False)
+        self._send, self._sign_in, self._codes = send, sign_in, codes
+        self.engine, self.strategy = engine, strategy
+
+    def send_batch(self, numbers: list[str]) -> tuple[float, list[tuple[str, str]]]:
+        gc.collect()
+        started = time.perf_counter()
+        ids = [self._send(self.client, number) for number in numbers]
+        elapsed = time.perf_counter() - started
+        return elapsed, list(zip(ids, self._codes(), strict=True))
+
+    def sign_in_batch(self, pending: list[tuple[str, str]]) -> float:
+        gc.collect()
+        started = time.perf_counter()
+        for challenge_id, code in pending:
+            self._sign_in(self.client, challenge_id, code)
+        return time.perf_counter() - started
+
+
+def ours_contestant(uri: str, storage_uri: str, key_prefix: str, numbers: list[str]) -> Contestant:
+    app = make_app(uri, RATELIMIT_STORAGE_URI=storage_uri, RATELIMIT_KEY_PREFIX=key_prefix)
+    state = get_state(app)
+    with app.app_context():
+        for number in numbers:
+            state.users.create(number, None)
+        state.db.session.commit()
+        engine = state.db.engine
+
+    def send(client: Any, number: str) -> str:
+        response = client.post(
+            "/auth/api/verification-codes", json={"phone": number, "usage": "SignIn"}
+        )
+        assert response.status_code == 202, response.json
+        return str(response.json["verification_id"])
+
+    def sign_in(client: Any, challenge_id: str, code: str) -> None:
+        response = client.post(
+            "/auth/api/sign-in/code", json={"verification_id": challenge_id, "code": code}
+        )
+        assert response.status_code == 200, response.json
+
+    def codes() -> list[str]:
+        sent = [message.code for message in outbox]
+        outbox.clear()
+        return sent
+
+    return Contestant("ours", app, send, sign_in, codes, engine, state.limits.limiter.limiter)
+
+
+def floor_contestant(uri: str, storage_uri: str, key_prefix: str, numbers: list[str]) -> Contestant:
+    floor = Floor(uri, storage_uri, key_prefix)
+    floor.add_users(numbers)
+
+    def send(client: Any, number: str) -> str:
+        response = client.post("/codes", json={"phone": number})
+        assert response.status_code == 202, response.json
+        return str(response.json["id"])
+
+    def sign_in(client: Any, code_id: str, code: str) -> None:
+        response = client.post("/sign-in/code", json={"id": code_id, "code": code})
+        assert response.status_code == 200, response.json
+
+    def codes() -> list[str]:
+        sent = [code for _phone, code in floor.outbox]
+        floor.outbox.clear()
+        return sent
+
+    return Contestant("floor", floor.app, send, sign_in, codes, floor.engine, floor.limiter)
+
+
+def ratios(
+    uri: str, label: str, storage_uri: str, *, n: int = 500, rounds: int = 5, warm_up: int = 50
+) -> None:
+    """Ours against the floor on one database and one limit storage: a warm-up, then
+    ``rounds`` rounds of ``n`` sends then ``n`` sign-ins each, the two taking turns to go
+    first; the ratio is the median of the rounds' ratios."""
+    numbers = list(phones(n))
+    key_prefix = f"bench-{uuid.uuid4().hex[:12]}"
+    outbox.clear()
+    contestants = [
+        ours_contestant(uri, storage_uri, f"{key_prefix}-ours", numbers),
+        floor_contestant(uri, storage_uri, f"{key_prefix}-floor", numbers),
+    ]
+    for contestant in contestants:
+        _elapsed, pending = contestant.send_batch(numbers[:warm_up])
+        contestant.sign_in_batch(pending)
+    rates: dict[str, dict[str, list[float]]] = {
+        step: {c.name: [] for c in contestants} for step in ("send", "sign-in")
+    }
+    for round_ in range(rounds):
+        order = contestants if round_ % 2 == 0 else contestants[::-1]
+        pending_of: dict[str, list[tuple[str, str]]] = {}
+        for contestant in order:
+            elapsed, pending_of[contestant.name] = contestant.send_batch(numbers)
+            rates["send"][contestant.name].append(n / elapsed)
+        for contestant in order:
+            elapsed = contestant.sign_in_batch(pending_of[contestant.name])
+            rates["sign-in"][contestant.name].append(n / elapsed)
+    where = f"{label} + {storage_uri.split(':')[0]}"
+    for step, title in (("send", "send-code"), ("sign-in", "sign-in by code")):
+        ours, floor = rates[step]["ours"], rates[step]["floor"]
+        each = sorted(o / f for o, f in zip(ours, floor, strict=True))
+        print(
+            f"{where:<20} {title:<16} ours {statistics.median(ours):6.0f} req/s   "
+            f"floor {statistics.median(floor):6.0f} req/s   ratio {statistics.median(each):.2f} "
+            f"(rounds {each[0]:.2f}-{each[-1]:.2f}; {rounds} x {n} requests)"
+        )
+    # Where the time goes: one more batch each, counted and timed, per request.
+    batch = numbers[: max(1, n // 5)]
+    for contestant in contestants:
+        with Meter(contestant.engine, contestant.strategy).installed() as send_meter:
+            send_elapsed, pending = contestant.send_batch(batch)
+        with Meter(contestant.engine, contestant.strategy).installed() as sign_in_meter:
+            sign_in_elapsed = contestant.sign_in_batch(pending)
+        for title, meter, elapsed in (
+            ("send-code", send_meter, send_elapsed),
+            ("sign-in by code", sign_in_meter, sign_in_elapsed),
+        ):
+            k = len(batch)
+            print(
+                f"{'':<20} {title:<16} {contestant.name:<5} per request: "
+                f"{meter.commits / k:.1f} commits, {meter.rollbacks / k:.1f} rollbacks, "
+                f"{meter.statements / k:.1f} statements, {meter.checkouts / k:.1f} checkouts, "
+                f"{meter.hits / k:.1f} limit hits; {elapsed / k * 1000:.2f} ms: "
+                f"{meter.db_seconds / k * 1000:.2f} in the database, "
+                f"{meter.limit_seconds / k * 1000:.2f} in the limits, "
+                f"{(elapsed - meter.db_seconds - meter.limit_seconds) / k * 1000:.2f} the rest"
+            )
+    for contestant in contestants:
+        contestant.engine.dispose()
+    if storage_uri.startswith("redis"):
+        import redis
+
+        connection = redis.Redis.from_url(storage_uri)
+        for key in connection.scan_iter(match=f"*{key_prefix}*"):
+            connection.delete(key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "what",
         nargs="?",
         default="all",
-        choices=["throughput", "verify", "slow-provider", "session-check", "all"],
+        choices=["throughput", "verify", "slow-provider", "session-check", "ratios", "all"],
     )
     parser.add_argument(
         "--postgres",
@@ -412,6 +799,14 @@ def main() -> None:
         "--large", type=int, default=1_000_000, help="challenges stored for the large verify run"
     )
     parser.add_argument("--wal", action="store_true", help="SQLite in WAL mode")
+    parser.add_argument(
+        "--redis",
+        help="Redis URI for the limits too in the ratios part, e.g. redis://127.0.0.1:6379/13",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the ratios part")
+    parser.add_argument(
+        "--requests", type=int, default=500, help="sends and sign-ins per round (ratios)"
+    )
     args = parser.parse_args()
     global WAL
     WAL = args.wal
@@ -428,6 +823,11 @@ def main() -> None:
         if args.what in ("session-check", "all"):
             for uri, label in databases:
                 session_check_cost(uri, label)
+        if args.what in ("ratios", "all"):
+            storages = ["memory://", *([args.redis] if args.redis else [])]
+            for uri, label in databases:
+                for storage_uri in storages:
+                    ratios(uri, label, storage_uri, n=args.requests, rounds=args.rounds)
         if args.what in ("slow-provider", "all"):
             slow_provider_latency()
 
