@@ -27,7 +27,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -557,32 +558,47 @@ class Floor:
         return jsonify(user={"id": user.get_id(), "phone": user.phone}), 200
 
 
+@dataclass
+class Tally:
+    commits: int = 0
+    rollbacks: int = 0
+    statements: int = 0
+    checkouts: int = 0
+    hits: int = 0
+    db_seconds: float = 0.0
+    limit_seconds: float = 0.0
+
+
 class Meter:
-    """Counts and times what one app does per request: commits (an SQLAlchemy ``commit``
-    event on its engine), rollbacks (a pooled connection's reset on return included),
-    statements, pool checkouts, the time in the database (statements, COMMIT, ROLLBACK), and
-    the hits on the limit storage and their time. Installed only for the breakdown batch,
-    never while the rates are measured."""
+    """Counts and times what one app does, step by step (``send``, then ``sign-in``):
+    commits (an SQLAlchemy ``commit`` event on its engine), rollbacks (a pooled connection's
+    reset on return included), statements, pool checkouts, the time in the database
+    (statements, COMMIT, ROLLBACK), and the hits on the limit storage and their time.
+    Installed only for the breakdown round, never while the rates are measured."""
 
     def __init__(self, engine: sa.Engine, strategy: Any) -> None:
         self.engine = engine
         self.strategy = strategy
-        self.commits = self.rollbacks = self.statements = self.checkouts = self.hits = 0
-        self.db_seconds = self.limit_seconds = 0.0
+        self.steps = {"send": Tally(), "sign-in": Tally()}
+        self.step = "send"
         self._started: list[float] = []
 
+    @property
+    def tally(self) -> Tally:
+        return self.steps[self.step]
+
     def _commit(self, _conn: Any) -> None:
-        self.commits += 1
+        self.tally.commits += 1
 
     def _checkout(self, *_args: Any) -> None:
-        self.checkouts += 1
+        self.tally.checkouts += 1
 
     def _before(self, *_args: Any) -> None:
-        self.statements += 1
+        self.tally.statements += 1
         self._started.append(time.perf_counter())
 
     def _after(self, *_args: Any) -> None:
-        self.db_seconds += time.perf_counter() - self._started.pop()
+        self.tally.db_seconds += time.perf_counter() - self._started.pop()
 
     def _timed(self, function: Callable[..., Any], kind: str) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -592,11 +608,11 @@ class Meter:
             finally:
                 elapsed = time.perf_counter() - t0
                 if kind == "hit":
-                    self.hits += 1
-                    self.limit_seconds += elapsed
+                    self.tally.hits += 1
+                    self.tally.limit_seconds += elapsed
                 else:
-                    self.rollbacks += kind == "rollback"
-                    self.db_seconds += elapsed
+                    self.tally.rollbacks += kind == "rollback"
+                    self.tally.db_seconds += elapsed
 
         return timed
 
@@ -645,22 +661,42 @@ class Contestant:
     ) -> None:
         self.name = name
         self.client = app.test_client(use_cookies=False)
-        self._send, self._sign_in, self._codes = send, sign_in, codes
+        self._send, self._sign_in, self.codes = send, sign_in, codes
         self.engine, self.strategy = engine, strategy
 
-    def send_batch(self, numbers: list[str]) -> tuple[float, list[tuple[str, str]]]:
-        gc.collect()
-        started = time.perf_counter()
-        ids = [self._send(self.client, number) for number in numbers]
-        elapsed = time.perf_counter() - started
-        return elapsed, list(zip(ids, self._codes(), strict=True))
+    def send(self, number: str) -> str:
+        return self._send(self.client, number)
 
-    def sign_in_batch(self, pending: list[tuple[str, str]]) -> float:
-        gc.collect()
-        started = time.perf_counter()
-        for challenge_id, code in pending:
-            self._sign_in(self.client, challenge_id, code)
-        return time.perf_counter() - started
+    def sign_in(self, challenge_id: str, code: str) -> None:
+        self._sign_in(self.client, challenge_id, code)
+
+
+def take_turns(
+    order: list[Contestant], numbers: list[str], between: Callable[[], object] = lambda: None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Send a code to each number then sign in with each code, the contestants taking
+    turns request by request in ``order`` (so that the machine's other load falls on both
+    alike); return the seconds each spent sending and signing in."""
+    sending = {c.name: 0.0 for c in order}
+    signing_in = {c.name: 0.0 for c in order}
+    ids: dict[str, list[str]] = {c.name: [] for c in order}
+    gc.collect()
+    for number in numbers:
+        for contestant in order:
+            t0 = time.perf_counter()
+            challenge_id = contestant.send(number)
+            sending[contestant.name] += time.perf_counter() - t0
+            ids[contestant.name].append(challenge_id)
+    pending = {c.name: list(zip(ids[c.name], c.codes(), strict=True)) for c in order}
+    between()
+    gc.collect()
+    for i in range(len(numbers)):
+        for contestant in order:
+            challenge_id, code = pending[contestant.name][i]
+            t0 = time.perf_counter()
+            contestant.sign_in(challenge_id, code)
+            signing_in[contestant.name] += time.perf_counter() - t0
+    return sending, signing_in
 
 
 def ours_contestant(uri: str, storage_uri: str, key_prefix: str, numbers: list[str]) -> Contestant:
@@ -718,8 +754,10 @@ def ratios(
     uri: str, label: str, storage_uri: str, *, n: int = 500, rounds: int = 5, warm_up: int = 50
 ) -> None:
     """Ours against the floor on one database and one limit storage: a warm-up, then
-    ``rounds`` rounds of ``n`` sends then ``n`` sign-ins each, the two taking turns to go
-    first; the ratio is the median of the rounds' ratios."""
+    ``rounds`` rounds of ``n`` sends then ``n`` sign-ins each, the two taking turns request
+    by request, and which goes first alternating from round to round; the ratio is the
+    median of the rounds' ratios. Then one more round on half the numbers, counted and
+    timed, says where each one's time goes."""
     numbers = list(phones(n))
     key_prefix = f"bench-{uuid.uuid4().hex[:12]}"
     outbox.clear()
@@ -727,21 +765,16 @@ def ratios(
         ours_contestant(uri, storage_uri, f"{key_prefix}-ours", numbers),
         floor_contestant(uri, storage_uri, f"{key_prefix}-floor", numbers),
     ]
-    for contestant in contestants:
-        _elapsed, pending = contestant.send_batch(numbers[:warm_up])
-        contestant.sign_in_batch(pending)
+    take_turns(contestants, numbers[:warm_up])
     rates: dict[str, dict[str, list[float]]] = {
         step: {c.name: [] for c in contestants} for step in ("send", "sign-in")
     }
     for round_ in range(rounds):
         order = contestants if round_ % 2 == 0 else contestants[::-1]
-        pending_of: dict[str, list[tuple[str, str]]] = {}
-        for contestant in order:
-            elapsed, pending_of[contestant.name] = contestant.send_batch(numbers)
-            rates["send"][contestant.name].append(n / elapsed)
-        for contestant in order:
-            elapsed = contestant.sign_in_batch(pending_of[contestant.name])
-            rates["sign-in"][contestant.name].append(n / elapsed)
+        sending, signing_in = take_turns(order, numbers)
+        for contestant in contestants:
+            rates["send"][contestant.name].append(n / sending[contestant.name])
+            rates["sign-in"][contestant.name].append(n / signing_in[contestant.name])
     where = f"{label} + {storage_uri.split(':')[0]}"
     for step, title in (("send", "send-code"), ("sign-in", "sign-in by code")):
         ours, floor = rates[step]["ours"], rates[step]["floor"]
@@ -751,26 +784,33 @@ def ratios(
             f"floor {statistics.median(floor):6.0f} req/s   ratio {statistics.median(each):.2f} "
             f"(rounds {each[0]:.2f}-{each[-1]:.2f}; {rounds} x {n} requests)"
         )
-    # Where the time goes: one more batch each, counted and timed, per request.
-    batch = numbers[: max(1, n // 5)]
-    for contestant in contestants:
-        with Meter(contestant.engine, contestant.strategy).installed() as send_meter:
-            send_elapsed, pending = contestant.send_batch(batch)
-        with Meter(contestant.engine, contestant.strategy).installed() as sign_in_meter:
-            sign_in_elapsed = contestant.sign_in_batch(pending)
-        for title, meter, elapsed in (
-            ("send-code", send_meter, send_elapsed),
-            ("sign-in by code", sign_in_meter, sign_in_elapsed),
-        ):
-            k = len(batch)
+    batch = numbers[: max(1, n // 2)]
+    with ExitStack() as stack:
+        meters = {
+            c.name: stack.enter_context(Meter(c.engine, c.strategy).installed())
+            for c in contestants
+        }
+
+        def next_step() -> None:
+            for meter in meters.values():
+                meter.step = "sign-in"
+
+        sending, signing_in = take_turns(contestants, batch, next_step)
+    for step, title, spent in (
+        ("send", "send-code", sending),
+        ("sign-in", "sign-in by code", signing_in),
+    ):
+        for contestant in contestants:
+            tally, k = meters[contestant.name].steps[step], len(batch)
+            elapsed = spent[contestant.name]
             print(
                 f"{'':<20} {title:<16} {contestant.name:<5} per request: "
-                f"{meter.commits / k:.1f} commits, {meter.rollbacks / k:.1f} rollbacks, "
-                f"{meter.statements / k:.1f} statements, {meter.checkouts / k:.1f} checkouts, "
-                f"{meter.hits / k:.1f} limit hits; {elapsed / k * 1000:.2f} ms: "
-                f"{meter.db_seconds / k * 1000:.2f} in the database, "
-                f"{meter.limit_seconds / k * 1000:.2f} in the limits, "
-                f"{(elapsed - meter.db_seconds - meter.limit_seconds) / k * 1000:.2f} the rest"
+                f"{tally.commits / k:.1f} commits, {tally.rollbacks / k:.1f} rollbacks, "
+                f"{tally.statements / k:.1f} statements, {tally.checkouts / k:.1f} checkouts, "
+                f"{tally.hits / k:.1f} limit hits; {elapsed / k * 1000:.2f} ms: "
+                f"{tally.db_seconds / k * 1000:.2f} in the database, "
+                f"{tally.limit_seconds / k * 1000:.2f} in the limits, "
+                f"{(elapsed - tally.db_seconds - tally.limit_seconds) / k * 1000:.2f} the rest"
             )
     for contestant in contestants:
         contestant.engine.dispose()
