@@ -1,7 +1,8 @@
 """flask-sms-otp benchmarks: prints figures, asserts nothing.
 
-    .venv/bin/python benchmarks/bench.py [throughput|verify|slow-provider|session-check|all]
-        [--postgres URI]
+    .venv/bin/python benchmarks/bench.py
+        [throughput|verify|slow-provider|session-check|ratios|all]
+        [--wal] [--postgres URI] [--redis URI] [--rounds N] [--requests N] [--profile]
 
 - throughput: send-code and sign-in-by-code requests per second, in-process (Flask test
   client, memory connector), on SQLite and, with --postgres, on PostgreSQL.
@@ -10,6 +11,12 @@
 - slow-provider: request latency of send-code with a provider that takes 300 ms:
   synchronous (a signed-in usage, which waits for the provider; an anonymous usage, whose
   send runs on the background sender) and queued on Celery (needs Redis at 127.0.0.1:6379).
+- session-check: the cost of the server-side session check on an authenticated request.
+- ratios: send-code and sign-in by code against a hand-written floor (a plain Flask app
+  doing the same honest work with one commit), in the same process, taking turns; on
+  SQLite and PostgreSQL, limits on memory:// and, with --redis, on Redis. Prints req/s,
+  the ratio ours/floor, and per request the commits, statements and time in the database
+  and in the limits; with --profile, the rest by package.
 """
 
 from __future__ import annotations
@@ -570,6 +577,7 @@ class Tally:
     checkouts: int = 0
     hits: int = 0
     db_seconds: float = 0.0
+    commit_seconds: float = 0.0
     limit_seconds: float = 0.0
 
 
@@ -616,6 +624,7 @@ class Meter:
                     self.tally.limit_seconds += elapsed
                 else:
                     self.tally.rollbacks += kind == "rollback"
+                    self.tally.commit_seconds += elapsed if kind == "commit" else 0.0
                     self.tally.db_seconds += elapsed
 
         return timed
@@ -784,6 +793,10 @@ def _package(file: str, function: str) -> str:
     return "other"
 
 
+#: bench.py's functions that drive a contestant, not part of the floor's work.
+_DRIVER = frozenset({"send", "sign_in", "codes", "<listcomp>", "take_turns", "profile_by_package"})
+
+
 def profile_by_package(contestants: list[Contestant], numbers: list[str], top: int = 8) -> None:
     """Profile each one's sends then sign-ins (alone, not taking turns) and print the own
     time of its functions grouped by package, per request: what "the rest" is made of.
@@ -816,6 +829,27 @@ def profile_by_package(contestants: list[Contestant], numbers: list[str], top: i
                 f"{'':<20} {title:<16} {contestant.name:<5} profiled "
                 f"{total / len(numbers) * 1000:.2f} ms/request: {shown}"
             )
+            # Each function of the package's (the floor's, in bench.py) with the library
+            # time it calls for, less what it spends in the package's other functions: the
+            # work step by step; "around" is the rest (Flask, Werkzeug, the test client).
+            own_code = {
+                key
+                for key in stats
+                if _package(key[0], key[2]) == "flask_sms_otp"
+                or (_package(key[0], key[2]) == "bench.py" and key[2] not in _DRIVER)
+            }
+            steps = {key: stats[key][3] for key in own_code}
+            for key in own_code:
+                for caller, (*_counts, cumulative) in stats[key][4].items():
+                    if caller in steps:
+                        steps[caller] -= cumulative
+            around = max(0.0, total - sum(max(0.0, seconds) for seconds in steps.values()))
+            largest = sorted(steps.items(), key=lambda item: -item[1])[:top]
+            shown = ", ".join(
+                f"{os.path.basename(file)}:{function} {seconds / total:.0%}"
+                for (file, _line, function), seconds in largest
+            )
+            print(f"{'':<20} {'':<16} {'':<5} around {around / total:.0%}; {shown}")
 
 
 def ratios(
@@ -886,7 +920,8 @@ def ratios(
                 f"{tally.commits / k:.1f} commits, {tally.rollbacks / k:.1f} rollbacks, "
                 f"{tally.statements / k:.1f} statements, {tally.checkouts / k:.1f} checkouts, "
                 f"{tally.hits / k:.1f} limit hits; {elapsed / k * 1000:.2f} ms: "
-                f"{tally.db_seconds / k * 1000:.2f} in the database, "
+                f"{tally.db_seconds / k * 1000:.2f} in the database "
+                f"({tally.commit_seconds / k * 1000:.2f} in COMMIT), "
                 f"{tally.limit_seconds / k * 1000:.2f} in the limits, "
                 f"{(elapsed - tally.db_seconds - tally.limit_seconds) / k * 1000:.2f} the rest"
             )
