@@ -143,6 +143,7 @@ class ChallengeService:
         self.lockout = lockout
         self.records = records
         self.clock = clock
+        self._sql = _Statements(models, settings)
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -200,19 +201,20 @@ class ChallengeService:
         challenge_id = secrets.token_urlsafe(24)
         code, digest = self._new_code(challenge_id, usage, e164, deliver and make_code)
         conn.execute(
-            sa.insert(self.models.Challenge).values(
-                id=challenge_id,
-                usage=usage,
-                phone=e164,
-                user_id=None if user_id is None else str(user_id),
-                digest=digest,
-                delivered=deliver,
-                created_at=now,
-                last_sent_at=now,
-                expires_at=now + timedelta(seconds=self.settings.code_ttl),
-                attempts=0,
-                resends=0,
-            )
+            self._sql.insert,
+            {
+                "id": challenge_id,
+                "usage": usage,
+                "phone": e164,
+                "user_id": None if user_id is None else str(user_id),
+                "digest": digest,
+                "delivered": deliver,
+                "created_at": now,
+                "last_sent_at": now,
+                "expires_at": now + timedelta(seconds=self.settings.code_ttl),
+                "attempts": 0,
+                "resends": 0,
+            },
         )
         return Issued(self._issued(challenge_id, usage, e164, now), code, deliver, False)
 
@@ -233,7 +235,6 @@ class ChallengeService:
         A challenge closed by a failed delivery may be resent: its new code reopens it, as a
         silent challenge could be resent (otherwise the resend would tell them apart).
         """
-        Challenge = self.models.Challenge
         row = self._find(conn, challenge_id)
         now = self._now()
         if row is None or row.consumed_at is not None:
@@ -248,21 +249,14 @@ class ChallengeService:
         code, digest = self._new_code(row.id, row.usage, row.phone, row.delivered and make_code)
         cooldown_edge = now - timedelta(seconds=self.settings.resend_cooldown)
         result = conn.execute(
-            sa.update(Challenge)
-            .where(
-                Challenge.id == row.id,
-                Challenge.consumed_at.is_(None),
-                Challenge.resends < self.settings.max_resends,
-                Challenge.last_sent_at <= cooldown_edge,
-            )
-            .values(
-                closed_at=None,
-                digest=digest,
-                resends=Challenge.resends + 1,
-                attempts=0,
-                last_sent_at=now,
-                expires_at=now + timedelta(seconds=self.settings.code_ttl),
-            )
+            self._sql.renew,
+            {
+                "challenge_id": row.id,
+                "cooldown_edge": cooldown_edge,
+                "new_digest": digest,
+                "now": now,
+                "new_expires_at": now + timedelta(seconds=self.settings.code_ttl),
+            },
         )
         if _rowcount(result) != 1:  # a concurrent resend or use won the row
             raise ResendNotAllowed()
@@ -277,16 +271,7 @@ class ChallengeService:
         if row is None or not row.delivered:
             return None
         code, digest = self.codes.new(row.id, row.usage, row.phone)
-        Challenge = self.models.Challenge
-        stored = conn.execute(
-            sa.update(Challenge)
-            .where(
-                Challenge.id == row.id,
-                Challenge.consumed_at.is_(None),
-                Challenge.closed_at.is_(None),
-            )
-            .values(digest=digest)
-        )
+        stored = conn.execute(self._sql.rearm, {"challenge_id": row.id, "new_digest": digest})
         if _rowcount(stored) != 1:
             return None
         issued = self._issued(row.id, row.usage, row.phone, row.last_sent_at)
@@ -295,10 +280,7 @@ class ChallengeService:
     def close(self, conn: sa.Connection, challenge_id: str) -> None:
         """No code of this challenge verifies any more (its send failed). A resend may
         reopen it."""
-        Challenge = self.models.Challenge
-        conn.execute(
-            sa.update(Challenge).where(Challenge.id == challenge_id).values(closed_at=self._now())
-        )
+        conn.execute(self._sql.close, {"challenge_id": challenge_id, "now": self._now()})
 
     def resend_refusal(
         self, row: ChallengeRow, now: datetime | None = None
@@ -347,7 +329,6 @@ class ChallengeService:
         if not isinstance(challenge_id, str) or not _CHALLENGE_ID.fullmatch(challenge_id):
             self._failed(app, None, usage, None, "invalid")
             raise InvalidCode()
-        Challenge = self.models.Challenge
         now = self._now()
         open_phone: str | None = None
         locked: int | None = None
@@ -358,37 +339,18 @@ class ChallengeService:
         with self.transaction() as conn:
             # 1. Count the attempt before anything is compared; refuse past the limit.
             counted = conn.execute(
-                sa.update(Challenge)
-                .where(
-                    Challenge.id == challenge_id,
-                    Challenge.consumed_at.is_(None),
-                    Challenge.closed_at.is_(None),
-                    Challenge.attempts < self.settings.max_attempts,
-                )
-                .values(attempts=Challenge.attempts + 1)
-                .returning(
-                    Challenge.usage,
-                    Challenge.phone,
-                    Challenge.user_id,
-                    Challenge.digest,
-                    Challenge.expires_at,
-                    Challenge.delivered,
-                )
+                self._sql.count_attempt, {"challenge_id": challenge_id}
             ).one_or_none()
             if counted is None:
                 open_phone = conn.execute(
-                    sa.select(Challenge.phone).where(
-                        Challenge.id == challenge_id,
-                        Challenge.consumed_at.is_(None),
-                        Challenge.closed_at.is_(None),
-                    )
+                    self._sql.open_phone, {"challenge_id": challenge_id}
                 ).scalar_one_or_none()
             else:
                 c_usage, c_phone, c_user_id, c_digest, c_expires_at, c_delivered = counted
                 silent = not c_delivered
                 # 2. A locked number verifies nothing, and failures while locked are not
                 #    counted.
-                locked = self.lockout.locked_for(conn, c_phone, now, silent=silent)
+                locked, failures = self.lockout.check(conn, c_phone, now, silent=silent)
             if counted is not None and locked is None:
                 # 3. Compare: strict format, the digest in constant time, then the binding.
                 matches = self.codes.matches(challenge_id, c_usage, c_phone, code, c_digest) and (
@@ -402,7 +364,8 @@ class ChallengeService:
                 else:
                     # 4. Consume: exactly one concurrent caller sees a row count of 1.
                     if self._consume(conn, challenge_id, now):
-                        self.lockout.reset(conn, c_phone, now)
+                        if failures:  # a silent challenge never gets here: these are real
+                            self.lockout.reset(conn, c_phone, now)
                         if self.records is not None:
                             self.records.mark_verified(conn, challenge_id, now)
                         verified = VerifiedChallenge(challenge_id, c_usage, c_phone, c_user_id)
@@ -459,21 +422,11 @@ class ChallengeService:
     def _find(self, conn: sa.Connection, challenge_id: Any) -> ChallengeRow | None:
         if not isinstance(challenge_id, str) or not _CHALLENGE_ID.fullmatch(challenge_id):
             return None
-        table: sa.Table = self.models.Challenge.__table__  # type: ignore[attr-defined]
-        row = conn.execute(sa.select(table).where(table.c.id == challenge_id)).one_or_none()
+        row = conn.execute(self._sql.find, {"challenge_id": challenge_id}).one_or_none()
         return None if row is None else ChallengeRow.from_row(row)
 
     def _consume(self, conn: sa.Connection, challenge_id: str, now: datetime) -> bool:
-        Challenge = self.models.Challenge
-        result = conn.execute(
-            sa.update(Challenge)
-            .where(
-                Challenge.id == challenge_id,
-                Challenge.consumed_at.is_(None),
-                Challenge.closed_at.is_(None),
-            )
-            .values(consumed_at=now)
-        )
+        result = conn.execute(self._sql.consume, {"challenge_id": challenge_id, "now": now})
         return _rowcount(result) == 1
 
     def _new_code(
@@ -503,6 +456,55 @@ class ChallengeService:
         signals.verification_failed.send(
             app, challenge_id=challenge_id, usage=usage, phone=phone, reason=reason
         )
+
+
+class _Statements:
+    """The engine's statements, built once per app: building one anew (and its cache key)
+    costs several times what running it costs."""
+
+    def __init__(self, models: Models, settings: Settings) -> None:
+        Challenge = models.Challenge
+        table: sa.Table = Challenge.__table__  # type: ignore[attr-defined]
+        this = Challenge.id == sa.bindparam("challenge_id")
+        is_open = sa.and_(this, Challenge.consumed_at.is_(None), Challenge.closed_at.is_(None))
+        moment = table.c.created_at.type  # every time column's type
+        now = sa.bindparam("now", type_=moment)
+        self.insert = sa.insert(Challenge)
+        self.find = sa.select(table).where(table.c.id == sa.bindparam("challenge_id"))
+        self.count_attempt = (
+            sa.update(Challenge)
+            .where(is_open, Challenge.attempts < settings.max_attempts)
+            .values(attempts=Challenge.attempts + 1)
+            .returning(
+                Challenge.usage,
+                Challenge.phone,
+                Challenge.user_id,
+                Challenge.digest,
+                Challenge.expires_at,
+                Challenge.delivered,
+            )
+        )
+        self.open_phone = sa.select(Challenge.phone).where(is_open)
+        self.consume = sa.update(Challenge).where(is_open).values(consumed_at=now)
+        self.renew = (
+            sa.update(Challenge)
+            .where(
+                this,
+                Challenge.consumed_at.is_(None),
+                Challenge.resends < settings.max_resends,
+                Challenge.last_sent_at <= sa.bindparam("cooldown_edge", type_=moment),
+            )
+            .values(
+                closed_at=None,
+                digest=sa.bindparam("new_digest"),
+                resends=Challenge.resends + 1,
+                attempts=0,
+                last_sent_at=now,
+                expires_at=sa.bindparam("new_expires_at", type_=moment),
+            )
+        )
+        self.rearm = sa.update(Challenge).where(is_open).values(digest=sa.bindparam("new_digest"))
+        self.close = sa.update(Challenge).where(this).values(closed_at=now)
 
 
 def _follow(

@@ -22,71 +22,102 @@ class Lockout:
     def __init__(self, models: Models, settings: Settings) -> None:
         self.models = models
         self.settings = settings
+        Counter = models.FailureCounter
+        moment = Counter.__table__.c.updated_at.type  # type: ignore[attr-defined]
+        now = sa.bindparam("p_now", type_=moment)
+        this = sa.and_(
+            Counter.phone == sa.bindparam("p_phone"), Counter.silent == sa.bindparam("p_silent")
+        )
+        # Built once: building a statement costs more than running it.
+        self._read = sa.select(Counter.locked_until, Counter.failures).where(this)
+        self._lock = (
+            sa.update(Counter)
+            .where(this)
+            .values(failures=0, locked_until=sa.bindparam("p_until", type_=moment), updated_at=now)
+        )
+        self._reset = (
+            sa.update(Counter)
+            .where(
+                Counter.phone == sa.bindparam("p_phone"),
+                Counter.silent.is_(False),
+                Counter.failures != 0,
+            )
+            .values(failures=0, updated_at=now)
+        )
+        self._bump = (
+            sa.update(Counter)
+            .where(this)
+            .values(failures=Counter.failures + 1, updated_at=now)
+            .returning(Counter.failures)
+        )
+        self._upserts: dict[str, sa.Executable] = {}
 
     def locked_for(
         self, conn: sa.Connection, phone: str, now: datetime, *, silent: bool
     ) -> int | None:
         """Seconds until ``phone``'s real (or, with ``silent``, its silent) challenges may
         be issued and verified again, or ``None`` when they are not locked."""
-        Counter = self.models.FailureCounter
-        locked_until = conn.execute(
-            sa.select(Counter.locked_until).where(Counter.phone == phone, Counter.silent == silent)
-        ).scalar_one_or_none()
+        return self.check(conn, phone, now, silent=silent)[0]
+
+    def check(
+        self, conn: sa.Connection, phone: str, now: datetime, *, silent: bool
+    ) -> tuple[int | None, int]:
+        """:meth:`locked_for`, and the consecutive failures counted so far."""
+        row = conn.execute(self._read, {"p_phone": phone, "p_silent": silent}).one_or_none()
+        if row is None:
+            return None, 0
+        locked_until, failures = row
         if locked_until is None or as_utc(locked_until) <= now:
-            return None
-        return max(1, math.ceil((as_utc(locked_until) - now).total_seconds()))
+            return None, int(failures or 0)
+        return max(1, math.ceil((as_utc(locked_until) - now).total_seconds())), int(failures or 0)
 
     def record_failure(
         self, conn: sa.Connection, phone: str, now: datetime, *, silent: bool
     ) -> datetime | None:
         """Count one consecutive failure; at the threshold, lock and start counting again.
         Returns until when the number is now locked, or ``None``."""
-        Counter = self.models.FailureCounter
         failures = self._count(conn, phone, silent, now)
         if failures < self.settings.lockout_threshold:
             return None
         until = now + timedelta(seconds=self.settings.lockout_duration)
         conn.execute(
-            sa.update(Counter)
-            .where(Counter.phone == phone, Counter.silent == silent)
-            .values(failures=0, locked_until=until, updated_at=now)
+            self._lock, {"p_phone": phone, "p_silent": silent, "p_until": until, "p_now": now}
         )
         return until
 
     def reset(self, conn: sa.Connection, phone: str, now: datetime) -> None:
         """A success: the real failures of ``phone`` start again from zero."""
-        Counter = self.models.FailureCounter
-        conn.execute(
-            sa.update(Counter)
-            .where(Counter.phone == phone, Counter.silent.is_(False), Counter.failures != 0)
-            .values(failures=0, updated_at=now)
-        )
+        conn.execute(self._reset, {"p_phone": phone, "p_now": now})
 
     def _count(self, conn: sa.Connection, phone: str, silent: bool, now: datetime) -> int:
         """One more failure, atomically, whether or not the row exists yet (two first
         failures at once make one row with 2)."""
         Counter = self.models.FailureCounter
         values = {"phone": phone, "silent": silent, "failures": 1, "updated_at": now}
-        bump = {"failures": Counter.failures + 1, "updated_at": now}
-        dialect = conn.dialect.name
-        if dialect in ("postgresql", "sqlite"):
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = (
-                insert(Counter)
-                .values(**values)
-                .on_conflict_do_update(index_elements=["phone", "silent"], set_=bump)
-                .returning(Counter.failures)
-            )
-            return int(conn.execute(statement).scalar_one())
+        upsert = self._upsert(conn.dialect.name)
+        if upsert is not None:
+            return int(conn.execute(upsert, values).scalar_one())
         # Other databases: update, else insert in a savepoint and update if another won.
-        this = sa.and_(Counter.phone == phone, Counter.silent == silent)
-        update = sa.update(Counter).where(this).values(**bump).returning(Counter.failures)
-        failures = conn.execute(update).scalar_one_or_none()
+        key = {"p_phone": phone, "p_silent": silent, "p_now": now}
+        failures = conn.execute(self._bump, key).scalar_one_or_none()
         if failures is not None:
             return int(failures)
         try:
             with conn.begin_nested():
-                conn.execute(sa.insert(Counter).values(**values))
+                conn.execute(sa.insert(Counter), values)
             return 1
         except sa.exc.IntegrityError:
-            return int(conn.execute(update).scalar_one())
+            return int(conn.execute(self._bump, key).scalar_one())
+
+    def _upsert(self, dialect: str) -> sa.Executable | None:
+        """``INSERT ... ON CONFLICT DO UPDATE`` where the database has it."""
+        if dialect not in ("postgresql", "sqlite"):
+            return None
+        if dialect not in self._upserts:
+            Counter = self.models.FailureCounter
+            insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Counter)
+            self._upserts[dialect] = insert.on_conflict_do_update(
+                index_elements=["phone", "silent"],
+                set_={"failures": Counter.failures + 1, "updated_at": insert.excluded.updated_at},
+            ).returning(Counter.failures)
+        return self._upserts[dialect]

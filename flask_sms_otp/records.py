@@ -36,6 +36,19 @@ class DeliveryRecords:
     def __init__(self, db: SQLAlchemy, models: Models) -> None:
         self.db = db
         self.models = models
+        Record = models.DeliveryRecord
+        moment = Record.__table__.c.created_at.type  # type: ignore[attr-defined]
+        # Built once: building a statement costs more than running it.
+        self._insert = sa.insert(Record)
+        self._verified = (
+            sa.update(Record)
+            .where(
+                Record.challenge_id == sa.bindparam("c_id"),
+                Record.status == "sent",
+                Record.verified_at.is_(None),
+            )
+            .values(verified_at=sa.bindparam("at", type_=moment))
+        )
 
     def record(
         self,
@@ -54,39 +67,30 @@ class DeliveryRecords:
         """Write one record: on ``conn`` (the caller's transaction, inside a savepoint, so
         a failure here never undoes the caller's work), else in a transaction of its own;
         never on the app's session."""
-        Record = self.models.DeliveryRecord
         with _transaction(self.db, conn) as target:
             target.execute(
-                sa.insert(Record).values(
-                    challenge_id=challenge_id,
-                    connector=connector,
-                    usage=usage,
-                    phone_masked=mask_phone(phone),
-                    country=region_of(phone) or "ZZ",
-                    status=status,
-                    provider_message_id=(message_id or None) and message_id[:128],
-                    error=error.describe()[:500] if error is not None else None,
-                    latency_ms=latency_ms,
-                    created_at=utc(at),
-                )
+                self._insert,
+                {
+                    "challenge_id": challenge_id,
+                    "connector": connector,
+                    "usage": usage,
+                    "phone_masked": mask_phone(phone),
+                    "country": region_of(phone) or "ZZ",
+                    "status": status,
+                    "provider_message_id": (message_id or None) and message_id[:128],
+                    "error": error.describe()[:500] if error is not None else None,
+                    "latency_ms": latency_ms,
+                    "created_at": utc(at),
+                },
             )
 
     def mark_verified(self, conn: sa.Connection, challenge_id: str, at: datetime) -> None:
         """Credit the challenge's accepted messages with a verified code, on ``conn`` (the
         transaction that consumes the code), inside a savepoint: a failure here is logged,
         and monitoring never undoes a verification."""
-        Record = self.models.DeliveryRecord
         try:
-            with conn.begin_nested():
-                conn.execute(
-                    sa.update(Record)
-                    .where(
-                        Record.challenge_id == challenge_id,
-                        Record.status == "sent",
-                        Record.verified_at.is_(None),
-                    )
-                    .values(verified_at=utc(at))
-                )
+            with guarded(conn):
+                conn.execute(self._verified, {"c_id": challenge_id, "at": utc(at)})
         except sa.exc.SQLAlchemyError:
             logger.exception("could not mark the delivery record verified")
 
@@ -115,10 +119,23 @@ class DeliveryRecords:
 
 @contextmanager
 def _transaction(db: SQLAlchemy, conn: sa.Connection | None) -> Iterator[sa.Connection]:
-    """A savepoint on ``conn`` when given, else a transaction of its own, committed."""
+    """``conn`` guarded by :func:`guarded` when given, else a transaction of its own,
+    committed."""
     if conn is None:
         with db.engine.begin() as own:
             yield own
     else:
-        with conn.begin_nested():
+        with guarded(conn):
             yield conn
+
+
+@contextmanager
+def guarded(conn: sa.Connection) -> Iterator[None]:
+    """Statements whose failure must not undo the rest of ``conn``'s transaction: in a
+    savepoint, except on SQLite, where a failed statement undoes only itself (and a
+    savepoint would cost two more statements)."""
+    if conn.dialect.name == "sqlite":
+        yield
+        return
+    with conn.begin_nested():
+        yield

@@ -12,6 +12,7 @@ Like the code engine, this writes through the engine's own connections, never th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterator
@@ -79,6 +80,16 @@ class SessionRecords:
     def _table(self) -> sa.Table:
         return self.models.SessionRecord.__table__  # type: ignore[attr-defined,no-any-return]
 
+    @functools.cached_property
+    def _insert(self) -> sa.Insert:
+        return sa.insert(self._table)
+
+    @functools.cached_property
+    def _find(self) -> sa.Select[tuple[object, ...]]:
+        """Built once: building a statement costs more than running it."""
+        table = self._table
+        return sa.select(table).where(table.c.token_hash == sa.bindparam("token_hash"))
+
     def start(
         self,
         token: str,
@@ -94,26 +105,24 @@ class SessionRecords:
         record_id = secrets.token_urlsafe(12)
         with self._writing(conn) as conn:
             conn.execute(
-                sa.insert(self._table).values(
-                    id=record_id,
-                    token_hash=token_hash(token),
-                    user_id=user_id,
-                    created_at=now,
-                    last_seen_at=now,
-                    ended_at=None,
-                    ip=ip[:IP_LENGTH],
-                    user_agent=user_agent[:USER_AGENT_LENGTH],
-                )
+                self._insert,
+                {
+                    "id": record_id,
+                    "token_hash": token_hash(token),
+                    "user_id": user_id,
+                    "created_at": now,
+                    "last_seen_at": now,
+                    "ended_at": None,
+                    "ip": ip[:IP_LENGTH],
+                    "user_agent": user_agent[:USER_AGENT_LENGTH],
+                },
             )
         return record_id
 
     def find(self, token: str) -> SessionRecord | None:
         """The record of ``token``, ended or not: one read by a unique index."""
-        table = self._table
         with self.db.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(table).where(table.c.token_hash == token_hash(token))
-            ).first()
+            row = conn.execute(self._find, {"token_hash": token_hash(token)}).first()
         return _record(row) if row is not None else None
 
     def touch(self, record: SessionRecord, *, ip: str, user_agent: str) -> None:

@@ -197,9 +197,12 @@ class UserStore:
         return None if key is None else self.db.session.get(self.model, key)
 
     def by_phone(self, e164: str) -> Any:
-        return self.db.session.execute(
-            sa.select(self.model).where(self.model.phone == e164)
-        ).scalar_one_or_none()
+        return self.db.session.execute(self._by_phone, {"phone": e164}).scalar_one_or_none()
+
+    @functools.cached_property
+    def _by_phone(self) -> sa.Select[Any]:
+        """Built once: building a statement costs more than running it."""
+        return sa.select(self.model).where(self.model.phone == sa.bindparam("phone"))
 
     # Changes (made on the session, committed by the view) ------------------------------
 
