@@ -143,7 +143,7 @@ class ChallengeService:
         self.lockout = lockout
         self.records = records
         self.clock = clock
-        self._sql = _Statements(models, settings)
+        self._sql = _Statements(models, settings, lockout)
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -195,27 +195,26 @@ class ChallengeService:
         """
         usage = Usage(usage).value
         now = self._now()
-        locked = self.lockout.locked_for(conn, e164, now, silent=not deliver)
-        if locked is not None:
-            raise TooManyAttempts(retry_after=locked)
         challenge_id = secrets.token_urlsafe(24)
         code, digest = self._new_code(challenge_id, usage, e164, deliver and make_code)
-        conn.execute(
-            self._sql.insert,
+        # One round trip: the row goes in unless the number is locked.
+        inserted = conn.execute(
+            self._sql.insert_unless_locked,
             {
-                "id": challenge_id,
-                "usage": usage,
-                "phone": e164,
-                "user_id": None if user_id is None else str(user_id),
-                "digest": digest,
-                "delivered": deliver,
-                "created_at": now,
-                "last_sent_at": now,
-                "expires_at": now + timedelta(seconds=self.settings.code_ttl),
-                "attempts": 0,
-                "resends": 0,
+                "v_id": challenge_id,
+                "v_usage": usage,
+                "v_phone": e164,
+                "v_user_id": None if user_id is None else str(user_id),
+                "v_digest": digest,
+                "v_delivered": deliver,
+                "v_silent": not deliver,
+                "v_now": now,
+                "v_expires_at": now + timedelta(seconds=self.settings.code_ttl),
             },
         )
+        if inserted.first() is None:
+            locked = self.lockout.locked_for(conn, e164, now, silent=not deliver)
+            raise TooManyAttempts(retry_after=locked)
         return Issued(self._issued(challenge_id, usage, e164, now), code, deliver, False)
 
     def renew(
@@ -462,14 +461,35 @@ class _Statements:
     """The engine's statements, built once per app: building one anew (and its cache key)
     costs several times what running it costs."""
 
-    def __init__(self, models: Models, settings: Settings) -> None:
+    def __init__(self, models: Models, settings: Settings, lockout: Lockout) -> None:
         Challenge = models.Challenge
         table: sa.Table = Challenge.__table__  # type: ignore[attr-defined]
         this = Challenge.id == sa.bindparam("challenge_id")
         is_open = sa.and_(this, Challenge.consumed_at.is_(None), Challenge.closed_at.is_(None))
         moment = table.c.created_at.type  # every time column's type
         now = sa.bindparam("now", type_=moment)
-        self.insert = sa.insert(Challenge)
+        columns = ("id", "usage", "phone", "user_id", "digest", "delivered")
+        values = [sa.bindparam(f"v_{name}", type_=table.c[name].type) for name in columns]
+        created = sa.bindparam("v_now", type_=moment)
+        self.insert_unless_locked = (
+            sa.insert(Challenge)
+            .from_select(
+                [*columns, "created_at", "last_sent_at", "expires_at", "attempts", "resends"],
+                sa.select(
+                    *values,
+                    created,
+                    created,
+                    sa.bindparam("v_expires_at", type_=moment),
+                    sa.literal(0),
+                    sa.literal(0),
+                ).where(
+                    lockout.not_locked(
+                        values[2], sa.bindparam("v_silent", type_=sa.Boolean()), created
+                    )
+                ),
+            )
+            .returning(Challenge.id)
+        )
         self.find = sa.select(table).where(table.c.id == sa.bindparam("challenge_id"))
         self.count_attempt = (
             sa.update(Challenge)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -51,6 +52,19 @@ class Lockout:
             .returning(Counter.failures)
         )
         self._upserts: dict[str, sa.Executable] = {}
+
+    def not_locked(
+        self,
+        phone: sa.ColumnElement[str],
+        silent: sa.ColumnElement[bool],
+        now: sa.BindParameter[Any],
+    ) -> sa.ColumnElement[bool]:
+        """A condition true when the number ``phone`` (a column or parameter) is not locked
+        at ``now``, for statements that must check it in the same round trip."""
+        Counter = self.models.FailureCounter
+        return ~sa.exists().where(
+            Counter.phone == phone, Counter.silent == silent, Counter.locked_until > now
+        )
 
     def locked_for(
         self, conn: sa.Connection, phone: str, now: datetime, *, silent: bool
