@@ -515,7 +515,7 @@ def test_every_error_code_and_reason_has_a_text() -> None:
             ):
                 first = node.args[0]
                 assert isinstance(first, ast.Constant), ast.unparse(node)
-                reasons.add(first.value)
+                reasons.add(str(first.value))
     assert reasons == set(texts.INVALID_REQUEST_TEXTS)
 
 
