@@ -123,7 +123,7 @@ class HttpError(SmsOtpError, HTTPException):
         # Imported when read, not with this module: the texts need Flask-Babel.
         from . import texts
 
-        return texts.error_text(self)
+        return texts.error_text(self.error_code, self.data)
 
     @description.setter
     def description(self, text: str | None) -> None:

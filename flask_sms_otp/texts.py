@@ -2,10 +2,12 @@
 
 An error (:mod:`.errors`) carries a stable code and its data, never words: its text is
 chosen here when it is shown, in the user's language, so the same error reads the same on a
-page and in a JSON ``message``. Only the templates hold other texts (labels, headings).
+page and in a JSON ``message``. The other texts (labels, headings, the pages' flashes)
+live in the templates and views.
 
 Each code has a :data:`Wording`: a function of the error's ``data`` returning the translated
-text. ``invalid_request`` and ``csrf_failed`` have one per ``reason``. An app that wants
+text; ``invalid_request`` has one per ``reason`` (:data:`INVALID_REQUEST_TEXTS`), and
+``csrf_failed`` chooses by its ``reason`` too. An app that wants
 other words replaces entries of :data:`ERROR_TEXTS` or :data:`INVALID_REQUEST_TEXTS` at
 start-up (see docs/i18n.md).
 """
@@ -18,7 +20,6 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 
-from .errors import HttpError
 from .i18n import gettext as _
 from .i18n import ngettext
 
@@ -26,9 +27,10 @@ from .i18n import ngettext
 Wording = Callable[[Mapping[str, Any]], str]
 
 
-def error_text(error: HttpError) -> str:
-    """The text of one of our errors, in the current language (English outside a request)."""
-    return ERROR_TEXTS[error.error_code](error.data)
+def error_text(code: str, data: Mapping[str, Any]) -> str:
+    """The text of the error ``code`` with its ``data``, in the current language (English
+    outside a request). :mod:`.errors` asks for it; this module knows no error class."""
+    return ERROR_TEXTS[code](data)
 
 
 def message(error: HTTPException) -> str:
