@@ -23,9 +23,18 @@ from flask_sms_otp import errors, texts
 from flask_sms_otp.openapi import ERROR_CODES
 from flask_sms_otp.testing import fail_next_send, outbox
 
-from .api.conftest import ApiClient, error_code, wrong
-from .conftest import AppFactory, FakeClock
-from .test_views import PASSWORD, ROOMY, add_user, csrf_of, submit
+from .helpers import (
+    PASSWORD,
+    PLAIN_HTTP,
+    ApiClient,
+    AppFactory,
+    FakeClock,
+    add_user,
+    csrf_of,
+    error_code,
+    submit,
+    wrong,
+)
 
 CHINESE = "zh-CN,zh;q=0.9"
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -426,7 +435,7 @@ CASES = [
 def test_an_error_reads_the_same_in_json_and_on_the_page(
     make_app: AppFactory, clock: FakeClock, case: Case, language: str
 ) -> None:
-    app = make_app(clock=clock, **{**ROOMY, **case.config})
+    app = make_app(clock=clock, **{**PLAIN_HTTP, **case.config})
     client = ApiClient(app, ip="192.0.2.1")
     client.http.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
     browser = app.test_client()
@@ -538,7 +547,7 @@ def test_an_app_can_reword_an_error_for_pages_and_json_at_once(
     monkeypatch.setitem(
         texts.INVALID_REQUEST_TEXTS, "password_missing", lambda data: "Your password, please."
     )
-    app = make_app(**ROOMY)
+    app = make_app(**PLAIN_HTTP)
     client = ApiClient(app)
     page = submit(app.test_client(), "/auth/sign-up", {"phone": "12345"})
     assert "Not a mobile number." in shown_errors(page.text)
