@@ -19,11 +19,10 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
-from . import headers, openapi, sessions, transaction
+from . import headers, openapi, sessions, texts, transaction
 from .challenges import IssuedChallenge
 from .errors import InvalidRequest, SignInRequired
 from .flows import Flows, MfaRequired, PhoneUser
-from .i18n import gettext as _
 from .session_records import SessionRecord
 from .state import get_state
 
@@ -37,6 +36,9 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class CsrfFailed(InvalidRequest):
+    """The ``X-CSRFToken`` header is missing or wrong. ``reason``: ``expired``, ``invalid``,
+    or ``insecure_cookie`` (the browser keeps a Secure session cookie off plain HTTP)."""
+
     error_code = "csrf_failed"
 
 
@@ -47,15 +49,13 @@ def _check_csrf() -> None:
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except ValidationError as exc:
-        expired = bool(exc.args) and "expired" in str(exc.args[0])
-        raise CsrfFailed(
-            sessions.insecure_cookie_hint()
-            or (
-                _("The CSRF token has expired. Get a new one and try again.")
-                if expired
-                else _("The CSRF token is missing or invalid.")
-            )
-        ) from None
+        if sessions.cookie_withheld_over_http():
+            reason = "insecure_cookie"
+        elif exc.args and "expired" in str(exc.args[0]):
+            reason = "expired"
+        else:
+            reason = "invalid"
+        raise CsrfFailed(reason) from None
 
 
 @api_blueprint.after_request
@@ -72,7 +72,7 @@ def _json_error(error: HTTPException) -> Response:
     code = getattr(error, "error_code", None)
     if code is None:
         code = "csrf_failed" if type(error).__name__ == "CSRFError" else _snake(error.name)
-    response = jsonify({"error": {"code": code, "message": error.description}})
+    response = jsonify({"error": {"code": code, "message": texts.message(error)}})
     response.status_code = error.code or 500
     for name, value in error.get_headers():
         if name.lower() != "content-type":
@@ -260,9 +260,9 @@ def _body() -> dict[str, Any]:
     except RecursionError:
         data = None
     if not isinstance(data, dict):
-        raise InvalidRequest(_("The body must be a JSON object."))
+        raise InvalidRequest("body_not_object")
     if not _encodable(data):
-        raise InvalidRequest(_("The body holds text that is not valid Unicode."))
+        raise InvalidRequest("body_not_unicode")
     return data
 
 

@@ -1,26 +1,27 @@
 """The error types: configuration, delivery (from connectors) and HTTP-facing answers.
 
 HTTP-facing errors subclass werkzeug's, as Flask-WTF's ``CSRFError`` does, so an app that
-does nothing gets a sensible status, and each carries a stable ``error_code`` for the JSON API.
-Their ``description`` is the user-facing text, translated when the error is made (in the
-request, so in the user's language); ``InvalidRequest`` and ``ActionNotAllowed`` take theirs
-already translated.
+does nothing gets a sensible status. Each carries a stable ``error_code`` and its ``data``
+(``retry_after``, ``field``, ``reason``...), never a text: the words live in :mod:`.texts`,
+looked up when the error is shown, in the user's language. This module imports no
+translation machinery, so the connectors (which raise the delivery errors) need none.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from werkzeug.exceptions import (
     BadRequest,
     Conflict,
     Forbidden,
+    HTTPException,
     InternalServerError,
     NotFound,
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
 )
-
-from .i18n import gettext as _
 
 
 class SmsOtpError(Exception):
@@ -101,150 +102,153 @@ class ProviderUnavailable(DeliveryError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
-class InvalidPhoneNumber(BadRequest, SmsOtpError):
+class HttpError(SmsOtpError, HTTPException):
+    """An answer to the user's request: a werkzeug error with a stable ``error_code`` and the
+    ``data`` its text needs. ``description`` (what werkzeug and an app's own error handlers
+    show) is the text of :func:`.texts.error_text`, in the language of the request or app
+    context it is read in, English outside one."""
+
+    error_code: str
+
+    def __init__(self, **data: Any) -> None:
+        #: What the text says besides the code (``None`` values left out).
+        self.data: dict[str, Any] = {key: value for key, value in data.items() if value is not None}
+        self._description: str | None = None
+        super().__init__()
+
+    @property
+    def description(self) -> str:
+        if self._description is not None:
+            return self._description
+        # Imported when read, not with this module: the texts need Flask-Babel.
+        from . import texts
+
+        return texts.error_text(self.error_code, self.data)
+
+    @description.setter
+    def description(self, text: str | None) -> None:
+        """A text set on the error (werkzeug's way) is shown instead of ours."""
+        self._description = text
+
+
+class InvalidPhoneNumber(HttpError, BadRequest):
     """The input is not a phone number this app accepts. ``reason`` says why (for logs, tests)."""
 
     error_code = "invalid_phone"
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        super().__init__(_("Enter a valid mobile phone number."))
+        super().__init__(reason=reason)
 
 
-class InvalidCode(BadRequest, SmsOtpError):
+class InvalidCode(HttpError, BadRequest):
     """Wrong, expired, used, foreign or unknown: one answer for all, on purpose."""
 
     error_code = "invalid_code"
 
-    def __init__(self) -> None:
-        super().__init__(_("The code is invalid or has expired."))
 
-
-class TooManyAttempts(TooManyRequests, SmsOtpError):
-    """The challenge ran out of attempts, or the number is locked after repeated failures."""
+class TooManyAttempts(HttpError, TooManyRequests):
+    """The challenge ran out of attempts, or the number is locked after repeated failures.
+    ``sign_in_again``: the pending second step ended with it (the password is asked again)."""
 
     error_code = "too_many_attempts"
 
-    def __init__(self, retry_after: int | None = None) -> None:
-        self.retry_after_seconds = retry_after
-        super().__init__(_("Too many attempts. Request a new code later."), retry_after=retry_after)
+    def __init__(self, retry_after: int | None = None, *, sign_in_again: bool = False) -> None:
+        super().__init__(retry_after=retry_after, sign_in_again=sign_in_again or None)
+        self.retry_after = self.retry_after_seconds = retry_after
 
 
-class ResendNotAllowed(TooManyRequests, SmsOtpError):
-    """A resend inside the cooldown, or past the per-challenge resend cap."""
+class ResendNotAllowed(HttpError, TooManyRequests):
+    """A resend inside the cooldown (``retry_after``), or past the per-challenge resend cap."""
 
     error_code = "resend_not_allowed"
 
     def __init__(self, retry_after: int | None = None) -> None:
-        self.retry_after_seconds = retry_after
-        super().__init__(_("A new code cannot be sent yet."), retry_after=retry_after)
+        super().__init__(retry_after=retry_after)
+        self.retry_after = self.retry_after_seconds = retry_after
 
 
-class DeliveryFailed(ServiceUnavailable, SmsOtpError):
-    """The SMS could not be sent. The user sees this calm message; the log has the reason."""
+class DeliveryFailed(HttpError, ServiceUnavailable):
+    """The SMS could not be sent. The user sees a calm message; the log has the reason."""
 
     error_code = "delivery_failed"
 
-    def __init__(self) -> None:
-        super().__init__(_("The text message could not be sent. Please try again later."))
 
-
-class RateLimited(TooManyRequests, SmsOtpError):
+class RateLimited(HttpError, TooManyRequests):
     """A send or password limit was reached. ``Retry-After`` says when to try again."""
 
     error_code = "rate_limited"
 
     def __init__(self, retry_after: int | None = None) -> None:
-        self.retry_after_seconds = retry_after
-        super().__init__(_("Too many requests. Try again later."), retry_after=retry_after)
+        super().__init__(retry_after=retry_after)
+        self.retry_after = self.retry_after_seconds = retry_after
 
 
-class RateLimitUnavailable(ServiceUnavailable, SmsOtpError):
+class RateLimitUnavailable(HttpError, ServiceUnavailable):
     """The rate-limit storage cannot be reached: fail closed, send nothing."""
 
     error_code = "rate_limit_unavailable"
 
-    def __init__(self) -> None:
-        super().__init__(_("The service is busy. Please try again later."))
 
-
-class InvalidCredentials(Unauthorized, SmsOtpError):
+class InvalidCredentials(HttpError, Unauthorized):
     """Wrong password, unknown number or locked account: one answer for all."""
 
     error_code = "invalid_credentials"
 
-    def __init__(self) -> None:
-        super().__init__(_("The phone number or password is incorrect."))
 
-
-class AccountDisabled(Forbidden, SmsOtpError):
+class AccountDisabled(HttpError, Forbidden):
     """The password or code was right, but the app's ``is_active`` says no: no session.
     Said only after the secret was right, so it tells nothing to someone who guesses."""
 
     error_code = "account_disabled"
 
-    def __init__(self) -> None:
-        super().__init__(_("This account is disabled."))
 
-
-class ServerError(InternalServerError, SmsOtpError):
+class ServerError(HttpError, InternalServerError):
     """Something on the server's side failed (logged with its cause); the user sees a calm
     message, never a traceback."""
 
     error_code = "server_error"
 
-    def __init__(self) -> None:
-        super().__init__(_("Something went wrong on our side. Please try again later."))
 
-
-class SignInRequired(Unauthorized, SmsOtpError):
+class SignInRequired(HttpError, Unauthorized):
     error_code = "unauthorized"
 
-    def __init__(self) -> None:
-        super().__init__(_("Sign in first."))
 
-
-class VerificationRequired(Unauthorized, SmsOtpError):
+class VerificationRequired(HttpError, Unauthorized):
     """The action needs a recent identity verification (a code to the current phone)."""
 
     error_code = "verification_required"
 
-    def __init__(self) -> None:
-        super().__init__(_("Confirm it is you first."))
 
-
-class InvalidRequest(BadRequest, SmsOtpError):
-    """A field is missing or malformed. ``field`` names it."""
+class InvalidRequest(HttpError, BadRequest):
+    """A field is missing or malformed. ``reason`` says what is wrong (the text is chosen by
+    it), ``field`` names the field; other keywords are the text's values (``minimum``)."""
 
     error_code = "invalid_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, reason: str, *, field: str | None = None, **data: Any) -> None:
+        self.reason = reason
         self.field = field
-        super().__init__(message)
+        super().__init__(reason=reason, field=field, **data)
 
 
-class ActionNotAllowed(Conflict, SmsOtpError):
-    """The account's state forbids the action (e.g. removing the last way to sign in)."""
+class ActionNotAllowed(HttpError, Conflict):
+    """The account's state forbids the action (e.g. removing the last way to sign in);
+    ``error_code`` says which state."""
 
-    def __init__(self, error_code: str, message: str) -> None:
+    def __init__(self, error_code: str) -> None:
         self.error_code = error_code
-        super().__init__(message)
+        super().__init__()
 
 
-class SessionNotFound(NotFound, SmsOtpError):
+class SessionNotFound(HttpError, NotFound):
     """No live session of the signed-in user has this id: unknown, ended, or another
     user's (one answer for all)."""
 
     error_code = "session_not_found"
 
-    def __init__(self) -> None:
-        super().__init__(_("This session does not exist or has already ended."))
 
-
-class MethodDisabled(NotFound, SmsOtpError):
+class MethodDisabled(HttpError, NotFound):
     """The app turned this sign-in method off."""
 
     error_code = "method_disabled"
-
-    def __init__(self) -> None:
-        super().__init__(_("This sign-in method is not available."))

@@ -33,8 +33,6 @@ from .errors import (
     TooManyAttempts,
     VerificationRequired,
 )
-from .i18n import gettext as _
-from .i18n import ngettext
 from .limits import RateLimits
 from .notices import Notice, Notices
 from .phone import normalize_with
@@ -150,7 +148,7 @@ class Flows:
             owner = self.users.by_phone(e164)
             return self._send(e164, usage, user.get_id(), client_ip, deliver=owner is None)
         if not user.phone:
-            raise ActionNotAllowed("no_phone", _("The account has no phone number."))
+            raise ActionNotAllowed("no_phone")
         e164 = self.challenges.admit(user.phone, usage, client_ip)
         return self._send(e164, usage, user.get_id(), client_ip)
 
@@ -216,7 +214,7 @@ class Flows:
             raise MethodDisabled()
         e164 = normalize_with(self.settings, phone)
         if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX_LENGTH:
-            raise InvalidRequest(_("Enter your password."), field="password")
+            raise InvalidRequest("password_missing", field="password")
         self.limits.hit_password_attempt(e164, client_ip)
         user: PhoneUser | None = self.users.by_phone(e164)
         # Checked for an unknown number too: both answers cost one hash.
@@ -257,12 +255,12 @@ class Flows:
             user = self._verify_and_sign_in(
                 verification_id, code, Usage.MFA_VERIFICATION, user_id=pending["uid"]
             )
-        except TooManyAttempts:
+        except TooManyAttempts as error:
             # The pending sign-in ends: the password must be entered again.
             sessions.clear_mfa()
             signals.mfa_failed.send(_app(), user=holder)
             self._notify(Notice.MFA_FAILED, holder.phone)
-            raise
+            raise TooManyAttempts(error.retry_after_seconds, sign_in_again=True) from None
         signals.user_signed_in.send(_app(), user=user, method="password+sms")
         return user
 
@@ -294,7 +292,7 @@ class Flows:
         user = _signed_in(user)
         if password is not None:
             if not isinstance(password, str) or not password:
-                raise InvalidRequest(_("Enter your password."), field="password")
+                raise InvalidRequest("password_missing", field="password")
             key = user.phone or f"user:{user.get_id()}"
             self.limits.hit_password_attempt(key, client_ip)
             if not self.users.check_password(user, password):
@@ -332,11 +330,9 @@ class Flows:
         if not user.phone:
             return
         if not user.has_password:
-            raise ActionNotAllowed(
-                "last_sign_in_method", _("Set a password before removing your only way to sign in.")
-            )
+            raise ActionNotAllowed("last_sign_in_method")
         if user.mfa_enabled:
-            raise ActionNotAllowed("mfa_enabled", _("Turn off two-step verification first."))
+            raise ActionNotAllowed("mfa_enabled")
         old = user.phone
         self.users.set_phone(user, None)
         signals.phone_changed.send(_app(), user=user, old_phone=old, new_phone=None)
@@ -351,9 +347,9 @@ class Flows:
     ) -> None:
         user = _signed_in(user)
         if not isinstance(enabled, bool):
-            raise InvalidRequest(_("'enabled' must be true or false."), field="enabled")
+            raise InvalidRequest("enabled_not_boolean", field="enabled")
         if enabled and not user.phone:
-            raise ActionNotAllowed("no_phone", _("Add a phone number first."))
+            raise ActionNotAllowed("no_phone")
         if enabled and verification_id is not None:
             # Enrolment: the phone proves it receives codes (BindMfa).
             self.challenges.verify(
@@ -416,10 +412,10 @@ class Flows:
 
     def _usage(self, value: object) -> Usage:
         if not isinstance(value, str) or value not in _USAGE_NAMES:
-            raise InvalidRequest(_("Unknown usage type."), field="usage")
+            raise InvalidRequest("usage_unknown", field="usage")
         usage = Usage(value)
         if usage not in ANONYMOUS_USAGES | SIGNED_IN_USAGES:
-            raise InvalidRequest(_("This usage type cannot be requested."), field="usage")
+            raise InvalidRequest("usage_not_requestable", field="usage")
         return usage
 
     def _notify(self, notice: Notice, phone: str | None) -> None:
@@ -460,28 +456,22 @@ class Flows:
     def _new_password(self, password: object, *, required: bool) -> str | None:
         if password is None or password == "":
             if required:
-                raise InvalidRequest(_("Choose a password."), field="password")
+                raise InvalidRequest("new_password_missing", field="password")
             return None
         if not isinstance(password, str):
-            raise InvalidRequest(_("The password must be text."), field="password")
+            raise InvalidRequest("password_not_text", field="password")
         if len(password) < self.settings.password_min_length:
-            minimum = self.settings.password_min_length
             raise InvalidRequest(
-                ngettext(
-                    "Use at least %(num)d character.", "Use at least %(num)d characters.", minimum
-                ),
-                field="password",
+                "password_too_short", field="password", minimum=self.settings.password_min_length
             )
         if len(password) > PASSWORD_MAX_LENGTH:
-            raise InvalidRequest(
-                _("Use at most %(num)d characters.", num=PASSWORD_MAX_LENGTH), field="password"
-            )
+            raise InvalidRequest("password_too_long", field="password", maximum=PASSWORD_MAX_LENGTH)
         return password
 
     def _required_password(self, password: object) -> str:
         checked = self._new_password(password, required=True)
         if checked is None:  # pragma: no cover - required=True raises instead
-            raise InvalidRequest(_("Choose a password."), field="password")
+            raise InvalidRequest("new_password_missing", field="password")
         return checked
 
     def _send(

@@ -37,7 +37,6 @@ from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.wrappers import Response
 
 from . import transaction
-from .i18n import gettext as _
 from .session_records import SessionRecord, SessionRecords, new_token
 from .state import get_state
 
@@ -252,15 +251,10 @@ def clear_flow() -> None:
     session.pop(FLOW, None)
 
 
-def insecure_cookie_hint() -> str | None:
-    """Why every CSRF check fails on this request, when it is the cookie's Secure flag: the
-    browser keeps a Secure session cookie to itself over plain HTTP."""
-    if request.is_secure or not current_app.config.get("SESSION_COOKIE_SECURE"):
-        return None
-    return _(
-        "The session cookie is Secure, so the browser does not send it over plain HTTP: "
-        "use HTTPS, or set SMS_OTP_SECURE_COOKIES = False for local development."
-    )
+def cookie_withheld_over_http() -> bool:
+    """Whether every CSRF check fails on this request because of the cookie's Secure flag:
+    the browser keeps a Secure session cookie to itself over plain HTTP."""
+    return not request.is_secure and bool(current_app.config.get("SESSION_COOKIE_SECURE"))
 
 
 # Flask-Login's signals and the remember cookie ---------------------------------------------

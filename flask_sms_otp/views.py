@@ -12,7 +12,6 @@ code step), so the pages do not tell whether a number has an account.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,14 +32,12 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import headers, sessions, transaction
+from . import headers, sessions, texts, transaction
 from .errors import (
     InvalidCode,
     InvalidPhoneNumber,
     InvalidRequest,
     MethodDisabled,
-    RateLimited,
-    ResendNotAllowed,
     SessionNotFound,
     SignInRequired,
     SmsOtpError,
@@ -61,7 +58,6 @@ from .forms import (
 )
 from .guards import signed_in, verify_identity_first
 from .i18n import gettext as _
-from .i18n import ngettext
 from .state import get_state
 from .usage import Usage
 
@@ -596,7 +592,7 @@ def _code_step(
         except HTTPException as error:
             _raise_unless_for_page(error)
             ended = step.verification_id() is None
-            _show_error(form, error, ended=ended)
+            _show_error(form, error)
             return _code_page(step, vid, form, status=error.code or 400, error=error, ended=ended)
     return _code_page(step, vid, form)
 
@@ -693,10 +689,8 @@ def _valid(form: Any) -> bool:
     if csrf is not None and csrf.errors:
         csrf.errors = []
         # Instead of Flask-WTF's technical text when the CSRF token is missing or stale.
-        form.form_errors.append(
-            sessions.insecure_cookie_hint()
-            or _("The form has expired or was not sent from this site. Please try again.")
-        )
+        withheld = sessions.cookie_withheld_over_http()
+        form.form_errors.append(texts.insecure_cookie() if withheld else texts.form_expired())
     return False
 
 
@@ -712,7 +706,9 @@ def _failed(template: str, form: Any, error: HTTPException, **context: Any) -> R
     return _page(template, error.code or 400, error=error, form=form, **context)
 
 
-def _show_error(form: Any, error: HTTPException, *, ended: bool = False) -> None:
+def _show_error(form: Any, error: HTTPException) -> None:
+    """The error's text (the JSON API's ``message`` too) next to its field, else above the
+    form."""
     name: str | None = None
     if isinstance(error, InvalidRequest):
         name = error.field
@@ -721,41 +717,12 @@ def _show_error(form: Any, error: HTTPException, *, ended: bool = False) -> None
             if isinstance(error, kind):
                 name = field_name
                 break
-    message = error_message(error, sign_in_again=ended)
+    message = texts.message(error)
     field = form[name] if name is not None and name in form else None
     if field is not None:
         field.errors = [*field.errors, message]
     else:
         form.form_errors.append(message)
-
-
-def error_message(error: HTTPException, *, sign_in_again: bool = False) -> str:
-    """What the user reads: the error's own calm text, and when to try again."""
-    seconds = getattr(error, "retry_after_seconds", None)
-    if isinstance(error, TooManyAttempts):
-        if sign_in_again:
-            return _("Too many attempts. Please sign in again.")
-        if seconds:
-            return _("Too many attempts. Try again %(when)s.", when=_in(seconds))
-        return _("Too many attempts. Ask for a new code.")
-    if isinstance(error, ResendNotAllowed):
-        if seconds:
-            return _("You can ask for a new code %(when)s.", when=_in(seconds))
-        return _("No more codes can be sent for this request. Please start again.")
-    if isinstance(error, RateLimited) and seconds:
-        return _("Too many requests. Try again %(when)s.", when=_in(seconds))
-    return str(error.description)
-
-
-def _in(seconds: int) -> str:
-    """``in 5 minutes``, rounded up, in the user's language."""
-    if seconds < 60:
-        return ngettext("in %(num)d second", "in %(num)d seconds", seconds)
-    minutes = math.ceil(seconds / 60)
-    if minutes < 60:
-        return ngettext("in %(num)d minute", "in %(num)d minutes", minutes)
-    hours = math.ceil(minutes / 60)
-    return ngettext("in %(num)d hour", "in %(num)d hours", hours)
 
 
 # Helpers ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "signals.py": 0,
     "sms_texts.py": 0,
     "state.py": 0,
+    "texts.py": 0,
     "transaction.py": 0,
     "usage.py": 0,
     # 1 connectors: the SMS providers behind one contract, and their registry
