@@ -39,7 +39,15 @@ class DeliveryRecords:
         Record = models.DeliveryRecord
         moment = Record.__table__.c.created_at.type  # type: ignore[attr-defined]
         # Built once: building a statement costs more than running it.
-        self._insert = sa.insert(Record)
+        Challenge = models.Challenge
+        # A code may be verified before its send is recorded (a worker records it after
+        # the provider answered): the record then starts verified.
+        already_verified = (
+            sa.select(Challenge.consumed_at)
+            .where(Challenge.id == sa.bindparam("v_challenge_id"))
+            .scalar_subquery()
+        )
+        self._insert = sa.insert(Record).values(verified_at=already_verified)
         self._verified = (
             sa.update(Record)
             .where(
@@ -71,6 +79,7 @@ class DeliveryRecords:
             target.execute(
                 self._insert,
                 {
+                    "v_challenge_id": challenge_id if status == "sent" else None,
                     "challenge_id": challenge_id,
                     "connector": connector,
                     "usage": usage,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -150,3 +151,28 @@ def test_queued_attempts_signal_delivery_failed_only_when_giving_up(
             .all()
         )
         assert list(statuses) == ["failed", "failed"]  # one record per attempt
+
+
+def test_a_code_verified_before_its_send_is_recorded_still_counts_as_verified(
+    make_app: AppFactory, database_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker records a send once the provider has answered; the person may type the code
+    in before that. The conversion report must still count the code as verified."""
+    app = make_app(SQLALCHEMY_DATABASE_URI=database_uri)
+    with app.app_context():
+        state = get_state(app)
+        queued = QueuedDispatcher(state.challenges, state.delivery, enqueue=lambda *_: None)
+        issued = queued.issue(CN, Usage.SIGN_IN)
+        attempt = state.delivery.attempt
+
+        def answered_then_typed_in(message: Any, **kwargs: Any) -> Any:
+            outcome = attempt(message, **kwargs)
+            state.challenges.verify(issued.id, message.code, usage=Usage.SIGN_IN)
+            return outcome
+
+        monkeypatch.setattr(state.delivery, "attempt", answered_then_typed_in)
+        assert queued.deliver_queued(issued.id)
+        Record = state.models.DeliveryRecord
+        row = state.db.session.execute(sa.select(Record.status, Record.verified_at)).one()
+    assert row.status == "sent"
+    assert row.verified_at is not None
