@@ -318,10 +318,10 @@ class ChallengeService:
 
         One transaction: the attempt is counted first (its row stays locked until the
         commit, so parallel guesses wait their turn), then compared, then the code consumed
-        or the failure counted. ``then`` runs in that transaction after a success, in a
-        savepoint, so what follows a verification (a session record) costs no commit of
-        its own; whatever it raises, the verification stays done and the error is raised
-        after the commit.
+        or the failure counted. ``then`` runs in that transaction after a success, so what
+        follows a verification (a session record) costs no commit of its own; an error it
+        raises (before writing anything) leaves the verification done and is raised after
+        the commit.
         """
         usage = Usage(usage).value
         app = _app()
@@ -345,11 +345,11 @@ class ChallengeService:
                     self._sql.open_phone, {"challenge_id": challenge_id}
                 ).scalar_one_or_none()
             else:
-                c_usage, c_phone, c_user_id, c_digest, c_expires_at, c_delivered = counted
+                (c_usage, c_phone, c_user_id, c_digest, c_expires_at, c_delivered) = counted[:6]
                 silent = not c_delivered
                 # 2. A locked number verifies nothing, and failures while locked are not
-                #    counted.
-                locked, failures = self.lockout.check(conn, c_phone, now, silent=silent)
+                #    counted. (Its lock was read by the same statement.)
+                locked, failures = self.lockout.assess(counted[6], counted[7], now)
             if counted is not None and locked is None:
                 # 3. Compare: strict format, the digest in constant time, then the binding.
                 matches = self.codes.matches(challenge_id, c_usage, c_phone, code, c_digest) and (
@@ -502,6 +502,12 @@ class _Statements:
                 Challenge.digest,
                 Challenge.expires_at,
                 Challenge.delivered,
+                # Qualified by hand: SQLite's RETURNING names columns bare, and inside
+                # the subquery a bare name would be the counter's own.
+                *lockout.state_of(
+                    sa.literal_column(f"{table.name}.phone", sa.String()),
+                    sa.literal_column(f"{table.name}.delivered", sa.Boolean()),
+                ),
             )
         )
         self.open_phone = sa.select(Challenge.phone).where(is_open)
@@ -530,10 +536,10 @@ class _Statements:
 def _follow(
     conn: sa.Connection, then: AfterVerify, verified: VerifiedChallenge
 ) -> Exception | None:
-    """Run ``then`` in a savepoint; what it raises is returned, to raise after the commit."""
+    """Run ``then``; what it raises is returned, to raise after the commit. (It raises its
+    own errors before it writes; a database error fails the whole transaction.)"""
     try:
-        with conn.begin_nested():
-            then(conn, verified)
+        then(conn, verified)
     except Exception as exc:
         return exc
     return None

@@ -78,9 +78,26 @@ class Lockout:
     ) -> tuple[int | None, int]:
         """:meth:`locked_for`, and the consecutive failures counted so far."""
         row = conn.execute(self._read, {"p_phone": phone, "p_silent": silent}).one_or_none()
-        if row is None:
-            return None, 0
-        locked_until, failures = row
+        return (None, 0) if row is None else self.assess(row[0], row[1], now)
+
+    def state_of(
+        self, phone: sa.ColumnElement[str], delivered: sa.ColumnElement[bool]
+    ) -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
+        """The ``locked_until`` and failures of the number ``phone`` for challenges like
+        one with ``delivered`` (its silent ones when false), as subqueries, for a statement
+        that reads them in its own round trip (then see :meth:`assess`)."""
+        Counter = self.models.FailureCounter
+        this = sa.and_(Counter.phone == phone, Counter.silent != delivered)
+        return (
+            sa.select(Counter.locked_until).where(this).scalar_subquery(),
+            sa.select(Counter.failures).where(this).scalar_subquery(),
+        )
+
+    @staticmethod
+    def assess(
+        locked_until: datetime | None, failures: int | None, now: datetime
+    ) -> tuple[int | None, int]:
+        """What :meth:`check` answers, from the values :meth:`state_of` read."""
         if locked_until is None or as_utc(locked_until) <= now:
             return None, int(failures or 0)
         return max(1, math.ceil((as_utc(locked_until) - now).total_seconds())), int(failures or 0)
