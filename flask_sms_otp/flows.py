@@ -126,13 +126,12 @@ class Flows:
             return self._request_own_code(phone, usage, _signed_in(user), client_ip)
         # Counted against the send limits before the input is judged (see admit).
         e164 = self.challenges.admit(phone, usage, client_ip)
-        owner = self.users.by_phone(e164)
+        owner_id = self.users.owner_id(e164)
         # Nothing observable may depend on who holds the number: a number in the wrong
         # state gets a silent challenge, and the send's outcome never shows (see dispatch).
         if usage == Usage.REGISTER:
-            return self._send(e164, usage, None, client_ip, deliver=owner is None)
-        owner_id = owner.get_id() if owner is not None else None
-        return self._send(e164, usage, owner_id, client_ip, deliver=owner is not None)
+            return self._send(e164, usage, None, client_ip, deliver=owner_id is None)
+        return self._send(e164, usage, owner_id, client_ip, deliver=owner_id is not None)
 
     def _request_own_code(
         self, phone: object, usage: Usage, user: PhoneUser, client_ip: str
@@ -145,8 +144,8 @@ class Flows:
             e164 = self.challenges.admit(phone, usage, client_ip)
             # A number held by any account (this one included) gets no usable code, and
             # nothing observable depends on that (see dispatch).
-            owner = self.users.by_phone(e164)
-            return self._send(e164, usage, user.get_id(), client_ip, deliver=owner is None)
+            held = self.users.owner_id(e164) is not None
+            return self._send(e164, usage, user.get_id(), client_ip, deliver=not held)
         if not user.phone:
             raise ActionNotAllowed("no_phone")
         e164 = self.challenges.admit(user.phone, usage, client_ip)

@@ -25,7 +25,7 @@ from flask import current_app
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import transaction
@@ -198,6 +198,26 @@ class UserStore:
 
     def by_phone(self, e164: str) -> Any:
         return self.db.session.execute(self._by_phone, {"phone": e164}).scalar_one_or_none()
+
+    def owner_id(self, e164: str) -> str | None:
+        """The ``get_id()`` of the user holding ``e164``, or ``None``. One column read when
+        the model keeps Flask-Login's own ``get_id`` (``str(self.id)``); else the user is
+        loaded and asked."""
+        if self._id_read is not None:
+            found = self.db.session.execute(self._id_read, {"phone": e164}).scalar_one_or_none()
+            return None if found is None else str(found)
+        owner = self.by_phone(e164)
+        return None if owner is None else str(owner.get_id())
+
+    @functools.cached_property
+    def _id_read(self) -> sa.Select[Any] | None:
+        """Built once, when the model's ``get_id`` is ``UserMixin``'s on an ``id`` column."""
+        column = getattr(self.model, "id", None)
+        if getattr(self.model, "get_id", None) is not UserMixin.get_id or not isinstance(
+            column, InstrumentedAttribute
+        ):
+            return None
+        return sa.select(column).where(self.model.phone == sa.bindparam("phone"))
 
     @functools.cached_property
     def _by_phone(self) -> sa.Select[Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_sms_otp import ConfigurationError, PhoneUserMixin, SmsOtp
 from flask_sms_otp.connectors.memory import SentSms
+from flask_sms_otp.state import get_state
 
 from .helpers import (
     PASSWORD,
@@ -360,3 +361,44 @@ def test_the_apps_user_loader_decides(
     refused.add(user_id)
     response = client.sign_in_by_code(PHONE, sms_outbox)
     assert (response.status_code, error_code(response)) == (400, "invalid_code")
+
+
+def test_a_model_with_its_own_get_id_signs_in_by_it(
+    build: Callable[..., Made], sms_outbox: list[SentSms]
+) -> None:
+    """A model whose ``get_id`` is not Flask-Login's ``str(self.id)`` (here: an opaque
+    ``member-<id>``) is asked for it: a code sent to its number is bound to that id, and the
+    app's loader, which knows only that form, signs the holder in."""
+    login_manager = LoginManager()
+    holder: dict[str, Made] = {}
+
+    def define(db: SQLAlchemy) -> type[Any]:
+        class Member(UserMixin, PhoneUserMixin, db.Model):  # type: ignore[name-defined,misc]
+            id: Mapped[int] = mapped_column(primary_key=True)
+
+            def get_id(self) -> str:
+                return f"member-{self.id}"
+
+        return Member
+
+    @login_manager.user_loader  # type: ignore[untyped-decorator]
+    def load(user_id: str) -> Any:
+        prefix, _, number = user_id.partition("-")
+        if prefix != "member" or not number.isdigit():
+            return None
+        made = holder["made"]
+        return made.db.session.get(made.model, int(number))
+
+    made = holder["made"] = build(define, login_manager=login_manager)
+    client, created = sign_up(made, sms_outbox)
+    assert created.status_code == 201, created.get_json()
+    assert client.post("/sign-out").status_code == 204
+    assert client.sign_in_by_code(PHONE, sms_outbox).status_code == 200
+    assert client.signed_in_phone() == PHONE
+    with made.app.app_context():
+        Challenge = get_state(made.app).models.Challenge
+        bound = made.db.session.execute(
+            sa.select(Challenge.user_id).where(Challenge.usage == "SignIn")
+        ).scalar_one()
+    assert bound is not None
+    assert bound.startswith("member-")
