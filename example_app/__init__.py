@@ -39,6 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(
         SQLALCHEMY_DATABASE_URI="sqlite:///example.db",  # in the instance folder
         SMS_OTP_CONNECTOR="console",
+        # Start from the regions your users are in, never from every region: numbers in
+        # countries an app does not serve are where SMS pumping makes its money.
+        SMS_OTP_ALLOWED_REGIONS=["CN", "GB", "US"],
         # Development runs on http://127.0.0.1:5000: a Secure cookie would never come back.
         SMS_OTP_SECURE_COOKIES=False,
         SESSION_COOKIE_SAMESITE="Lax",

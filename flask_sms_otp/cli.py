@@ -47,9 +47,10 @@ def check_command(ping: bool) -> None:
         f"lockout: {s.lockout_threshold} consecutive failures lock for {s.lockout_duration} s"
     )
     regions = ", ".join(sorted(s.allowed_regions)) if s.allowed_regions else "any"
+    blocked = ", ".join(sorted(s.blocked_regions)) if s.blocked_regions else "none"
     click.echo(
         f"numbers: default region {s.default_region or 'none'}, regions {regions}, "
-        f"VoIP {'allowed' if s.allow_voip else 'refused'}"
+        f"blocked {blocked}, VoIP {'allowed' if s.allow_voip else 'refused'}"
     )
     if ping:
         redact = state.connector.redactor()  # the provider may echo the credentials

@@ -26,8 +26,12 @@ def normalize_phone(
     default_region: str | None = None,
     allowed_regions: frozenset[str] | None = None,
     allow_voip: bool = False,
+    blocked_regions: frozenset[str] | None = None,
 ) -> str:
     """Return ``raw`` as an E.164 string, or raise :class:`InvalidPhoneNumber`.
+
+    A number of a region outside ``allowed_regions`` (when given) or in ``blocked_regions``
+    is refused like any unacceptable number (``reason`` ``"region"``).
 
     Accepts spaces, dashes, dots, brackets, full-width and other Unicode digits, a ``+``
     or ``00`` international prefix, and national formats when ``default_region`` is set.
@@ -55,8 +59,9 @@ def normalize_phone(
         allow_voip and number_type == PhoneNumberType.VOIP
     ):
         raise InvalidPhoneNumber("number_type")
-    if allowed_regions is not None and phonenumbers.region_code_for_number(number) not in (
-        allowed_regions
+    region = phonenumbers.region_code_for_number(number)
+    if (allowed_regions is not None and region not in allowed_regions) or (
+        blocked_regions is not None and region in blocked_regions
     ):
         raise InvalidPhoneNumber("region")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
@@ -69,6 +74,7 @@ def normalize_with(settings: Settings, raw: Any) -> str:
         default_region=settings.default_region,
         allowed_regions=settings.allowed_regions,
         allow_voip=settings.allow_voip,
+        blocked_regions=settings.blocked_regions,
     )
 
 

@@ -113,6 +113,12 @@ class Settings:
         parsers.regions,
         "regions whose numbers are accepted; None accepts every region",
     )
+    blocked_regions: frozenset[str] | None = option(
+        "SMS_OTP_BLOCKED_REGIONS",
+        None,
+        parsers.regions,
+        "regions whose numbers are refused, even when allowed; None blocks none",
+    )
     allow_voip: bool = option(
         "SMS_OTP_ALLOW_VOIP",
         False,

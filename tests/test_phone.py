@@ -96,3 +96,14 @@ def test_mask_and_region() -> None:
     assert mask_phone("+8613800138000") == "+*********8000"
     assert region_of("+8613800138000") == "CN"
     assert region_of("+12015550123") == "US"
+
+
+def test_blocked_regions_win_over_allowed_ones() -> None:
+    assert normalize_phone("+447400123456", blocked_regions=frozenset({"US"})) == "+447400123456"
+    with pytest.raises(InvalidPhoneNumber) as refused:
+        normalize_phone(
+            "+12015550123",
+            allowed_regions=frozenset({"US", "GB"}),
+            blocked_regions=frozenset({"US"}),
+        )
+    assert refused.value.reason == "region"

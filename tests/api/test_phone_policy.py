@@ -7,6 +7,7 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
 
+from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import SentSms
 
 from ..helpers import (
@@ -108,3 +109,24 @@ def test_the_stored_number_is_e164_however_it_was_typed(
     assert client.post("/sign-out").status_code == 204
     # Any spelling signs in to the one account.
     assert client.sign_in_password("＋１ ２０１ ５５５ ０１２３").status_code == 200
+
+
+def test_a_blocked_region_is_refused_like_an_invalid_number_even_when_allowed(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(SMS_OTP_ALLOWED_REGIONS=["GB", "US"], SMS_OTP_BLOCKED_REGIONS="US")
+    client = ApiClient(app)
+    blocked = client.send_code(US_PHONE, "Register")
+    invalid = client.send_code("+12001230101", "Register")  # not an assigned range
+    assert (blocked.status_code, error_code(blocked)) == (400, "invalid_phone")
+    assert blocked.get_json() == invalid.get_json()
+    assert sms_outbox == []
+    assert client.send_code("+447400123456", "Register").status_code == 202
+    assert [m.to for m in sms_outbox] == ["+447400123456"]
+
+
+def test_the_example_app_starts_from_an_allow_list(make_example_app: AppFactory) -> None:
+    app = make_example_app()
+    assert get_state(app).settings.allowed_regions == frozenset({"CN", "GB", "US"})
+    response = ApiClient(app).send_code("+33612345678", "Register")  # a French mobile
+    assert (response.status_code, error_code(response)) == (400, "invalid_phone")
