@@ -12,6 +12,8 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 import phonenumbers
@@ -197,3 +199,65 @@ def hash_method(key: str, value: Any) -> str:
             f"'pbkdf2:sha256:1000000', got {value!r}",
         )
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class TestNumber:
+    """A configured test number's fixed code and the last day (UTC) it is one."""
+
+    __test__ = False  # not a pytest class
+
+    code: str
+    until: date
+
+
+def test_numbers(key: str, value: Any) -> Mapping[str, TestNumber]:
+    """``{"+15555550100": {"code": "123456", "until": "2027-03-01"}}``, as a dict or its
+    JSON text: E.164 numbers (fictional ones too), each with a code of digits and an ISO
+    date. The code's length is checked against ``SMS_OTP_CODE_LENGTH`` by the settings."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(key, "must map numbers to {'code': ..., 'until': 'YYYY-MM-DD'}")
+    numbers: dict[str, TestNumber] = {}
+    for raw, entry in value.items():
+        e164 = _test_e164(key, raw)
+        if not isinstance(entry, Mapping) or set(entry) != {"code", "until"}:
+            raise ConfigurationError(
+                key, f"{raw!r} must map to {{'code': ..., 'until': 'YYYY-MM-DD'}}"
+            )
+        code = entry["code"]
+        if not isinstance(code, str) or not (code.isascii() and code.isdigit()):
+            raise ConfigurationError(key, f"the code of {raw!r} must be a string of digits")
+        numbers[e164] = TestNumber(code=code, until=_iso_date(key, raw, entry["until"]))
+    return numbers
+
+
+def _test_e164(key: str, raw: Any) -> str:
+    """A number written in E.164; it may be fictional (+1 555-0100), never unparsable."""
+    if not isinstance(raw, str) or not raw.startswith("+"):
+        raise ConfigurationError(key, f"{raw!r} is not an E.164 number such as '+15555550100'")
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        raise ConfigurationError(key, f"{raw!r} is not a phone number") from None
+    e164 = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    if number.extension or not phonenumbers.is_possible_number(number) or e164 != raw:
+        raise ConfigurationError(key, f"{raw!r} is not an E.164 number such as '+15555550100'")
+    return e164
+
+
+def _iso_date(key: str, raw: str, value: Any) -> date:
+    if type(value) is date:
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigurationError(key, f"the 'until' of {raw!r} must be a date like '2027-03-01'")

@@ -19,6 +19,7 @@ from limits import RateLimitItem
 
 from . import config_parsers as parsers
 from .config_parsers import Parser
+from .errors import ConfigurationError
 
 T = TypeVar("T")
 _C = TypeVar("_C")
@@ -221,6 +222,22 @@ class Settings:
         parsers.rate_limits(),
         "password attempts per IP",
     )
+
+    test_numbers: Mapping[str, parsers.TestNumber] = option(
+        "SMS_OTP_TEST_NUMBERS",
+        {},
+        parsers.test_numbers,
+        "numbers with a fixed code until a date, never sent to: app-store review and CI",
+    )
+
+    def __post_init__(self) -> None:
+        for e164, number in self.test_numbers.items():
+            if len(number.code) != self.code_length:
+                raise ConfigurationError(
+                    "SMS_OTP_TEST_NUMBERS",
+                    f"the code of {e164!r} must have {self.code_length} digits "
+                    "(SMS_OTP_CODE_LENGTH)",
+                )
 
     @property
     def connect_timeout(self) -> float:
