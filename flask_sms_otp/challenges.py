@@ -41,7 +41,7 @@ from .errors import (
 from .limits import RateLimits
 from .lockout import Lockout
 from .models import Models, as_utc, as_utc_or_none, utc
-from .phone import normalize_with
+from .phone import normalize_with, test_code
 from .records import DeliveryRecords
 from .settings import Settings
 from .usage import HOLDER_USAGES, Usage
@@ -118,6 +118,8 @@ class Issued:
     #: False for a silent challenge: nothing is ever sent, and no code verifies it.
     delivered: bool
     resend: bool
+    #: A configured test number's challenge: its code is the fixed one, and nothing is sent.
+    test: bool = False
 
 
 class ChallengeService:
@@ -167,12 +169,14 @@ class ChallengeService:
         :class:`RateLimitUnavailable` (503, nothing sent while the storage is down).
         """
         ip = _client_ip(client_ip)
+        now = self._now()
         try:
-            e164 = normalize_with(self.settings, phone)
+            e164 = normalize_with(self.settings, phone, now=now)
         except InvalidPhoneNumber:
             self.limits.hit_invalid(ip)
             raise
-        self._count_send(e164, Usage(usage), ip)
+        if test_code(self.settings, e164, now) is None:  # a test number sends nothing
+            self._count_send(e164, Usage(usage), ip)
         return e164
 
     def create(
@@ -196,7 +200,10 @@ class ChallengeService:
         usage = Usage(usage).value
         now = self._now()
         challenge_id = secrets.token_urlsafe(24)
-        code, digest = self._new_code(challenge_id, usage, e164, deliver and make_code)
+        fixed = test_code(self.settings, e164, now)
+        code, digest = self._new_code(
+            challenge_id, usage, e164, deliver and (make_code or fixed is not None), fixed
+        )
         # One round trip: the row goes in unless the number is locked.
         inserted = conn.execute(
             self._sql.insert_unless_locked,
@@ -215,7 +222,8 @@ class ChallengeService:
         if inserted.first() is None:
             locked = self.lockout.locked_for(conn, e164, now, silent=not deliver)
             raise TooManyAttempts(retry_after=locked)
-        return Issued(self._issued(challenge_id, usage, e164, now), code, deliver, False)
+        issued = self._issued(challenge_id, usage, e164, now)
+        return Issued(issued, code, deliver, False, test=fixed is not None)
 
     def renew(
         self,
@@ -244,8 +252,12 @@ class ChallengeService:
         locked = self.lockout.locked_for(conn, row.phone, now, silent=not row.delivered)
         if locked is not None:
             raise TooManyAttempts(retry_after=locked)
-        self._count_send(row.phone, Usage(row.usage), _client_ip(client_ip))
-        code, digest = self._new_code(row.id, row.usage, row.phone, row.delivered and make_code)
+        fixed = test_code(self.settings, row.phone, now)
+        if fixed is None:  # a test number sends nothing
+            self._count_send(row.phone, Usage(row.usage), _client_ip(client_ip))
+        code, digest = self._new_code(
+            row.id, row.usage, row.phone, row.delivered and (make_code or fixed is not None), fixed
+        )
         cooldown_edge = now - timedelta(seconds=self.settings.resend_cooldown)
         result = conn.execute(
             self._sql.renew,
@@ -260,7 +272,7 @@ class ChallengeService:
         if _rowcount(result) != 1:  # a concurrent resend or use won the row
             raise ResendNotAllowed()
         issued = self._issued(row.id, row.usage, row.phone, now)
-        return Issued(issued, code, row.delivered, True)
+        return Issued(issued, code, row.delivered, True, test=fixed is not None)
 
     def rearm(self, conn: sa.Connection, challenge_id: str) -> Issued | None:
         """A new code for a queued challenge, made where it is sent (the worker), its
@@ -429,12 +441,15 @@ class ChallengeService:
         return _rowcount(result) == 1
 
     def _new_code(
-        self, challenge_id: str, usage: str, phone: str, make: bool
+        self, challenge_id: str, usage: str, phone: str, make: bool, fixed: str | None = None
     ) -> tuple[str | None, str]:
         """A code and the digest to store; without ``make``, no code and a digest that
-        matches none (a silent challenge, or one whose code the worker makes)."""
+        matches none (a silent challenge, or one whose code the worker makes). A test
+        number's code is its ``fixed`` one, stored as a digest like any other."""
         if not make:
             return None, unusable_digest()
+        if fixed is not None:
+            return fixed, self.codes.digest(challenge_id, usage, phone, fixed)
         return self.codes.new(challenge_id, usage, phone)
 
     def _now(self) -> datetime:

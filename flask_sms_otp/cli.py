@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from .connectors.registry import available_connectors
 from .errors import DeliveryError, InvalidPhoneNumber
-from .phone import mask_phone, normalize_with
+from .phone import mask_phone, normalize_with, test_code
 from .redaction import MAX_MESSAGE
 from .state import get_state as _state
 from .usage import Usage
@@ -90,11 +90,16 @@ def send_test_command(phone: str, usage: str, locale: str | None) -> None:
     """
     state = _state()
     try:
-        e164 = normalize_with(state.settings, phone)
+        e164 = normalize_with(state.settings, phone, now=state.challenges.clock())
     except InvalidPhoneNumber as exc:
         raise click.BadParameter(
             f"not an accepted phone number ({exc.reason})", param_hint="PHONE"
         ) from None
+    if test_code(state.settings, e164, state.challenges.clock()) is not None:
+        raise click.BadParameter(
+            "a test number (SMS_OTP_TEST_NUMBERS): nothing is ever sent to it",
+            param_hint="PHONE",
+        )
     code = state.challenges.codes.generator(state.settings.code_length)
     message = state.delivery.message(to=e164, usage=usage, code=code, locale=locale)
     try:

@@ -62,7 +62,11 @@ class Codes:
     def new(self, challenge_id: str, usage: str, phone: str) -> tuple[str, str]:
         """A fresh code for the challenge, and the digest to store."""
         code = self.generator(self.length)
-        return code, code_digest(self.keys[0], challenge_id, usage, phone, code)
+        return code, self.digest(challenge_id, usage, phone, code)
+
+    def digest(self, challenge_id: str, usage: str, phone: str, code: str) -> str:
+        """The digest to store for ``code`` (a test number's fixed one, or a fresh one)."""
+        return code_digest(self.keys[0], challenge_id, usage, phone, code)
 
     def matches(self, challenge_id: str, usage: str, phone: str, code: object, stored: str) -> bool:
         """Whether ``code`` is the challenge's: strict format first, then every key's

@@ -7,6 +7,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar, cast, overload
 
 from flask import Flask
@@ -34,6 +35,7 @@ from .limits import RateLimits
 from .lockout import Lockout
 from .models import models_for
 from .notices import Notices
+from .phone import mask_phone, test_code
 from .records import DeliveryRecords
 from .sender import BackgroundSender
 from .session_records import SessionRecords
@@ -112,6 +114,7 @@ class SmsOtp:
                 "flask-sms-otp uses the 'console' connector outside DEBUG/TESTING: codes are "
                 "printed, not sent. Set SMS_OTP_CONNECTOR for production."
             )
+        _warn_of_test_numbers(settings, self.clock())
         if app.config.get("RATELIMIT_SWALLOW_ERRORS"):
             raise ConfigurationError(
                 "RATELIMIT_SWALLOW_ERRORS",
@@ -368,3 +371,18 @@ def _init_i18n(app: Flask) -> None:
     app.add_template_global(i18n.gettext_html, "_sms_html")
     app.add_template_global(i18n.page_language, "sms_otp_language")
     app.add_template_global(i18n.format_moment, "sms_otp_moment")
+
+
+def _warn_of_test_numbers(settings: Settings, now: datetime) -> None:
+    """Test numbers sign in with a fixed code: say so at every start while any is active."""
+    active = sorted(
+        (number.until, e164)
+        for e164, number in settings.test_numbers.items()
+        if test_code(settings, e164, now) is not None
+    )
+    if active:
+        logger.warning(
+            "flask-sms-otp: SMS_OTP_TEST_NUMBERS is active: %s sign in with a fixed code "
+            "and are never sent to",
+            ", ".join(f"{mask_phone(e164)} until {until.isoformat()}" for until, e164 in active),
+        )

@@ -35,7 +35,7 @@ from .errors import (
 )
 from .limits import RateLimits
 from .notices import Notice, Notices
-from .phone import normalize_with
+from .phone import normalize_with, test_code
 from .session_records import SessionRecord, SessionRecords
 from .settings import Settings
 from .usage import ANONYMOUS_USAGES, SIGNED_IN_USAGES, Usage
@@ -211,7 +211,7 @@ class Flows:
         """The signed-in user, or :class:`MfaRequired` when a second step is needed."""
         if "password" not in self.settings.sign_in_methods:
             raise MethodDisabled()
-        e164 = normalize_with(self.settings, phone)
+        e164 = normalize_with(self.settings, phone, now=self.challenges.clock())
         if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX_LENGTH:
             raise InvalidRequest("password_missing", field="password")
         self.limits.hit_password_attempt(e164, client_ip)
@@ -418,7 +418,10 @@ class Flows:
         return usage
 
     def _notify(self, notice: Notice, phone: str | None) -> None:
-        """Send ``notice`` once the change it tells of is committed."""
+        """Send ``notice`` once the change it tells of is committed; never to a test
+        number (nothing is ever sent to one)."""
+        if phone and test_code(self.settings, phone, self.challenges.clock()) is not None:
+            return
         app = _app()
         transaction.after_commit(lambda: self.notices.send(app, notice, phone))
 

@@ -7,12 +7,14 @@ fraud makes its money, so they are refused before any SMS is sent. VOIP is opt-i
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from .errors import InvalidPhoneNumber
+from .models import utc
 from .settings import Settings
 
 MAX_INPUT_LENGTH = 32
@@ -67,8 +69,19 @@ def normalize_phone(
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
-def normalize_with(settings: Settings, raw: Any) -> str:
-    """:func:`normalize_phone` with the app's configured policy."""
+def normalize_with(settings: Settings, raw: Any, *, now: datetime) -> str:
+    """:func:`normalize_phone` with the app's configured policy. A configured test number
+    (``SMS_OTP_TEST_NUMBERS``) passes it until its day is over, fictional or not; after
+    that it is an ordinary number again."""
+    if settings.test_numbers and isinstance(raw, str) and len(raw) <= MAX_INPUT_LENGTH:
+        try:
+            number = phonenumbers.parse(raw.strip(), settings.default_region)
+        except NumberParseException:
+            number = None
+        if number is not None and not number.extension:
+            e164 = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+            if test_code(settings, e164, now) is not None:
+                return e164
     return normalize_phone(
         raw,
         default_region=settings.default_region,
@@ -93,3 +106,12 @@ def mask_phone(e164: str) -> str:
     if len(digits) <= 4:
         return "+" + "*" * len(digits)
     return "+" + "*" * (len(digits) - 4) + digits[-4:]
+
+
+def test_code(settings: Settings, e164: str, now: datetime) -> str | None:
+    """The fixed code of ``e164`` if it is a test number on ``now`` (through its ``until``
+    day, UTC), else ``None``: past it, the number is an ordinary one."""
+    number = settings.test_numbers.get(e164)
+    if number is None or utc(now).date() > number.until:
+        return None
+    return number.code
