@@ -271,3 +271,16 @@ def test_a_reset_sends_no_notice_to_a_test_number(
     body = {"verification_id": vid, "code": CODE, "password": PASSWORD}
     assert client.post("/reset-password", body).status_code == 204
     assert sms_outbox == []  # no PasswordChanged notice either
+
+
+def test_queued_delivery_queues_nothing_for_a_test_number(
+    make_app: AppFactory, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(clock=clock, SMS_OTP_TEST_NUMBERS=TEST_NUMBERS, SMS_OTP_DELIVERY="celery")
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(get_state(app).dispatcher, "enqueue", lambda *a: queued.append(a))
+    client = ApiClient(app)
+    vid = client.request_code(TEST_PHONE, "Register")
+    assert client.post("/sign-up", {"verification_id": vid, "code": CODE}).status_code == 201
+    client.request_code("+12015550123", "Register")
+    assert len(queued) == 1  # the real number's, not the test number's
