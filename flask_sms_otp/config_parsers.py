@@ -30,6 +30,8 @@ SIGN_IN_METHODS = frozenset({"password", "code"})
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_APP_HASH = re.compile(r"[A-Za-z0-9+/]{11}")
 _HASH_METHOD = re.compile(r"scrypt(:\d+:\d+:\d+)?|pbkdf2:sha(256|512)(:\d+)?")
 
 
@@ -115,6 +117,31 @@ def connector_config(key: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigurationError(key, "must be a dict (Logto's connector JSON) or a JSON object")
     return dict(value)
+
+
+def host_name_or_none(key: str, value: Any) -> str | None:
+    """A bare host name (``example.com``: no scheme, port, path or trailing dot), lower
+    case; ``None`` or ``""`` for none."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(key, "must be a host name such as 'example.com'")
+    host = value.strip().lower()
+    labels = host.split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ConfigurationError(
+            key, "must be a bare host name such as 'example.com' (no scheme, port or path)"
+        )
+    return host
+
+
+def app_hash_or_none(key: str, value: Any) -> str | None:
+    """An Android SMS Retriever app hash: 11 characters of base64; ``None`` or ``""``."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _APP_HASH.fullmatch(value.strip()):
+        raise ConfigurationError(key, "must be the app's 11-character hash (base64)")
+    return value.strip()
 
 
 def region_or_none(key: str, value: Any) -> str | None:

@@ -43,6 +43,20 @@ def builtin_text(usage: str, payload: Mapping[str, Any], locale: str | None) -> 
     return render(translate(locale, source_text(usage)), payload)
 
 
+def autofill_lines(text: str, code: str, *, domain: str | None, app_hash: str | None) -> str:
+    """``text`` with the lines that let a phone fill ``code`` in, each when configured: the
+    Android SMS Retriever app hash, then the origin-bound line ``@domain #code`` of WebOTP
+    and iOS, which must be the message's last line."""
+    lines = [text]
+    if domain is not None or app_hash is not None:
+        lines.append("")
+    if app_hash is not None:
+        lines.append(app_hash)
+    if domain is not None:
+        lines.append(f"@{domain} #{code}")
+    return "\n".join(lines)
+
+
 class Delivery:
     def __init__(
         self,
@@ -77,7 +91,12 @@ class Delivery:
             variables=variables,
             client_ip=client_ip,
             locale=locale,
-            text=builtin_text(usage, {**variables, "code": code}, locale),
+            text=autofill_lines(
+                builtin_text(usage, {**variables, "code": code}, locale),
+                code,
+                domain=self.settings.webotp_domain,
+                app_hash=self.settings.android_app_hash,
+            ),
         )
 
     def notice(self, *, to: str, usage: str, locale: str | None = None) -> SmsMessage:

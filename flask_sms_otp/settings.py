@@ -222,6 +222,18 @@ class Settings:
         parsers.rate_limits(),
         "password attempts per IP",
     )
+    webotp_domain: str | None = option(
+        "SMS_OTP_WEBOTP_DOMAIN",
+        None,
+        parsers.host_name_or_none,
+        "host name for the WebOTP line (@host #code) ending built-in code texts",
+    )
+    android_app_hash: str | None = option(
+        "SMS_OTP_ANDROID_APP_HASH",
+        None,
+        parsers.app_hash_or_none,
+        "Android SMS Retriever app hash (11 characters) added to built-in code texts",
+    )
 
     test_numbers: Mapping[str, parsers.TestNumber] = option(
         "SMS_OTP_TEST_NUMBERS",

@@ -108,3 +108,45 @@ def test_sign_up_in_chinese_with_the_countdown_translated(
         assert "您的注册验证码是" in [s for s in outbox if s.usage == "Register"][-1].text
     finally:
         context.close()
+
+
+# A stand-in for the browser's WebOTP: navigator.credentials.get answers once the test hands
+# it the code, as Chrome does when the SMS ending "@host #code" arrives.
+FAKE_WEBOTP = """
+window.OTPCredential = function OTPCredential() {};
+window.__webotpRequests = [];
+navigator.credentials.get = function (options) {
+  window.__webotpRequests.push(JSON.stringify(options.otp));
+  return new Promise(function (resolve, reject) {
+    window.__deliverSms = function (code) { resolve({type: "otp", code: code}); };
+    options.signal.addEventListener("abort", function () {
+      sessionStorage.setItem("webotp-aborted", "yes");
+      reject(new DOMException("aborted", "AbortError"));
+    });
+  });
+};
+"""
+
+
+def test_webotp_fills_the_code_in_and_signs_in(page: Page, live_example: str) -> None:
+    page.add_init_script(FAKE_WEBOTP)
+    page.goto(live_example + "/auth/sign-up")
+    page.get_by_label("Phone number").fill(PHONE)
+    page.get_by_role("button", name="Text me a code").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+    page.wait_for_function("() => typeof window.__deliverSms === 'function'")
+    assert page.evaluate("window.__webotpRequests") == ['{"transport":["sms"]}']
+    page.evaluate("code => window.__deliverSms(code)", last_code(PHONE, "Register"))
+    expect(page.get_by_text("You are signed in as")).to_contain_text(PHONE)
+    sign_out(page)
+
+    # Submitted by hand, the form aborts the request and signs in all the same.
+    page.goto(live_example + "/auth/sign-in/code")
+    page.evaluate("sessionStorage.clear()")
+    page.get_by_label("Phone number").fill(PHONE)
+    page.get_by_role("button", name="Text me a code").click()
+    page.wait_for_function("() => typeof window.__deliverSms === 'function'")
+    page.get_by_label("Code", exact=True).fill(last_code(PHONE, "SignIn"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("You are signed in as")).to_contain_text(PHONE)
+    assert page.evaluate("sessionStorage.getItem('webotp-aborted')") == "yes"

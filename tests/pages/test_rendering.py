@@ -83,6 +83,12 @@ def test_code_pages_are_accessible_and_have_a_resend_button(
     with visitor.get("/auth/sms-otp-static/sms_otp/resend.js") as script:
         assert script.status_code == 200
         assert b"data-resend-in" in script.get_data()
+    # WebOTP fills the code in where the browser has it; the field still says what it is.
+    assert "/auth/sms-otp-static/sms_otp/webotp.js" in page.text
+    with visitor.get("/auth/sms-otp-static/sms_otp/webotp.js") as script:
+        assert script.status_code == 200
+        assert b'transport: ["sms"]' in script.get_data()
+    assert Page(page.text).field("code")["autocomplete"] == "one-time-code"
     password = Page(page.text).field("password")
     assert password["autocomplete"] == "new-password"
 
