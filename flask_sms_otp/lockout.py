@@ -71,14 +71,8 @@ class Lockout:
     ) -> int | None:
         """Seconds until ``phone``'s real (or, with ``silent``, its silent) challenges may
         be issued and verified again, or ``None`` when they are not locked."""
-        return self.check(conn, phone, now, silent=silent)[0]
-
-    def check(
-        self, conn: sa.Connection, phone: str, now: datetime, *, silent: bool
-    ) -> tuple[int | None, int]:
-        """:meth:`locked_for`, and the consecutive failures counted so far."""
         row = conn.execute(self._read, {"p_phone": phone, "p_silent": silent}).one_or_none()
-        return (None, 0) if row is None else self.assess(row[0], row[1], now)
+        return None if row is None else self.assess(row[0], row[1], now)[0]
 
     def state_of(
         self, phone: sa.ColumnElement[str], delivered: sa.ColumnElement[bool]
@@ -97,7 +91,8 @@ class Lockout:
     def assess(
         locked_until: datetime | None, failures: int | None, now: datetime
     ) -> tuple[int | None, int]:
-        """What :meth:`check` answers, from the values :meth:`state_of` read."""
+        """Seconds the number stays locked (or ``None``) and its consecutive failures, from
+        the values :meth:`state_of` read."""
         if locked_until is None or as_utc(locked_until) <= now:
             return None, int(failures or 0)
         return max(1, math.ceil((as_utc(locked_until) - now).total_seconds())), int(failures or 0)
