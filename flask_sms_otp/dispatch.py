@@ -195,10 +195,10 @@ class PooledDispatcher(Dispatcher):
         locale: str | None,
         protected: bool,
     ) -> None:
-        message = self._message(issued, client_ip, locale)
         if not protected:
-            self._deliver(app, issued, message, quiet=False)
+            super()._send(app, issued, client_ip, locale, protected)
             return
+        message = self._message(issued, client_ip, locale)
         try:
             self.sender.submit(app, lambda: self._deliver(app, issued, message, quiet=True))
         except SenderBusy as busy:  # refused, not dropped: closed, recorded and signalled
