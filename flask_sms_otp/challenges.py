@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context
@@ -36,6 +36,7 @@ from .errors import (
     InvalidCode,
     InvalidPhoneNumber,
     ResendNotAllowed,
+    SendsHeld,
     TooManyAttempts,
 )
 from .limits import RateLimits
@@ -44,7 +45,7 @@ from .models import Models, as_utc, as_utc_or_none, utc
 from .phone import normalize_with, test_code
 from .records import DeliveryRecords
 from .settings import Settings
-from .usage import HOLDER_USAGES, Usage
+from .usage import HOLDER_USAGES, PROTECTED_USAGES, Usage
 
 #: Work done inside a successful verification's transaction (see :meth:`ChallengeService.verify`).
 AfterVerify = Callable[[sa.Connection, "VerifiedChallenge"], None]
@@ -52,6 +53,23 @@ AfterVerify = Callable[[sa.Connection, "VerifiedChallenge"], None]
 logger = logging.getLogger("flask_sms_otp")
 
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+class BotCheck(Protocol):
+    """A bot check asked before a code goes to a number anyone may name (:mod:`.captcha`)."""
+
+    #: ``"always"``, ``"guard"`` (only while the pumping guard holds the number) or ``"never"``.
+    when: str
+
+    def require(self, token: str | None, remote_ip: str | None) -> None:
+        """Return if ``token`` proves a person; else raise :class:`.CaptchaFailed`."""
+
+
+class SendGuard(Protocol):
+    """Holds sends to countries and number blocks that look pumped (:mod:`.guard`)."""
+
+    def retry_after(self, e164: str, now: datetime) -> int | None:
+        """Seconds until a hold on ``e164``'s country or block ends; ``None`` if none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +154,8 @@ class ChallengeService:
         lockout: Lockout,
         records: DeliveryRecords | None = None,
         clock: Clock = utcnow,
+        guard: SendGuard | None = None,
+        bot_check: BotCheck | None = None,
     ) -> None:
         self.db = db
         self.models = models
@@ -145,6 +165,8 @@ class ChallengeService:
         self.lockout = lockout
         self.records = records
         self.clock = clock
+        self.guard = guard
+        self.bot_check = bot_check
         self._sql = _Statements(models, settings, lockout)
 
     @contextmanager
@@ -155,7 +177,15 @@ class ChallengeService:
 
     # Issue and resend ------------------------------------------------------------------
 
-    def admit(self, phone: Any, usage: Usage | str, client_ip: str | None = None) -> str:
+    def admit(
+        self,
+        phone: Any,
+        usage: Usage | str,
+        client_ip: str | None = None,
+        *,
+        region: object = None,
+        captcha_token: str | None = None,
+    ) -> str:
         """Normalise ``phone`` and count one send of ``usage`` against the send limits;
         return the E.164 number.
 
@@ -167,16 +197,24 @@ class ChallengeService:
         request and without one, only the per-IP limits are left out. Raises
         :class:`InvalidPhoneNumber`, :class:`RateLimited` (429) or
         :class:`RateLimitUnavailable` (503, nothing sent while the storage is down).
+
+        A number anyone may name (:data:`~flask_sms_otp.usage.PROTECTED_USAGES`) is screened
+        first, before it can spend any budget: the bot check when asked for
+        (:class:`.CaptchaFailed`), and the pumping guard's holds (:class:`.SendsHeld`).
+        ``region`` reads a national number as one of that region's.
         """
         ip = _client_ip(client_ip)
         now = self._now()
         try:
-            e164 = normalize_with(self.settings, phone, now=now)
+            e164 = normalize_with(self.settings, phone, now=now, region=region)
         except InvalidPhoneNumber:
             self.limits.hit_invalid(ip)
             raise
         if test_code(self.settings, e164, now) is None:  # a test number sends nothing
-            self._count_send(e164, Usage(usage), ip)
+            usage = Usage(usage)
+            if usage in PROTECTED_USAGES:
+                self._screen(e164, ip, captcha_token, now)
+            self._count_send(e164, usage, ip)
         return e164
 
     def create(
@@ -254,6 +292,9 @@ class ChallengeService:
             raise TooManyAttempts(retry_after=locked)
         fixed = test_code(self.settings, row.phone, now)
         if fixed is None:  # a test number sends nothing
+            if row.delivered and Usage(row.usage) in PROTECTED_USAGES:
+                # A resend asks no bot check (its challenge passed one), but a hold stops it.
+                self._refuse_held(row.phone, now)
             self._count_send(row.phone, Usage(row.usage), _client_ip(client_ip))
         code, digest = self._new_code(
             row.id, row.usage, row.phone, row.delivered and (make_code or fixed is not None), fixed
@@ -423,6 +464,25 @@ class ChallengeService:
         return _rowcount(challenges), _rowcount(counters)
 
     # Internals -------------------------------------------------------------------------
+
+    def _screen(self, e164: str, ip: str | None, token: str | None, now: datetime) -> None:
+        """The bot check and the guard's holds, for a new code to a number anyone may name.
+        While the guard holds the number's country or block, a passed bot check lets the
+        send through (when one is configured), and without one the send is refused."""
+        check = self.bot_check
+        held = self.guard.retry_after(e164, now) if self.guard is not None else None
+        if check is not None and (
+            check.when == "always" or (check.when == "guard" and held is not None)
+        ):
+            check.require(token, ip)
+            return
+        if held is not None:
+            raise SendsHeld(retry_after=held)
+
+    def _refuse_held(self, e164: str, now: datetime) -> None:
+        held = self.guard.retry_after(e164, now) if self.guard is not None else None
+        if held is not None:
+            raise SendsHeld(retry_after=held)
 
     def _count_send(self, e164: str, usage: Usage, ip: str | None) -> None:
         if usage in HOLDER_USAGES:

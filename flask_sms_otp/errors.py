@@ -184,6 +184,24 @@ class RateLimited(HttpError, TooManyRequests):
         self.retry_after = self.retry_after_seconds = retry_after
 
 
+class SendsHeld(HttpError, TooManyRequests):
+    """The pumping guard holds sends to the number's country or block (:mod:`.guard`): no
+    SMS. The same answer for every number there, with or without an account."""
+
+    error_code = "sends_held"
+
+    def __init__(self, retry_after: int | None = None) -> None:
+        super().__init__(retry_after=retry_after)
+        self.retry_after = self.retry_after_seconds = retry_after
+
+
+class CaptchaFailed(HttpError, BadRequest):
+    """The bot check before an anonymous send was missing or failed: nothing was sent.
+    ``data`` carries the widget's ``provider`` and ``site_key``, so a client can show it."""
+
+    error_code = "captcha_failed"
+
+
 class RateLimitUnavailable(HttpError, ServiceUnavailable):
     """The rate-limit storage cannot be reached: fail closed, send nothing."""
 

@@ -116,16 +116,29 @@ class Flows:
     # Codes -------------------------------------------------------------------------------
 
     def request_code(
-        self, phone: object, usage: object, *, user: PhoneUser | None, client_ip: str
+        self,
+        phone: object,
+        usage: object,
+        *,
+        user: PhoneUser | None,
+        client_ip: str,
+        region: object = None,
+        captcha_token: str | None = None,
     ) -> IssuedChallenge:
-        """Send a code for ``usage``. Anonymous usages answer alike for every number."""
+        """Send a code for ``usage``. Anonymous usages answer alike for every number.
+        ``region`` reads a national number as that region's; ``captcha_token`` is the bot
+        check's answer, when one is asked (see :meth:`.ChallengeService.admit`)."""
         usage = self._usage(usage)
         if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
         if usage in SIGNED_IN_USAGES:
-            return self._request_own_code(phone, usage, _signed_in(user), client_ip)
+            return self._request_own_code(
+                phone, usage, _signed_in(user), client_ip, region, captcha_token
+            )
         # Counted against the send limits before the input is judged (see admit).
-        e164 = self.challenges.admit(phone, usage, client_ip)
+        e164 = self.challenges.admit(
+            phone, usage, client_ip, region=region, captcha_token=captcha_token
+        )
         owner_id = self.users.owner_id(e164)
         # Nothing observable may depend on who holds the number: a number in the wrong
         # state gets a silent challenge, and the send's outcome never shows (see dispatch).
@@ -134,14 +147,22 @@ class Flows:
         return self._send(e164, usage, owner_id, client_ip, deliver=owner_id is not None)
 
     def _request_own_code(
-        self, phone: object, usage: Usage, user: PhoneUser, client_ip: str
+        self,
+        phone: object,
+        usage: Usage,
+        user: PhoneUser,
+        client_ip: str,
+        region: object,
+        captcha_token: str | None,
     ) -> IssuedChallenge:
         """A signed-in user's code: to their own number, or (BindNewIdentifier) to the
         number they want, after they confirmed it is them."""
         if usage == Usage.BIND_NEW_IDENTIFIER:
             # Otherwise any signed-in session could text any number through the app.
             self.require_recent_verification(user)
-            e164 = self.challenges.admit(phone, usage, client_ip)
+            e164 = self.challenges.admit(
+                phone, usage, client_ip, region=region, captcha_token=captcha_token
+            )
             # A number held by any account (this one included) gets no usable code, and
             # nothing observable depends on that (see dispatch).
             held = self.users.owner_id(e164) is not None

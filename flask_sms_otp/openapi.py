@@ -51,13 +51,15 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "too_many_attempts": (429, "The code is out of attempts, or the number is locked."),
     "resend_not_allowed": (429, "Inside the resend cooldown, or past the resend cap."),
     "rate_limited": (429, "A send or password limit is reached."),
+    "sends_held": (429, "The pumping guard holds sends to this country or number block."),
+    "captcha_failed": (400, "The bot check was missing or failed; nothing was sent."),
     "server_error": (500, "The database refused a new user for a reason of the app's model."),
     "delivery_failed": (503, "The SMS could not be sent."),
     "rate_limit_unavailable": (503, "The rate-limit storage is down; nothing was sent."),
 }
 
 #: The send and password-attempt errors (and their storage failing closed).
-_SEND_ERRORS = ("rate_limited", "too_many_attempts", "rate_limit_unavailable")
+_SEND_ERRORS = ("rate_limited", "sends_held", "too_many_attempts", "rate_limit_unavailable")
 #: What checking a code may answer.
 _CODE_ERRORS = ("invalid_code", "too_many_attempts")
 
@@ -123,6 +125,7 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                 {202: _ref("Challenge")},
                 (
                     "invalid_phone",
+                    "captcha_failed",
                     "unauthorized",
                     "verification_required",
                     "method_disabled",

@@ -69,13 +69,19 @@ def normalize_phone(
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
-def normalize_with(settings: Settings, raw: Any, *, now: datetime) -> str:
+def normalize_with(settings: Settings, raw: Any, *, now: datetime, region: object = None) -> str:
     """:func:`normalize_phone` with the app's configured policy. A configured test number
     (``SMS_OTP_TEST_NUMBERS``) passes it until its day is over, fictional or not; after
-    that it is an ordinary number again."""
+    that it is an ordinary number again.
+
+    ``region`` (the country the person picked beside the number) reads a national number
+    as one of that region's, in place of ``SMS_OTP_DEFAULT_REGION``; a number typed with
+    its ``+`` country code is read as typed. A region phonenumbers does not know is
+    refused like an unacceptable number."""
+    default_region = settings.default_region if region is None else _region(region)
     if settings.test_numbers and isinstance(raw, str) and len(raw) <= MAX_INPUT_LENGTH:
         try:
-            number = phonenumbers.parse(raw.strip(), settings.default_region)
+            number = phonenumbers.parse(raw.strip(), default_region)
         except NumberParseException:
             number = None
         if number is not None and not number.extension:
@@ -84,11 +90,17 @@ def normalize_with(settings: Settings, raw: Any, *, now: datetime) -> str:
                 return e164
     return normalize_phone(
         raw,
-        default_region=settings.default_region,
+        default_region=default_region,
         allowed_regions=settings.allowed_regions,
         allow_voip=settings.allow_voip,
         blocked_regions=settings.blocked_regions,
     )
+
+
+def _region(value: object) -> str:
+    if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidPhoneNumber("region")
+    return value.upper()
 
 
 def region_of(e164: str) -> str | None:

@@ -73,6 +73,15 @@ def _rate_limited(data: Mapping[str, Any]) -> str:
     return _("Too many requests. Try again later.")
 
 
+def _sends_held(data: Mapping[str, Any]) -> str:
+    if data.get("retry_after"):
+        return _(
+            "Codes cannot be sent to this number right now. Try again %(when)s.",
+            when=when(data["retry_after"]),
+        )
+    return _("Codes cannot be sent to this number right now. Try again later.")
+
+
 def _invalid_request(data: Mapping[str, Any]) -> str:
     return INVALID_REQUEST_TEXTS[data["reason"]](data)
 
@@ -119,6 +128,8 @@ ERROR_TEXTS: dict[str, Wording] = {
     "too_many_attempts": _too_many_attempts,
     "resend_not_allowed": _resend_not_allowed,
     "rate_limited": _rate_limited,
+    "sends_held": _sends_held,
+    "captcha_failed": lambda data: _("Please complete the check that you are not a robot."),
     "server_error": lambda data: _("Something went wrong on our side. Please try again later."),
     "delivery_failed": lambda data: _(
         "The text message could not be sent. Please try again later."
