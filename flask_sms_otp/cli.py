@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from .connectors.registry import available_connectors
 from .errors import DeliveryError, InvalidPhoneNumber
+from .guard import PumpingGuard
 from .phone import mask_phone, normalize_with, test_code
 from .redaction import MAX_MESSAGE
 from .state import get_state as _state
@@ -144,9 +145,11 @@ def purge_command(records_days: int, sessions_days: int) -> None:
     if state.delivery.records is not None:
         records = state.delivery.records.purge(now - timedelta(days=records_days))
     sessions = state.session_records.purge(now - timedelta(days=sessions_days))
+    holds = state.guard.purge(now - timedelta(days=records_days)) if state.guard else 0
     click.echo(
         f"Deleted {challenges} expired challenges, {counters} empty failure counters, "
-        f"{records} delivery records older than {records_days} days "
+        f"{records} delivery records older than {records_days} days, "
+        f"{holds} pumping-guard holds ended as long ago "
         f"and {sessions} session records ended or unused for {sessions_days} days."
     )
 
@@ -173,3 +176,58 @@ def stats_command(days: int) -> None:
         click.echo(f"{row.country:<8}{row.sent:>8}{row.failed:>8}{row.verified:>10}{rate:>12}")
     if not rows:
         click.echo(f"no SMS in the last {days} days")
+
+
+@sms_otp_cli.group("guard", invoke_without_command=True)
+@click.option("--all", "past", is_flag=True, help="Also list the holds that have ended.")
+@click.pass_context
+@with_appcontext
+def guard_command(ctx: click.Context, past: bool) -> None:
+    """The pumping guard's holds: countries and number blocks whose anonymous sends are held
+    because their codes stopped being used. 'guard release KEY' ends one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    guard = _guard()
+    now = _state().challenges.clock()
+    holds = guard.holds(now, past=past)
+    if not holds:
+        click.echo("no holds" if past else "no active holds")
+        return
+    click.echo(f"{'scope':<8}{'key':<18}{'where':<16}{'used':>10}{'expected':>10}  until")
+    for hold in holds:
+        state = (
+            hold.until.isoformat(timespec="minutes")
+            if hold.active(now)
+            else f"ended ({hold.released_by or 'expired'})"
+        )
+        used = f"{hold.verified}/{hold.sent}"
+        click.echo(
+            f"{hold.scope:<8}{hold.key:<18}{hold.label:<16}{used:>10}"
+            f"{hold.baseline:>10.0%}  {state}"
+        )
+
+
+@guard_command.command("release")
+@click.argument("key", required=False)
+@click.option("--all", "everything", is_flag=True, help="Release every active hold.")
+@with_appcontext
+def guard_release_command(key: str | None, everything: bool) -> None:
+    """End the hold on KEY (a country code, or a block's key as 'guard' lists it); only
+    sends after the release are judged there from now on."""
+    if (key is None) != everything:
+        raise click.UsageError("give a KEY or --all")
+    guard = _guard()
+    now = _state().challenges.clock()
+    chosen = [hold for hold in guard.holds(now) if everything or hold.key == key]
+    if not chosen:
+        raise click.ClickException(f"no active hold on {key}" if key else "no active holds")
+    for hold in chosen:
+        if guard.release(hold.scope, hold.key, now):
+            click.echo(f"Released {hold.scope} {hold.label} ({hold.key})")
+
+
+def _guard() -> PumpingGuard:
+    guard = _state().guard
+    if guard is None:
+        raise click.ClickException("the pumping guard is off (SMS_OTP_PUMPING_GUARD = False)")
+    return guard

@@ -288,3 +288,78 @@ def _iso_date(key: str, raw: str, value: Any) -> date:
         except ValueError:
             pass
     raise ConfigurationError(key, f"the 'until' of {raw!r} must be a date like '2027-03-01'")
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """The pumping guard's thresholds (see :mod:`flask_sms_otp.guard`); times in seconds."""
+
+    enabled: bool = True
+    #: How far back the recent share of codes used is measured.
+    window: int = 3600
+    #: How far back (before the window) the usual share is measured.
+    baseline: int = 7 * 86400
+    #: How long a code has to be used before it counts as never used.
+    grace: int = 300
+    #: How long a hold lasts unless codes are used again or an operator releases it.
+    hold: int = 12 * 3600
+    #: At most this long between two judgements of one country or block, per process.
+    interval: int = 30
+    #: Codes a country (a block) must have sent in the window before it can be judged.
+    min_sends: int = 20
+    min_block_sends: int = 5
+    #: Held when the recent share falls below ``ratio`` times the usual one.
+    ratio: float = 0.5
+    #: The usual share assumed where there is not enough history yet.
+    default_share: float = 0.6
+
+
+_GUARD_INTS = {
+    "window": (60, 30 * 86400),
+    "baseline": (3600, 365 * 86400),
+    "grace": (0, 86400),
+    "hold": (60, 30 * 86400),
+    "interval": (0, 3600),
+    "min_sends": (1, 1_000_000),
+    "min_block_sends": (1, 1_000_000),
+}
+_GUARD_SHARES = ("ratio", "default_share")
+
+
+def pumping_guard(key: str, value: Any) -> GuardSettings:
+    """``False`` (off), or a dict (or its JSON text) of :class:`GuardSettings` fields, each
+    optional: ``{}`` is the guard with its defaults."""
+    if isinstance(value, str | bytes):
+        text = value.decode() if isinstance(value, bytes) else value
+        if text.strip().lower() in _FALSE:
+            value = False
+        else:
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+    if value is False or value is None:
+        return GuardSettings(enabled=False)
+    if value is True:
+        return GuardSettings()
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(key, "must be False or a dict of thresholds")
+    unknown = set(value) - {"enabled", *_GUARD_INTS, *_GUARD_SHARES}
+    if unknown:
+        raise ConfigurationError(key, f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
+    fields: dict[str, Any] = {}
+    if "enabled" in value:
+        fields["enabled"] = boolean(f"{key}['enabled']", value["enabled"])
+    for name, (low, high) in _GUARD_INTS.items():
+        if name in value:
+            fields[name] = integer(low, high)(f"{key}[{name!r}]", value[name])
+    for name in _GUARD_SHARES:
+        if name in value:
+            share = value[name]
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+                raise ConfigurationError(key, f"{name!r} must be a number above 0, at most 1")
+            fields[name] = float(share)
+    guard = GuardSettings(**fields)
+    if guard.grace >= guard.window:
+        raise ConfigurationError(key, "'grace' must be shorter than 'window'")
+    return guard

@@ -30,13 +30,14 @@ from .delivery import Delivery
 from .dispatch import Dispatcher, InlineDispatcher, PooledDispatcher, QueuedDispatcher
 from .errors import ConfigurationError
 from .flows import Flows
+from .guard import PumpingGuard
 from .guards import signed_in, verify_identity_first
 from .limits import RateLimits
 from .lockout import Lockout
 from .models import models_for
 from .notices import Notices
 from .phone import mask_phone, test_code
-from .records import DeliveryRecords
+from .records import DeliveryRecords, block_key
 from .sender import BackgroundSender
 from .session_records import SessionRecords
 from .settings import DEFAULTS, Settings, keys_reference
@@ -125,8 +126,13 @@ class SmsOtp:
         users = UserStore(self.db, self.user_model or default_user_model(self.db), settings)
         limiter = self.limiter or _create_limiter(app)
         limits = RateLimits(limiter, settings, enabled=_limits_enabled(limiter))
-        records = DeliveryRecords(self.db, models)
+        records = DeliveryRecords(self.db, models, block_key=block_key(secret))
         delivery = Delivery(connector, settings, records=records, clock=self.clock)
+        guard = (
+            PumpingGuard(self.db, models, records, settings.pumping_guard)
+            if settings.pumping_guard.enabled
+            else None
+        )
         challenges = ChallengeService(
             db=self.db,
             models=models,
@@ -140,6 +146,7 @@ class SmsOtp:
             lockout=Lockout(models, settings),
             records=records,
             clock=self.clock,
+            guard=guard,
         )
         sender = BackgroundSender(threads=settings.sender_threads, backlog=settings.sender_backlog)
         dispatcher = _dispatcher(settings, challenges, delivery, sender)
@@ -167,6 +174,7 @@ class SmsOtp:
             flows=flows,
             sender=sender,
             session_records=session_records,
+            guard=guard,
         )
         if settings.secure_cookies:
             _secure_cookie_defaults(app)

@@ -94,6 +94,10 @@ class DeliveryRecordColumns:
     phone_masked: Mapped[str] = mapped_column(sa.String(20))
     #: ISO region of the number ("CN", "US"), or "ZZ" when unknown.
     country: Mapped[str] = mapped_column(sa.String(2))
+    #: The number's block of 10,000 (the number without its last four digits), as a keyed
+    #: digest: the pumping guard counts per block, and with the masked number's last four
+    #: digits the block in clear would be the number.
+    block: Mapped[str | None] = mapped_column(sa.String(16), default=None)
     #: "sent" (the provider accepted it), "failed", or "queued" (handed to a task queue).
     status: Mapped[str] = mapped_column(sa.String(10))
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(128), default=None)
@@ -102,6 +106,30 @@ class DeliveryRecordColumns:
     created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
     #: When the code this message carried was verified.
     verified_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+
+class GuardHoldColumns:
+    """A country or number block the pumping guard holds, or held (:mod:`.guard`): one row
+    per country or block, reused by its next hold."""
+
+    __tablename__ = "sms_otp_guard_hold"
+
+    #: "country" or "block".
+    scope: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    #: The ISO region, or the block's digest (as in the delivery records).
+    key: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    country: Mapped[str] = mapped_column(sa.String(2))
+    #: What an operator reads: the region, or the block's first digits ("+44740****").
+    label: Mapped[str] = mapped_column(sa.String(20))
+    #: The evidence: codes sent and used in the window, and the share expected.
+    sent: Mapped[int] = mapped_column(sa.Integer)
+    verified: Mapped[int] = mapped_column(sa.Integer)
+    baseline: Mapped[float] = mapped_column(sa.Float)
+    held_at: Mapped[datetime] = mapped_column(Timestamp)
+    until: Mapped[datetime] = mapped_column(Timestamp)
+    released_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    #: "operator" (released by hand) or "recovered" (codes are used again).
+    released_by: Mapped[str | None] = mapped_column(sa.String(20), default=None)
 
 
 class SessionRecordColumns:
@@ -134,6 +162,7 @@ class Models:
     FailureCounter: type[FailureCounterColumns]
     DeliveryRecord: type[DeliveryRecordColumns]
     SessionRecord: type[SessionRecordColumns]
+    GuardHold: type[GuardHoldColumns]
 
 
 _models_by_db: weakref.WeakKeyDictionary[SQLAlchemy, Models] = weakref.WeakKeyDictionary()
@@ -152,6 +181,13 @@ def models_for(db: SQLAlchemy) -> Models:
             pass
 
         class SmsOtpDelivery(DeliveryRecordColumns, base):  # type: ignore[misc]
+            # What the pumping guard counts: recent sends per country and per block.
+            __table_args__ = (
+                sa.Index("ix_sms_otp_delivery_country_created_at", "country", "created_at"),
+                sa.Index("ix_sms_otp_delivery_block_created_at", "block", "created_at"),
+            )
+
+        class SmsOtpGuardHold(GuardHoldColumns, base):  # type: ignore[misc]
             pass
 
         class SmsOtpSession(SessionRecordColumns, base):  # type: ignore[misc]
@@ -166,8 +202,15 @@ def models_for(db: SQLAlchemy) -> Models:
             FailureCounter=SmsOtpFailureCounter,
             DeliveryRecord=SmsOtpDelivery,
             SessionRecord=SmsOtpSession,
+            GuardHold=SmsOtpGuardHold,
         )
-        for model in (SmsOtpChallenge, SmsOtpFailureCounter, SmsOtpDelivery, SmsOtpSession):
+        for model in (
+            SmsOtpChallenge,
+            SmsOtpFailureCounter,
+            SmsOtpDelivery,
+            SmsOtpSession,
+            SmsOtpGuardHold,
+        ):
             sa.event.listen(model, "load", _aware_on_load)
             sa.event.listen(model, "refresh", _aware_on_load)
         _models_by_db[db] = models

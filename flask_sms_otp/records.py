@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
 from .errors import DeliveryError
+from .limits import prefix_of
 from .models import Models, utc
 from .phone import mask_phone, region_of
 from .usage import Usage
@@ -32,10 +35,20 @@ class CountryStats:
         return self.verified / self.sent if self.sent else None
 
 
+_BLOCK_CONTEXT = b"flask-sms-otp number block"
+
+
+def block_key(secret: str | bytes) -> bytes:
+    """The key of the number blocks' digests, from the app's ``SECRET_KEY``."""
+    raw = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(raw, _BLOCK_CONTEXT, hashlib.sha256).digest()
+
+
 class DeliveryRecords:
-    def __init__(self, db: SQLAlchemy, models: Models) -> None:
+    def __init__(self, db: SQLAlchemy, models: Models, *, block_key: bytes = b"") -> None:
         self.db = db
         self.models = models
+        self._block_key = block_key
         Record = models.DeliveryRecord
         moment = Record.__table__.c.created_at.type  # type: ignore[attr-defined]
         # Built once: building a statement costs more than running it.
@@ -57,6 +70,11 @@ class DeliveryRecords:
             )
             .values(verified_at=sa.bindparam("at", type_=moment))
         )
+
+    def block_of(self, e164: str) -> str:
+        """The digest of the number's block of 10,000, as the records hold it."""
+        prefix = prefix_of(e164).encode()
+        return hmac.new(self._block_key, prefix, hashlib.sha256).hexdigest()[:16]
 
     def record(
         self,
@@ -85,6 +103,7 @@ class DeliveryRecords:
                     "usage": usage,
                     "phone_masked": mask_phone(phone),
                     "country": region_of(phone) or "ZZ",
+                    "block": self.block_of(phone),
                     "status": status,
                     "provider_message_id": (message_id or None) and message_id[:128],
                     "error": error.describe()[:500] if error is not None else None,

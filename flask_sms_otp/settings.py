@@ -235,6 +235,13 @@ class Settings:
         "Android SMS Retriever app hash (11 characters) added to built-in code texts",
     )
 
+    pumping_guard: parsers.GuardSettings = option(
+        "SMS_OTP_PUMPING_GUARD",
+        {},
+        parsers.pumping_guard,
+        "hold anonymous sends to a country or number block whose codes stop being used",
+    )
+
     test_numbers: Mapping[str, parsers.TestNumber] = option(
         "SMS_OTP_TEST_NUMBERS",
         {},

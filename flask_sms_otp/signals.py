@@ -8,6 +8,10 @@
 - ``verification_failed``: ``challenge_id``, ``usage``, ``phone`` (``None`` for unknown challenges),
   ``reason`` (``"invalid"``, ``"too_many_attempts"`` or ``"locked"``)
 - ``phone_locked``: ``phone``, ``until`` (an aware UTC datetime)
+- ``pumping_suspected``: ``hold`` (a :class:`~flask_sms_otp.guard.Hold`: ``scope``
+  "country" or "block", ``country``, ``label``, ``sent``, ``verified``, ``baseline``,
+  ``until``): the pumping guard began holding anonymous sends there
+- ``pumping_released``: ``hold``, ``by`` ("operator" or "recovered")
 
 Account events, with ``user`` (connect a receiver to notify the user by e-mail or SMS):
 
@@ -29,6 +33,8 @@ delivery_failed = _signals.signal("delivery-failed")
 code_verified = _signals.signal("code-verified")
 verification_failed = _signals.signal("verification-failed")
 phone_locked = _signals.signal("phone-locked")
+pumping_suspected = _signals.signal("pumping-suspected")
+pumping_released = _signals.signal("pumping-released")
 
 user_registered = _signals.signal("user-registered")
 user_signed_in = _signals.signal("user-signed-in")

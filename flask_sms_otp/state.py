@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .delivery import Delivery
     from .dispatch import Dispatcher
     from .flows import Flows
+    from .guard import PumpingGuard
     from .limits import RateLimits
     from .models import Models
     from .sender import BackgroundSender
@@ -44,6 +45,8 @@ class SmsOtpState:
     flows: Flows
     sender: BackgroundSender
     session_records: SessionRecords
+    #: ``None`` with ``SMS_OTP_PUMPING_GUARD = False``.
+    guard: PumpingGuard | None = None
 
     @property
     def user_model(self) -> type[Any]:

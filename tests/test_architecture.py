@@ -54,8 +54,10 @@ LAYERS: dict[str, int] = {
     "connectors/twilio.py": 1,
     "connectors/vonage.py": 1,
     "connectors/webhook.py": 1,
-    # 2 delivery: one SMS through the connector, its record, the background sender, notices
+    # 2 delivery: one SMS through the connector, its record, the background sender, notices,
+    # the pumping guard that learns from the records
     "delivery.py": 2,
+    "guard.py": 2,
     "notices.py": 2,
     "records.py": 2,
     "sender.py": 2,
