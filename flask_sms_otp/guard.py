@@ -10,6 +10,11 @@ default) and holds the country or block when it falls below ``ratio`` of it. Whi
 new code there needs the bot check (when one is configured, :mod:`.captcha`) or is refused
 (:class:`.SendsHeld`), alike for every number there, with an account or not.
 
+A hold is a denial of service to the people it covers, and anyone can make codes go unused.
+So a country with a history of its own (the app's own users) is held only when a bot check
+can let its people through; without one the guard only warns. Blocks, and countries the app
+has no history in (where pumping goes), are held either way.
+
 A code counts once it had ``grace`` seconds to be used, or sooner if it was. A hold ends at
 its ``until``; sooner when codes sent there after the bot check are used again; or when an
 operator releases it, after which only later sends are judged. Test numbers and holder
@@ -91,11 +96,16 @@ class PumpingGuard:
         models: Models,
         records: DeliveryRecords,
         settings: GuardSettings,
+        *,
+        bot_check: bool = False,
     ) -> None:
         self.db = db
         self.models = models
         self.records = records
         self.settings = settings
+        #: Whether a held send can still pass a bot check (else it is refused).
+        self.bot_check = bot_check
+        self._spared: dict[str, datetime] = {}
         self._holds: dict[tuple[str, str], Hold] = {}
         self._read_at: datetime | None = None
         self._next_judgement: dict[tuple[str, str], datetime] = {}
@@ -214,9 +224,11 @@ class PumpingGuard:
         if held and hold is not None:
             since = max(since, hold.held_at)
         minimum = config.min_sends if scope == COUNTRY else config.min_block_sends
+        established = False
         if scope == COUNTRY:
             recent, usual = self._tallies(scope, key, since, now)
             baseline = self._remember_baseline(country, usual, now)
+            established = usual.sent >= config.min_sends
         else:
             recent, _ = self._tallies(scope, key, since, now, history=False)
             baseline = self._baseline_of(country, now)
@@ -225,8 +237,26 @@ class PumpingGuard:
         low = recent.share < config.ratio * baseline
         if held and not low:
             self.release(scope, key, now, by="recovered")
+        elif not held and low and established and not self.bot_check:
+            self._spare(country, recent, baseline, now)
         elif not held and low:
             self._hold(scope, key, country, label, recent, baseline, now)
+
+    def _spare(self, country: str, recent: Tally, baseline: float, now: datetime) -> None:
+        """A country with a history of its own is not held without a bot check to let its
+        people through: anyone could otherwise shut the app's own country off by asking
+        for codes nobody types. Operators are told, once per window."""
+        if now < self._spared.get(country, now):
+            return
+        self._spared[country] = now + timedelta(seconds=self.settings.window)
+        logger.warning(
+            "pumping suspected: codes to %s are going unused (%d of %d used in the window; "
+            "%.0f%% expected), not held without a bot check (SMS_OTP_CAPTCHA)",
+            country,
+            recent.verified,
+            recent.sent,
+            baseline * 100,
+        )
 
     def _tallies(
         self, scope: str, key: str, since: datetime, now: datetime, *, history: bool = True

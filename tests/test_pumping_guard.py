@@ -15,6 +15,7 @@ from flask import Flask
 
 from flask_sms_otp import ConfigurationError, signals
 from flask_sms_otp.connectors.memory import SentSms
+from flask_sms_otp.errors import CaptchaFailed
 from flask_sms_otp.guard import Hold
 from flask_sms_otp.records import DeliveryRecords, block_key
 from flask_sms_otp.state import get_state
@@ -152,6 +153,48 @@ def test_a_country_with_no_history_is_held_when_its_codes_go_unused(
         ("country", "LV", 10)
     ]
     sign_up(app, ordinary(99), sms_outbox)
+
+
+class RefusingCheck:
+    """A bot check nobody here passes: the attacker has no token."""
+
+    when = "guard"
+
+    def require(self, token: str | None, remote_ip: str | None) -> None:
+        raise CaptchaFailed(provider="turnstile", site_key="site-key")
+
+
+@pytest.mark.parametrize("bot_check", [False, True])
+def test_the_apps_own_country_is_held_only_when_a_bot_check_can_let_its_people_through(
+    make_app: AppFactory,
+    clock: FakeClock,
+    sms_outbox: list[SentSms],
+    caplog: pytest.LogCaptureFixture,
+    bot_check: bool,
+) -> None:
+    # Anyone can make codes go unused: without a bot check, holding the app's own country
+    # would let a vandal shut out every new user there.
+    app = _app(make_app, clock)
+    history(app, clock, sms_outbox, sent=12, used=9)
+    state = get_state(app)
+    assert state.guard is not None
+    if bot_check:
+        state.guard.bot_check = True
+        state.challenges.bot_check = RefusingCheck()
+    vandal = ApiClient(app, ip="203.0.113.66")
+    answers = []
+    with caplog.at_level(logging.WARNING):
+        for step in range(30):  # one number per block: only the country can tell
+            answer = vandal.send_code(ordinary(2000 + step), "Register")
+            answers.append(answer.get_json().get("error", {}).get("code", "sent"))
+            clock.advance(60)
+    if bot_check:
+        assert answers.index("captcha_failed") == 15
+        assert set(answers[15:]) == {"captcha_failed"}
+    else:
+        assert set(answers) == {"sent"}
+        assert caplog.text.count("not held without a bot check") == 1
+        sign_up(app, ordinary(3000), sms_outbox)
 
 
 def test_a_held_block_answers_alike_for_numbers_with_and_without_an_account(
