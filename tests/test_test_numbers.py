@@ -133,6 +133,20 @@ def test_after_its_day_a_fictional_test_number_is_refused(
     assert sms_outbox == []
 
 
+def test_a_code_asked_just_before_the_day_ends_cannot_be_resent_to_a_provider_after(
+    make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
+) -> None:
+    app = _app(make_app, clock, None)
+    client = ApiClient(app)
+    clock.now = clock.now.replace(hour=23, minute=59)
+    clock.advance(24 * 3600)  # 2026-01-02 23:59, the last minute of UNTIL
+    vid = client.request_code(TEST_PHONE, "Register")
+    clock.advance(120)  # an ordinary, fictional number now: the policy refuses it
+    resent = client.post(f"/verification-codes/{vid}/resend")
+    assert (resent.status_code, error_code(resent)) == (400, "invalid_code")
+    assert sms_outbox == []
+
+
 def test_after_its_day_a_real_test_number_gets_real_codes(
     make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
