@@ -25,10 +25,30 @@ def sms_otp_cli() -> None:
 @sms_otp_cli.command("connectors")
 @with_appcontext
 def connectors_command() -> None:
-    """List the connectors that can be used; '*' marks the configured one."""
-    active = _state().settings.connector
+    """The configured connectors: their routes, circuit and failure rate over the last
+    24 hours; then every connector type that can be configured."""
+    state = _state()
+    router = state.delivery.router
+    since = state.challenges.clock() - timedelta(hours=24)
+    rates = state.delivery.records.failure_rates(since) if state.delivery.records else {}
+    click.echo(f"{'name':<16}{'type':<12}{'routes':<20}{'circuit':<22}failed (24 h)")
+    for key, entry in router.named.items():
+        circuit = router.circuit
+        if circuit.storage is None:
+            shown = "off"
+        elif circuit.is_open(key):
+            shown = "open"
+        else:
+            shown = f"closed ({circuit.failures(key)} in a row)"
+        tries, failed = rates.get(entry.label, (0, 0))
+        rate = f"{failed}/{tries} ({failed / tries:.0%})" if tries else "no tries"
+        routes = " ".join(router.routes_of(key)) or "none"
+        click.echo(f"{key:<16}{entry.connector.name:<12}{routes:<20}{shown:<22}{rate}")
+    click.echo("")
+    click.echo("connector types:")
+    in_use = {entry.connector.name for entry in router.named.values()}
     for name, target in available_connectors().items():
-        mark = "*" if name == active else " "
+        mark = "*" if name in in_use else " "
         click.echo(f"{mark} {name:<12} {target}")
 
 

@@ -363,3 +363,133 @@ def pumping_guard(key: str, value: Any) -> GuardSettings:
     if guard.grace >= guard.window:
         raise ConfigurationError(key, "'grace' must be shorter than 'window'")
     return guard
+
+
+_CONNECTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+@dataclass(frozen=True, slots=True)
+class NamedConnector:
+    """One entry of ``SMS_OTP_CONNECTORS``: a connector type and its Logto JSON."""
+
+    connector: str
+    config: Mapping[str, Any]
+
+
+def named_connectors(key: str, value: Any) -> Mapping[str, NamedConnector]:
+    """``{"name": {"connector": "twilio", "config": {...}}}`` (or its JSON text): several
+    connectors at once, each under a name of lower-case letters, digits, ``-`` and ``_``."""
+    value = _json_or_value(key, value)
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(key, "must map names to {'connector': ..., 'config': {...}}")
+    found: dict[str, NamedConnector] = {}
+    for name, entry in value.items():
+        if not isinstance(name, str) or not _CONNECTOR_NAME.fullmatch(name):
+            raise ConfigurationError(
+                key, f"{name!r} is not a connector name (a-z, 0-9, '-', '_'; at most 40)"
+            )
+        if not isinstance(entry, Mapping) or not set(entry) <= {"connector", "config"}:
+            raise ConfigurationError(key, f"{name!r} must be {{'connector': ..., 'config': {{}}}}")
+        if "connector" not in entry:
+            raise ConfigurationError(key, f"{name!r} names no connector type")
+        found[name] = NamedConnector(
+            connector=connector_name(f"{key}[{name!r}]", entry["connector"]),
+            config=connector_config(f"{key}[{name!r}]", entry.get("config") or {}),
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One entry of ``SMS_OTP_ROUTES``: the regions it serves (``None`` for every region)
+    and the connectors it tries, in order."""
+
+    regions: frozenset[str] | None
+    connectors: tuple[str, ...]
+
+    def serves(self, region: str | None) -> bool:
+        return self.regions is None or region in self.regions
+
+
+def routes(key: str, value: Any) -> tuple[Route, ...]:
+    """``[{"regions": ["CN"], "connectors": ["aliyun", "tencent"]}, {"regions": "*", ...}]``
+    (or its JSON text): the first route serving a number's region wins. The names are
+    checked against ``SMS_OTP_CONNECTORS`` by the settings."""
+    value = _json_or_value(key, value)
+    if value in (None, [], ()):
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ConfigurationError(key, "must be a list of {'regions': ..., 'connectors': [...]}")
+    found = []
+    for number, entry in enumerate(value, 1):
+        where = f"route {number}"
+        if not isinstance(entry, Mapping) or set(entry) != {"regions", "connectors"}:
+            raise ConfigurationError(
+                key, f"{where} must be {{'regions': ..., 'connectors': [...]}}"
+            )
+        regions = entry["regions"]
+        if regions == "*":
+            served = None
+        elif isinstance(regions, list | tuple) and regions:
+            for region in regions:
+                if not isinstance(region, str) or region not in phonenumbers.SUPPORTED_REGIONS:
+                    raise ConfigurationError(
+                        key, f"{where}: {region!r} is not an ISO 3166 region code such as 'CN'"
+                    )
+            served = frozenset(regions)
+        else:
+            raise ConfigurationError(key, f"{where}: 'regions' must be '*' or a list of regions")
+        names = entry["connectors"]
+        if (
+            not isinstance(names, list | tuple)
+            or not names
+            or not all(isinstance(n, str) for n in names)
+        ):
+            raise ConfigurationError(key, f"{where}: 'connectors' must list connector names")
+        if len(set(names)) != len(names):
+            raise ConfigurationError(key, f"{where} names a connector twice")
+        found.append(Route(served, tuple(names)))
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSettings:
+    """A connector that failed ``failures`` times in a row is skipped for ``cool_off`` s."""
+
+    enabled: bool = True
+    failures: int = 5
+    cool_off: int = 60
+
+
+def circuit_breaker(key: str, value: Any) -> CircuitSettings:
+    """``False`` (off), or ``{"failures": 5, "cool_off": 60}`` (each optional) or its JSON."""
+    value = _json_or_value(key, value)
+    if value is False or value is None:
+        return CircuitSettings(enabled=False)
+    if value is True:
+        return CircuitSettings()
+    if not isinstance(value, Mapping) or not set(value) <= {"failures", "cool_off"}:
+        raise ConfigurationError(key, "must be False or {'failures': ..., 'cool_off': ...}")
+    defaults = CircuitSettings()
+    return CircuitSettings(
+        failures=integer(1, 1000)(f"{key}['failures']", value.get("failures", defaults.failures)),
+        cool_off=integer(1, 86400)(f"{key}['cool_off']", value.get("cool_off", defaults.cool_off)),
+    )
+
+
+def _json_or_value(key: str, value: Any) -> Any:
+    """A value given as JSON text (from the environment) read; ``"false"`` is ``False``."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in _FALSE:
+        return False
+    if not value.strip():
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None

@@ -1,4 +1,10 @@
-"""Hands a message to the configured connector and reports the outcome.
+"""Hands a message to the connectors of its route and reports the outcome.
+
+A send tries the connectors of the number's route (:mod:`.routing`) in turn: after a
+failure that proves no SMS left (refused, rate-limited, unreachable, its circuit open), the
+next one at once; after one that may have sent it (the provider's answer was lost), none,
+and the challenge's next send starts with the connector after that one. Each try is one
+delivery record.
 
 Three steps, so the caller can fit them around its transaction: :meth:`Delivery.attempt`
 calls the provider and writes nothing, :meth:`Delivery.record` writes the delivery record
@@ -26,11 +32,12 @@ from flask import Flask
 from . import signals
 from .connectors.base import DeliveryResult, SmsConnector, SmsMessage
 from .connectors.templates import render
-from .errors import DeliveryError, ProviderUnavailable, SmsOtpError
+from .errors import DeliveryError, ProviderRejected, ProviderUnavailable, SmsOtpError
 from .i18n import translate
 from .phone import mask_phone
 from .records import DeliveryRecords
 from .redaction import Redactor
+from .routing import Named, Router
 from .settings import Settings
 from .sms_texts import source_text
 
@@ -60,16 +67,21 @@ def autofill_lines(text: str, code: str, *, domain: str | None, app_hash: str | 
 class Delivery:
     def __init__(
         self,
-        connector: SmsConnector,
+        connector: SmsConnector | Router,
         settings: Settings,
         *,
         records: DeliveryRecords | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.connector = connector
+        self.router = connector if isinstance(connector, Router) else Router.single(connector)
         self.settings = settings
         self.records = records
         self.clock = clock
+
+    @property
+    def connector(self) -> SmsConnector:
+        """The first configured connector (the only one, unless there are several)."""
+        return self.router.default.connector
 
     def message(
         self,
@@ -132,27 +144,69 @@ class Delivery:
     def attempt(
         self, message: SmsMessage, *, challenge_id: str | None = None, resend: bool = False
     ) -> Outcome:
-        """Hand ``message`` to the connector now. Never raises: a failure (also a connector
-        bug) is in the outcome as a :class:`DeliveryError`, its provider text redacted."""
-        name = self.connector.name
-        started = time.perf_counter()
+        """Hand ``message`` to the connectors of its route now, failing over while no SMS
+        can have left. Never raises: a failure (also a connector bug) is in the outcome as
+        a :class:`DeliveryError`, its provider text redacted."""
+        route = self._route(message.to, challenge_id)
+        if not route:
+            unrouted = ProviderRejected("no route serves this number's region", connector="route")
+            return self.failed(message, unrouted, challenge_id=challenge_id)
+        circuit = self.router.circuit
+        # An open circuit is skipped while another connector is left to try.
+        closed = [entry for entry in route if not circuit.is_open(entry.key)] or route
+        tries: list[Try] = []
+        for entry in closed:
+            started = time.perf_counter()
+            result, error = self._try(entry.connector, entry.label, message)
+            if error is None:
+                circuit.succeeded(entry.key)
+                tries.append(Try(entry.label, _since(started), result=result))
+                break
+            circuit.failed(entry.key)
+            self._redactor(entry.connector, message).error(error)
+            tries.append(Try(entry.label, _since(started), error=error))
+            if error.maybe_sent:
+                break
+        if len(closed) < len(route):
+            logger.info(
+                "skipped %s: circuit open",
+                ", ".join(e.label for e in route if e not in closed),
+            )
+        return Outcome(message, challenge_id, resend, tuple(tries))
+
+    def _route(self, to: str, challenge_id: str | None) -> list[Named]:
+        """The route for ``to``; after a try that may have sent the challenge's code, the
+        connectors after that one come first."""
+        route = self.router.route_for(to)
+        if len(route) > 1 and challenge_id is not None and self.records is not None:
+            unsure = self.records.unsure_connector(challenge_id)
+            labels = [entry.label for entry in route]
+            if unsure in labels:
+                turn = labels.index(unsure) + 1
+                route = route[turn:] + route[:turn]
+        return route
+
+    def _try(
+        self, connector: SmsConnector, label: str, message: SmsMessage
+    ) -> tuple[DeliveryResult | None, DeliveryError | None]:
         try:
-            result = self.connector.send(message)
+            return connector.send(message), None
         except DeliveryError as exc:
-            error = exc
+            exc.connector = label
+            return None, exc
         except SmsOtpError as exc:  # e.g. TemplateNotFound: a config problem the user cannot fix
-            error = DeliveryError(str(exc), connector=name)
+            return None, DeliveryError(str(exc), connector=label)
         except Exception as exc:  # a connector bug must not become a 500 or leak a traceback
             # Logged with its traceback, redacted: the bug's text may hold the request.
             logger.error(
                 "connector %r raised an unexpected error:\n%s",
-                name,
-                self._redactor(message)("".join(traceback.format_exception(exc))),
+                label,
+                self._redactor(connector, message)("".join(traceback.format_exception(exc))),
             )
-            error = ProviderUnavailable(f"unexpected {type(exc).__name__}", connector=name)
-        else:
-            return Outcome(message, challenge_id, resend, _since(started), result=result)
-        return self.failed(message, error, challenge_id=challenge_id, started=started)
+            # It may have failed after the provider took the message: no other is tried.
+            return None, ProviderUnavailable(
+                f"unexpected {type(exc).__name__}", connector=label, maybe_sent=True
+            )
 
     def failed(
         self,
@@ -160,47 +214,56 @@ class Delivery:
         error: DeliveryError,
         *,
         challenge_id: str | None,
-        started: float | None = None,
     ) -> Outcome:
-        """The outcome of a send that failed, or never started (the background sender was
-        full, the queue was down): the provider's text redacted."""
-        error.connector = error.connector or self.connector.name
-        self._redactor(message).error(error)
-        latency = 0 if started is None else _since(started)
-        return Outcome(message, challenge_id, False, latency, error=error)
+        """The outcome of a send that never started (the background sender was full, the
+        queue was down, no route): the provider's text redacted."""
+        error.connector = error.connector or self.router.default.label
+        self._redactor(self.connector, message).error(error)
+        return Outcome(message, challenge_id, False, (Try(error.connector, 0, error=error),))
 
     def record(self, outcome: Outcome, conn: sa.Connection | None = None) -> None:
-        """Write the outcome's delivery record: on ``conn`` (the caller's transaction),
-        else in a transaction of its own. Monitoring never fails a send."""
+        """Write the outcome's delivery records, one per try: on ``conn`` (the caller's
+        transaction), else in a transaction of its own. Monitoring never fails a send."""
         if self.records is None:
             return
-        try:
-            self.records.record(
-                challenge_id=outcome.challenge_id,
-                connector=self.connector.name,
-                usage=outcome.message.usage,
-                phone=outcome.message.to,
-                status="failed" if outcome.error is not None else "sent",
-                at=self.clock(),
-                latency_ms=outcome.latency_ms,
-                message_id=outcome.result.message_id if outcome.result is not None else None,
-                error=outcome.error,
-                conn=conn,
-            )
-        except Exception:
-            logger.exception("could not write the delivery record")
+        at = self.clock()
+        for attempt in outcome.tries:
+            try:
+                self.records.record(
+                    challenge_id=outcome.challenge_id,
+                    connector=attempt.connector,
+                    usage=outcome.message.usage,
+                    phone=outcome.message.to,
+                    status=attempt.status,
+                    at=at,
+                    latency_ms=attempt.latency_ms,
+                    message_id=attempt.result.message_id if attempt.result is not None else None,
+                    error=attempt.error,
+                    conn=conn,
+                )
+            except Exception:
+                logger.exception("could not write the delivery record")
 
     def announce(self, app: Flask, outcome: Outcome, *, will_retry: bool = False) -> None:
         """Log the outcome and send ``code_sent`` or ``delivery_failed`` (not for a failure
         that will be tried again). Called once the outcome's writes are committed."""
-        message, error = outcome.message, outcome.error
-        if error is None:
-            message_id = outcome.result.message_id if outcome.result is not None else None
+        message = outcome.message
+        for attempt in outcome.tries:
+            if attempt.error is not None:
+                logger.warning(
+                    "SMS %s to %s failed: %s",
+                    message.usage,
+                    mask_phone(message.to),
+                    attempt.error.describe(),
+                )
+        last = outcome.tries[-1]
+        if last.error is None:
+            message_id = last.result.message_id if last.result is not None else None
             logger.info(
                 "SMS %s sent to %s via %s (message id %s)",
                 message.usage,
                 mask_phone(message.to),
-                self.connector.name,
+                last.connector,
                 message_id,
             )
             signals.code_sent.send(
@@ -208,44 +271,69 @@ class Delivery:
                 challenge_id=outcome.challenge_id,
                 usage=message.usage,
                 phone=message.to,
-                connector=self.connector.name,
+                connector=last.connector,
                 message_id=message_id,
                 resend=outcome.resend,
             )
             return
-        logger.warning(
-            "SMS %s to %s failed: %s", message.usage, mask_phone(message.to), error.describe()
-        )
-        if not (will_retry and error.retryable):
+        if not (will_retry and last.error.retryable):
             signals.delivery_failed.send(
                 app,
                 challenge_id=outcome.challenge_id,
                 usage=message.usage,
                 phone=message.to,
-                connector=self.connector.name,
-                error=error,
+                connector=last.connector,
+                error=last.error,
             )
 
-    def _redactor(self, message: SmsMessage) -> Redactor:
+    def _redactor(self, connector: SmsConnector, message: SmsMessage) -> Redactor:
         """The connector's redactor for ``message``; should the connector's part of it fail,
         the code and the number are still redacted."""
         try:
-            return self.connector.redactor(message)
+            return connector.redactor(message)
         except Exception:
-            logger.exception("connector %r could not build its redactor", self.connector.name)
+            logger.exception("connector %r could not build its redactor", connector.name)
             return Redactor(code=message.code, phone=message.to)
 
 
 @dataclass(frozen=True, slots=True)
+class Try:
+    """One connector's try at a message: its result, or its error (redacted)."""
+
+    connector: str
+    latency_ms: int
+    result: DeliveryResult | None = None
+    error: DeliveryError | None = None
+
+    @property
+    def status(self) -> str:
+        """The delivery record's status: ``sent``, ``failed``, or ``unsure`` when the SMS
+        may have left."""
+        if self.error is None:
+            return "sent"
+        return "unsure" if self.error.maybe_sent else "failed"
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """How one send went: the provider's result, or the error (redacted)."""
+    """How one send went: each connector's try, the last one deciding."""
 
     message: SmsMessage
     challenge_id: str | None
     resend: bool
-    latency_ms: int
-    result: DeliveryResult | None = None
-    error: DeliveryError | None = None
+    tries: tuple[Try, ...]
+
+    @property
+    def result(self) -> DeliveryResult | None:
+        return self.tries[-1].result
+
+    @property
+    def error(self) -> DeliveryError | None:
+        return self.tries[-1].error
+
+    @property
+    def latency_ms(self) -> int:
+        return sum(attempt.latency_ms for attempt in self.tries)
 
 
 def _since(started: float) -> int:

@@ -61,12 +61,16 @@ class DeliveryError(SmsOtpError):
         provider_code: str | None = None,
         provider_message: str | None = None,
         retryable: bool = False,
+        maybe_sent: bool = False,
     ) -> None:
         self.connector = connector
         self.status_code = status_code
         self.provider_code = provider_code
         self.provider_message = provider_message
         self.retryable = retryable
+        #: The request reached the provider and its answer was lost (a read timeout): the
+        #: SMS may have left, so no other connector is tried for this send.
+        self.maybe_sent = maybe_sent
         super().__init__(message)
 
     def describe(self) -> str:

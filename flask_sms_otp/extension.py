@@ -24,8 +24,6 @@ from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
 from .cli import sms_otp_cli
 from .clock import Clock, utcnow
 from .codes import CodeGenerator, Codes, derive_keys, generate_code
-from .connectors.base import SmsConnector
-from .connectors.registry import get_connector_class
 from .delivery import Delivery
 from .dispatch import Dispatcher, InlineDispatcher, PooledDispatcher, QueuedDispatcher
 from .errors import ConfigurationError
@@ -38,6 +36,7 @@ from .models import models_for
 from .notices import Notices
 from .phone import mask_phone, test_code
 from .records import DeliveryRecords, block_key
+from .routing import Router
 from .sender import BackgroundSender
 from .session_records import SessionRecords
 from .settings import DEFAULTS, Settings, keys_reference
@@ -109,7 +108,9 @@ class SmsOtp:
         if not secret:
             raise ConfigurationError("SECRET_KEY", "is required: code digests are keyed by it")
         fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
-        connector = build_connector(settings)
+        limiter = self.limiter or _create_limiter(app)
+        router = Router.from_settings(settings, limiter.storage, _key_prefix(limiter))
+        connector = router.default.connector
         if connector.name == "console" and not (app.debug or app.testing):
             logger.warning(
                 "flask-sms-otp uses the 'console' connector outside DEBUG/TESTING: codes are "
@@ -124,10 +125,9 @@ class SmsOtp:
             )
         models = models_for(self.db)
         users = UserStore(self.db, self.user_model or default_user_model(self.db), settings)
-        limiter = self.limiter or _create_limiter(app)
         limits = RateLimits(limiter, settings, enabled=_limits_enabled(limiter))
         records = DeliveryRecords(self.db, models, block_key=block_key(secret))
-        delivery = Delivery(connector, settings, records=records, clock=self.clock)
+        delivery = Delivery(router, settings, records=records, clock=self.clock)
         guard = (
             PumpingGuard(self.db, models, records, settings.pumping_guard)
             if settings.pumping_guard.enabled
@@ -290,12 +290,10 @@ SmsOtp.__doc__ = (
 )
 
 
-def build_connector(settings: Settings) -> SmsConnector:
-    """The connector named by the settings, configured (and so validated) once. The class
-    takes what it needs of the settings (:meth:`SmsConnector.from_settings`): the HTTP
-    timeouts go only to connectors that make HTTP requests."""
-    cls = get_connector_class(settings.connector)
-    return cls.from_settings(settings.connector_config, settings)
+def _key_prefix(limiter: Limiter) -> str:
+    """The app's ``RATELIMIT_KEY_PREFIX``, so apps sharing one Redis keep circuits apart."""
+    prefix = getattr(limiter, "_key_prefix", "") or ""
+    return f"{prefix}/" if prefix else ""
 
 
 def _dispatcher(
@@ -313,7 +311,7 @@ def _dispatcher(
                 "SMS_OTP_DELIVERY", "'celery' needs Celery: pip install 'flask-sms-otp[celery]'"
             ) from None
         return QueuedDispatcher(challenges, delivery, enqueue)
-    if delivery.connector.instant:
+    if delivery.router.instant:
         return InlineDispatcher(challenges, delivery)
     return PooledDispatcher(challenges, delivery, sender)
 

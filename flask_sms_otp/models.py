@@ -98,7 +98,8 @@ class DeliveryRecordColumns:
     #: digest: the pumping guard counts per block, and with the masked number's last four
     #: digits the block in clear would be the number.
     block: Mapped[str | None] = mapped_column(sa.String(16), default=None)
-    #: "sent" (the provider accepted it), "failed", or "queued" (handed to a task queue).
+    #: "sent" (the provider accepted it), "failed", "unsure" (its answer was lost: it may
+    #: have been sent) or "queued" (handed to a task queue).
     status: Mapped[str] = mapped_column(sa.String(10))
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(128), default=None)
     error: Mapped[str | None] = mapped_column(sa.String(500), default=None)

@@ -36,8 +36,11 @@ class Notices:
         self.delivery = delivery
         self.limits = limits
 
-    def can_send(self, notice: Notice) -> bool:
-        connector = self.delivery.connector
+    def can_send(self, notice: Notice, phone: str | None = None) -> bool:
+        """Whether the connector that would carry it (the first of ``phone``'s route, else
+        the first configured) can say ``notice``."""
+        route = self.delivery.router.route_for(phone) if phone else []
+        connector = route[0].connector if route else self.delivery.connector
         templates = connector.config.get("templates")
         if templates:
             return any(t.get("usageType") == notice.value for t in templates)
@@ -45,7 +48,7 @@ class Notices:
 
     def send(self, app: Flask, notice: Notice, phone: str | None) -> bool:
         """Send ``notice`` to ``phone``; ``True`` if the provider accepted it."""
-        if not phone or not self.can_send(notice):
+        if not phone or not self.can_send(notice, phone):
             logger.debug("no %s notice: no number or no template for it", notice.value)
             return False
         try:  # notices are SMS too: a loop of password changes must not text a number freely

@@ -61,11 +61,18 @@ class DeliveryRecords:
             .scalar_subquery()
         )
         self._insert = sa.insert(Record).values(verified_at=already_verified)
+        self._last_try = (
+            sa.select(Record.connector, Record.status)
+            .where(Record.challenge_id == sa.bindparam("c_id"))
+            .order_by(Record.id.desc())
+            .limit(1)
+        )
         self._verified = (
             sa.update(Record)
             .where(
                 Record.challenge_id == sa.bindparam("c_id"),
-                Record.status == "sent",
+                # An "unsure" try did reach the person, if its code is used.
+                Record.status.in_(("sent", "unsure")),
                 Record.verified_at.is_(None),
             )
             .values(verified_at=sa.bindparam("at", type_=moment))
@@ -112,6 +119,13 @@ class DeliveryRecords:
                 },
             )
 
+    def unsure_connector(self, challenge_id: str) -> str | None:
+        """The connector of the challenge's last try if that try may have sent the SMS
+        (status ``unsure``): its next send starts with the connector after it."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(self._last_try, {"c_id": challenge_id}).first()
+        return row.connector if row is not None and row.status == "unsure" else None
+
     def mark_verified(self, conn: sa.Connection, challenge_id: str, at: datetime) -> None:
         """Credit the challenge's accepted messages with a verified code, on ``conn`` (the
         transaction that consumes the code), inside a savepoint: a failure here is logged,
@@ -127,7 +141,7 @@ class DeliveryRecords:
         carry no code and are left out), busiest first."""
         Record = self.models.DeliveryRecord
         sent = sa.func.sum(sa.case((Record.status == "sent", 1), else_=0))
-        failed = sa.func.sum(sa.case((Record.status == "failed", 1), else_=0))
+        failed = sa.func.sum(sa.case((Record.status.in_(("failed", "unsure")), 1), else_=0))
         verified = sa.func.count(Record.verified_at)
         with self.db.engine.connect() as conn:
             rows = conn.execute(
@@ -137,6 +151,18 @@ class DeliveryRecords:
                 .order_by(sent.desc(), Record.country)
             ).all()
         return [CountryStats(c, int(s or 0), int(f or 0), int(v or 0)) for c, s, f, v in rows]
+
+    def failure_rates(self, since: datetime) -> dict[str, tuple[int, int]]:
+        """Per connector since ``since``: (tries, tries that failed or may have)."""
+        Record = self.models.DeliveryRecord
+        failed = sa.func.sum(sa.case((Record.status.in_(("failed", "unsure")), 1), else_=0))
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(Record.connector, sa.func.count(), failed)
+                .where(Record.created_at >= utc(since), Record.status != "queued")
+                .group_by(Record.connector)
+            ).all()
+        return {name: (int(tries), int(bad or 0)) for name, tries, bad in rows}
 
     def purge(self, before: datetime) -> int:
         Record = self.models.DeliveryRecord

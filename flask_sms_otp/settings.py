@@ -24,6 +24,9 @@ from .errors import ConfigurationError
 T = TypeVar("T")
 _C = TypeVar("_C")
 
+#: The name of the one connector of ``SMS_OTP_CONNECTOR``, for routes and receipts.
+DEFAULT_CONNECTOR = "default"
+
 _OPTION = "sms_otp_option"
 
 
@@ -59,6 +62,24 @@ class Settings:
         {},
         parsers.connector_config,
         "the connector's config: Logto's connector JSON, as a dict or a JSON string",
+    )
+    connectors: Mapping[str, parsers.NamedConnector] = option(
+        "SMS_OTP_CONNECTORS",
+        {},
+        parsers.named_connectors,
+        "several named connectors at once (replaces SMS_OTP_CONNECTOR and its config)",
+    )
+    routes: tuple[parsers.Route, ...] = option(
+        "SMS_OTP_ROUTES",
+        [],
+        parsers.routes,
+        "which connectors serve which regions, in the order they are tried",
+    )
+    circuit_breaker: parsers.CircuitSettings = option(
+        "SMS_OTP_CIRCUIT_BREAKER",
+        {},
+        parsers.circuit_breaker,
+        "skip a connector for a while after it failed several times in a row",
     )
     code_length: int = option(
         "SMS_OTP_CODE_LENGTH",
@@ -250,6 +271,7 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        self._check_routes()
         for e164, number in self.test_numbers.items():
             if len(number.code) != self.code_length:
                 raise ConfigurationError(
@@ -257,6 +279,43 @@ class Settings:
                     f"the code of {e164!r} must have {self.code_length} digits "
                     "(SMS_OTP_CODE_LENGTH)",
                 )
+
+    @property
+    def connector_names(self) -> tuple[str, ...]:
+        """The connectors' names: those of ``SMS_OTP_CONNECTORS``, else the one ``default``."""
+        return tuple(self.connectors) if self.connectors else (DEFAULT_CONNECTOR,)
+
+    @property
+    def effective_routes(self) -> tuple[parsers.Route, ...]:
+        """``SMS_OTP_ROUTES``, or one route for every region through every connector."""
+        return self.routes or (parsers.Route(None, self.connector_names),)
+
+    def _check_routes(self) -> None:
+        """Every route names known connectors, and every region a number may have is
+        served by one."""
+        known = set(self.connector_names)
+        for number, route in enumerate(self.routes, 1):
+            unknown = [name for name in route.connectors if name not in known]
+            if unknown:
+                raise ConfigurationError(
+                    "SMS_OTP_ROUTES",
+                    f"route {number} names {', '.join(map(repr, unknown))}, not a connector of "
+                    + ("SMS_OTP_CONNECTORS" if self.connectors else "this app ('default')"),
+                )
+        if not self.routes or any(route.regions is None for route in self.routes):
+            return
+        if self.allowed_regions is None:
+            raise ConfigurationError(
+                "SMS_OTP_ROUTES",
+                "no route serves every region: add {'regions': '*', ...} or set "
+                "SMS_OTP_ALLOWED_REGIONS",
+            )
+        served = set().union(*(route.regions or () for route in self.routes))
+        missing = self.allowed_regions - served - (self.blocked_regions or frozenset())
+        if missing:
+            raise ConfigurationError(
+                "SMS_OTP_ROUTES", f"no route serves {', '.join(sorted(missing))}"
+            )
 
     @property
     def connect_timeout(self) -> float:

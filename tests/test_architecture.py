@@ -55,11 +55,12 @@ LAYERS: dict[str, int] = {
     "connectors/vonage.py": 1,
     "connectors/webhook.py": 1,
     # 2 delivery: one SMS through the connector, its record, the background sender, notices,
-    # the pumping guard that learns from the records
+    # the pumping guard that learns from the records, the routes over several connectors
     "delivery.py": 2,
     "guard.py": 2,
     "notices.py": 2,
     "records.py": 2,
+    "routing.py": 2,
     "sender.py": 2,
     # 3 code engine: challenges, their codes and the per-number lockout; it sends nothing
     "challenges.py": 3,

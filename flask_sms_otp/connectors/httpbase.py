@@ -166,12 +166,15 @@ class HttpConnector(SmsConnector):
                     f"cannot connect to the provider ({type(exc).__name__})"
                 ) from None
             except httpx.TimeoutException as exc:
+                # The request may have been read and the SMS sent: its answer is lost.
                 raise self.unavailable(
-                    f"the provider did not answer in time ({type(exc).__name__})"
+                    f"the provider did not answer in time ({type(exc).__name__})",
+                    maybe_sent=True,
                 ) from None
             except httpx.HTTPError as exc:
                 raise self.unavailable(
-                    f"HTTP error talking to the provider ({type(exc).__name__})"
+                    f"HTTP error talking to the provider ({type(exc).__name__})",
+                    maybe_sent=True,
                 ) from None
             if response.status_code in _RETRY_STATUSES and retries < self.max_retries:
                 wait = retry_after_seconds(response)
@@ -229,6 +232,7 @@ class HttpConnector(SmsConnector):
                 "the provider's answer is not JSON",
                 connector=self.name,
                 status_code=response.status_code,
+                maybe_sent=True,  # a success we cannot read is still a success
             ) from None
 
 
