@@ -103,13 +103,23 @@ def check_command(ping: bool) -> None:
     default=None,
     help="Language of the text (a tag such as zh-CN): picks a template with that locale.",
 )
+@click.option(
+    "--connector",
+    "through",
+    default=None,
+    help="Send through this configured connector only, not PHONE's route.",
+)
 @with_appcontext
-def send_test_command(phone: str, usage: str, locale: str | None) -> None:
-    """Send a test code to PHONE through the configured connector.
+def send_test_command(phone: str, usage: str, locale: str | None, through: str | None) -> None:
+    """Send a test code to PHONE through its route (failover included), or through one
+    connector.
 
     Exits 0 once the provider accepted the message, non-zero with its reason otherwise.
     """
     state = _state()
+    if through is not None and through not in state.delivery.router.named:
+        known = ", ".join(state.delivery.router.named)
+        raise click.BadParameter(f"no connector {through!r} (configured: {known})")
     try:
         e164 = normalize_with(state.settings, phone, now=state.challenges.clock())
     except InvalidPhoneNumber as exc:
@@ -127,6 +137,7 @@ def send_test_command(phone: str, usage: str, locale: str | None) -> None:
         result = state.delivery.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
             message,
+            through=through,
         )
     except DeliveryError as exc:
         raise click.ClickException(

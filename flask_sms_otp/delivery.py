@@ -126,14 +126,16 @@ class Delivery:
         challenge_id: str | None = None,
         resend: bool = False,
         will_retry: bool = False,
+        through: str | None = None,
     ) -> DeliveryResult:
         """Send ``message`` now, record it in a transaction of its own and announce it.
         Raise :class:`DeliveryError` (also for connector bugs).
 
         ``will_retry``: a queued send that will be tried again if this attempt fails with a
-        transient error; ``delivery_failed`` then waits for the last attempt.
+        transient error; ``delivery_failed`` then waits for the last attempt. ``through``:
+        the name of the one connector to use, not the route (``send-test --connector``).
         """
-        outcome = self.attempt(message, challenge_id=challenge_id, resend=resend)
+        outcome = self.attempt(message, challenge_id=challenge_id, resend=resend, through=through)
         self.record(outcome)
         self.announce(app, outcome, will_retry=will_retry)
         if outcome.error is not None:
@@ -142,12 +144,21 @@ class Delivery:
         return outcome.result
 
     def attempt(
-        self, message: SmsMessage, *, challenge_id: str | None = None, resend: bool = False
+        self,
+        message: SmsMessage,
+        *,
+        challenge_id: str | None = None,
+        resend: bool = False,
+        through: str | None = None,
     ) -> Outcome:
-        """Hand ``message`` to the connectors of its route now, failing over while no SMS
-        can have left. Never raises: a failure (also a connector bug) is in the outcome as
-        a :class:`DeliveryError`, its provider text redacted."""
-        route = self._route(message.to, challenge_id)
+        """Hand ``message`` to the connectors of its route now (or only to the connector
+        named ``through``), failing over while no SMS can have left. Never raises: a
+        failure (also a connector bug) is in the outcome as a :class:`DeliveryError`, its
+        provider text redacted."""
+        if through is not None:
+            route = [self.router.named[through]]
+        else:
+            route = self._route(message.to, challenge_id)
         if not route:
             unrouted = ProviderRejected("no route serves this number's region", connector="route")
             return self.failed(message, unrouted, challenge_id=challenge_id)

@@ -289,3 +289,21 @@ def test_the_connectors_command_shows_routes_circuits_and_failure_rates(
     for provider in providers.values():
         assert provider.contract.secret_field not in result.output
         assert str(provider.config()[provider.contract.secret_field]) not in result.output
+
+
+def test_send_test_goes_through_the_route_or_through_the_connector_named(
+    make_app: AppFactory, providers: dict[str, Provider]
+) -> None:
+    app = _app(make_app, providers)
+    runner = app.test_cli_runner()
+    providers["aliyun"].answer = "refuse"
+    routed = runner.invoke(args=["sms-otp", "send-test", CHINESE])
+    assert routed.exit_code == 0, routed.output
+    assert [p.requests for p in providers.values()] == [1, 1, 0]
+    alone = runner.invoke(args=["sms-otp", "send-test", CHINESE, "--connector", "aliyun"])
+    assert alone.exit_code == 1
+    assert "isv.MOBILE_NUMBER_ILLEGAL" in alone.output
+    assert [p.requests for p in providers.values()] == [2, 1, 0]
+    unknown = runner.invoke(args=["sms-otp", "send-test", CHINESE, "--connector", "nope"])
+    assert unknown.exit_code == 2
+    assert "configured: aliyun, tencent, twilio" in unknown.output
