@@ -5,14 +5,15 @@ SMS pumping sends codes to numbers the fraudster is paid for, and nobody types t
 the share of sent codes that get used (the delivery records' ``verified_at``) collapses
 where the pumping goes and holds steady everywhere else. Per country and per block of
 10,000 numbers, the guard compares that share over a recent window with the usual one (the
-country's own, before the window; with too little history, every country's; with none, a
-default) and holds the country or block when it falls below ``ratio`` of it. While held, a
+country's own, before the window, where at least ``min_sends`` codes were used; else every
+country's; with no history, a default) and holds the country or block when it falls below ``ratio`` of it. While held, a
 new code there needs the bot check (when one is configured, :mod:`.captcha`) or is refused
 (:class:`.SendsHeld`), alike for every number there, with an account or not.
 
 A hold is a denial of service to the people it covers, and anyone can make codes go unused.
-So a country with a history of its own (the app's own users) is held only when a bot check
-can let its people through; without one the guard only warns. Blocks, and countries the app
+So a country with a history of its own (at least ``min_sends`` codes used there: the app's
+own users) is held only when a bot check can let its people through; without one the guard
+only warns. Blocks, and countries the app
 has no history in (where pumping goes), are held either way.
 
 A code counts once it had ``grace`` seconds to be used, or sooner if it was. A hold ends at
@@ -228,7 +229,7 @@ class PumpingGuard:
         if scope == COUNTRY:
             recent, usual = self._tallies(scope, key, since, now)
             baseline = self._remember_baseline(country, usual, now)
-            established = usual.sent >= config.min_sends
+            established = usual.verified >= config.min_sends
         else:
             recent, _ = self._tallies(scope, key, since, now, history=False)
             baseline = self._baseline_of(country, now)
@@ -276,8 +277,12 @@ class PumpingGuard:
         return Tally(int(row[0]), int(row[1])), Tally(int(row[2]), int(row[3]))
 
     def _remember_baseline(self, country: str, usual: Tally, now: datetime) -> float:
+        """The country's own share where at least ``min_sends`` of its codes were used
+        (sends nobody used, a past pumping say, make no baseline), else every country's."""
         baseline = (
-            usual.share if usual.sent >= self.settings.min_sends else self._everywhere_share(now)
+            usual.share
+            if usual.verified >= self.settings.min_sends
+            else self._everywhere_share(now)
         )
         self._baselines[country] = (now, baseline)
         return baseline

@@ -95,7 +95,7 @@ def test_a_burst_to_one_block_is_held_within_the_window_and_other_traffic_never_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = _app(make_app, clock, database_uri)
-    history(app, clock, sms_outbox, sent=12, used=9)
+    history(app, clock, sms_outbox, sent=14, used=11)
     attacker = ApiClient(app, ip="203.0.113.66")
     held_at = None
     with caught(signals.pumping_suspected) as suspected, caplog.at_level(logging.WARNING):
@@ -119,7 +119,7 @@ def test_a_burst_to_one_block_is_held_within_the_window_and_other_traffic_never_
     assert [data["hold"].scope for data in suspected] == ["block"]
     hold: Hold = suspected[0]["hold"]
     assert (hold.sent, hold.verified, hold.country) == (5, 0, "GB")
-    assert hold.baseline == pytest.approx(9 / 12)
+    assert hold.baseline == pytest.approx(11 / 14)
     assert hold.label == "+447400******"
     assert "pumping suspected" in caplog.text
     assert "+447400******" in caplog.text
@@ -135,7 +135,7 @@ def test_a_country_with_no_history_is_held_when_its_codes_go_unused(
     make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
     app = _app(make_app, clock)
-    history(app, clock, sms_outbox, sent=12, used=9)
+    history(app, clock, sms_outbox, sent=14, used=11)
     attacker = ApiClient(app, ip="203.0.113.66")
     # One number per block, so no block reaches its own minimum: only the country can tell.
     latvian = [valid_mobile(f"+3712{i:03d}{i:04d}") for i in range(30)]
@@ -175,7 +175,7 @@ def test_the_apps_own_country_is_held_only_when_a_bot_check_can_let_its_people_t
     # Anyone can make codes go unused: without a bot check, holding the app's own country
     # would let a vandal shut out every new user there.
     app = _app(make_app, clock)
-    history(app, clock, sms_outbox, sent=12, used=9)
+    history(app, clock, sms_outbox, sent=14, used=11)
     state = get_state(app)
     assert state.guard is not None
     if bot_check:
