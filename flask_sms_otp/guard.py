@@ -6,9 +6,10 @@ the share of sent codes that get used (the delivery records' ``verified_at``) co
 where the pumping goes and holds steady everywhere else. Per country and per block of
 10,000 numbers, the guard compares that share over a recent window with the usual one (the
 country's own, before the window, where at least ``min_sends`` codes were used; else every
-country's; with no history, a default) and holds the country or block when it falls below ``ratio`` of it. While held, a
-new code there needs the bot check (when one is configured, :mod:`.captcha`) or is refused
-(:class:`.SendsHeld`), alike for every number there, with an account or not.
+country's; with no history, a default) and holds the country or block when it falls below
+``ratio`` of it. While held, a new code there needs the bot check (when one is configured,
+:mod:`.captcha`) or is refused (:class:`.SendsHeld`), alike for every number there, with an
+account or not.
 
 A hold is a denial of service to the people it covers, and anyone can make codes go unused.
 So a country with a history of its own (at least ``min_sends`` codes used there: the app's
@@ -110,6 +111,7 @@ class PumpingGuard:
         self._holds: dict[tuple[str, str], Hold] = {}
         self._read_at: datetime | None = None
         self._next_judgement: dict[tuple[str, str], datetime] = {}
+        self._blocks_seen: dict[str, datetime] = {}
         self._baselines: dict[str, tuple[datetime, float]] = {}
         self._everywhere: tuple[datetime, float] | None = None
         Record, HoldRow = models.DeliveryRecord, models.GuardHold
@@ -153,7 +155,7 @@ class PumpingGuard:
         block = self.records.block_of(e164)
         if self._due(COUNTRY, country, now):
             self._judge(COUNTRY, country, country, country, now)
-        if self._due(BLOCK, block, now):
+        if self._seen_before(block, now) and self._due(BLOCK, block, now):
             self._judge(BLOCK, block, country, _block_label(e164), now)
         ends = [
             hold.until
@@ -396,6 +398,17 @@ class PumpingGuard:
                 item: at for item, at in self._next_judgement.items() if at > now
             }
         return True
+
+    def _seen_before(self, block: str, now: datetime) -> bool:
+        """Whether this process sent to ``block`` within the window before. Most sends go
+        to a block for the first time, and a block is judged only from its second: a first
+        costs no query. (Each process sees part of a burst; one of them soon sees two.)"""
+        window = timedelta(seconds=self.settings.window)
+        last = self._blocks_seen.get(block)
+        self._blocks_seen[block] = now
+        if len(self._blocks_seen) > 100_000:
+            self._blocks_seen = {b: at for b, at in self._blocks_seen.items() if now - at < window}
+        return last is not None and now - last < window
 
     def _read_holds(self, now: datetime, *, force: bool = False) -> None:
         """Read every hold again when the copy is older than ``interval``."""
