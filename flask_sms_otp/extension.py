@@ -109,7 +109,10 @@ class SmsOtp:
             raise ConfigurationError("SECRET_KEY", "is required: code digests are keyed by it")
         fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
         limiter = self.limiter or _create_limiter(app)
-        router = Router.from_settings(settings, limiter.storage, _key_prefix(limiter))
+        limits_enabled = _limits_enabled(limiter)
+        # Flask-Limiter has no storage while it is turned off: nor do the circuits then.
+        storage = limiter.storage if limits_enabled else None
+        router = Router.from_settings(settings, storage, _key_prefix(limiter))
         connector = router.default.connector
         if connector.name == "console" and not (app.debug or app.testing):
             logger.warning(
@@ -125,7 +128,7 @@ class SmsOtp:
             )
         models = models_for(self.db)
         users = UserStore(self.db, self.user_model or default_user_model(self.db), settings)
-        limits = RateLimits(limiter, settings, enabled=_limits_enabled(limiter))
+        limits = RateLimits(limiter, settings, enabled=limits_enabled)
         records = DeliveryRecords(self.db, models, block_key=block_key(secret))
         delivery = Delivery(router, settings, records=records, clock=self.clock)
         guard = (
