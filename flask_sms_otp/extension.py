@@ -20,6 +20,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions
 from .api import api_blueprint
+from .captcha import BotCheck
 from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
 from .cli import sms_otp_cli
 from .clock import Clock, utcnow
@@ -140,6 +141,7 @@ class SmsOtp:
             lockout=Lockout(models, settings),
             records=records,
             clock=self.clock,
+            bot_check=BotCheck.from_settings(settings),
         )
         sender = BackgroundSender(threads=settings.sender_threads, backlog=settings.sender_backlog)
         dispatcher = _dispatcher(settings, challenges, delivery, sender)

@@ -234,6 +234,12 @@ class Settings:
         parsers.app_hash_or_none,
         "Android SMS Retriever app hash (11 characters) added to built-in code texts",
     )
+    captcha: parsers.CaptchaConfig | None = option(
+        "SMS_OTP_CAPTCHA",
+        None,
+        parsers.captcha,
+        "a bot check (Turnstile, hCaptcha, reCAPTCHA) before codes to numbers anyone may name",
+    )
 
     test_numbers: Mapping[str, parsers.TestNumber] = option(
         "SMS_OTP_TEST_NUMBERS",
