@@ -5,16 +5,13 @@ the send limits are untouched by refused checks; holders and resends are never a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from flask import Flask
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 from werkzeug.test import TestResponse
 
 from flask_sms_otp.connectors.memory import SentSms
@@ -28,6 +25,7 @@ from ..helpers import (
     US_PHONE,
     ApiClient,
     AppFactory,
+    Siteverify,
     create_user,
     error_code,
     last_code,
@@ -38,30 +36,14 @@ SITE_KEY = "0x4AAAAAAAsitekey"
 SECRET = "0x4AAAAAAAsecret-never-shown"
 GOOD = "a-token-the-fake-accepts"
 NEW = "+447400123458"
-PATH = "/turnstile/v0/siteverify"
 
 #: What every answer is checked for.
 answers: list[TestResponse] = []
 
 
-class Siteverify:
-    """The fake: ``success`` for :data:`GOOD` only; keeps the forms it was sent."""
-
-    def __init__(self, httpserver: HTTPServer) -> None:
-        self.forms: list[dict[str, list[str]]] = []
-        self.url = httpserver.url_for(PATH)
-        httpserver.expect_request(PATH, method="POST").respond_with_handler(self.handle)
-
-    def handle(self, request: Request) -> Response:
-        form = parse_qs(request.get_data(as_text=True))
-        self.forms.append(form)
-        ok = form.get("secret") == [SECRET] and form.get("response") == [GOOD]
-        return Response(json.dumps({"success": ok}), 200, mimetype="application/json")
-
-
 @pytest.fixture
 def siteverify(httpserver: HTTPServer) -> Siteverify:
-    return Siteverify(httpserver)
+    return Siteverify(httpserver, SECRET, GOOD)
 
 
 @pytest.fixture
