@@ -313,3 +313,23 @@ def test_without_a_captcha_nothing_is_asked_and_the_token_is_ignored(
     app = make_app()
     assert get_state(app).challenges.bot_check is None
     assert send(ApiClient(app), NEW, token="anything").status_code == 202
+
+
+def test_the_openapi_document_has_the_token_and_the_errors_fields(
+    captcha_app: Callable[..., Flask], siteverify: Siteverify
+) -> None:
+    app = captcha_app()
+    client = ApiClient(app)
+    doc = client.get("/openapi.json").get_json()
+    operation = doc["paths"]["/verification-codes"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["captcha_token"]["type"] == "string"
+    assert "captcha_token" not in body["required"]
+    error = doc["components"]["schemas"]["Error"]["properties"]["error"]
+    assert error["required"] == ["code", "message"]
+    assert error["additionalProperties"] is False
+    assert error["properties"]["provider"]["enum"] == ["turnstile", "hcaptcha", "recaptcha"]
+    # A real refusal holds the documented fields and no others.
+    refused = send(client, NEW).get_json()["error"]
+    assert set(refused) == set(error["properties"])
+    assert "captcha_failed" in operation["responses"]["400"]["description"]
