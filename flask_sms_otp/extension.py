@@ -227,19 +227,22 @@ class SmsOtp:
         deliver: bool = True,
         client_ip: str | None = None,
         locale: str | None = None,
+        captcha_token: str | None = None,
     ) -> IssuedChallenge:
         """Send a code to ``phone`` for ``usage``, its text in ``locale`` (a tag such as
         ``zh-CN``; default: the request's language), within the same send limits as the
         pages (per number, per IP, per number block; the IP is the request's, or
         ``client_ip`` outside one). Writes in a transaction of its own: whatever the app has
         pending on ``db.session`` stays pending. With ``deliver=False``, a silent challenge
-        that sends nothing and that no code verifies.
+        that sends nothing and that no code verifies. With ``SMS_OTP_CAPTCHA``, a code to a
+        number anyone may name needs the visitor's ``captcha_token`` (see docs/bot-check.md).
 
-        Raises :class:`InvalidPhoneNumber`, ``RateLimited``, :class:`TooManyAttempts`
-        while the number is locked, and :class:`DeliveryError` when the send fails now
-        (with queued delivery, the worker's failures are signalled instead)."""
+        Raises :class:`InvalidPhoneNumber`, ``CaptchaFailed``, ``RateLimited``,
+        :class:`TooManyAttempts` while the number is locked, and :class:`DeliveryError` when
+        the send fails now (with queued delivery, the worker's failures are signalled
+        instead)."""
         state = get_state()
-        e164 = state.challenges.admit(phone, usage, client_ip)
+        e164 = state.challenges.admit(phone, usage, client_ip, captcha_token=captcha_token)
         return state.dispatcher.issue(
             e164,
             usage,

@@ -14,7 +14,9 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 from werkzeug.test import TestResponse
 
+from flask_sms_otp import SmsOtp
 from flask_sms_otp.connectors.memory import SentSms
+from flask_sms_otp.errors import CaptchaFailed
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import wait_for_sends
 
@@ -333,3 +335,18 @@ def test_the_openapi_document_has_the_token_and_the_errors_fields(
     refused = send(client, NEW).get_json()["error"]
     assert set(refused) == set(error["properties"])
     assert "captcha_failed" in operation["responses"]["400"]["description"]
+
+
+def test_the_apps_own_send_code_passes_the_token_on(
+    captcha_app: Callable[..., Flask], siteverify: Siteverify, sms_outbox: list[SentSms]
+) -> None:
+    app = captcha_app()
+    sms_otp = app.extensions["sms_otp"]
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.9"}):
+        with pytest.raises(CaptchaFailed):
+            SmsOtp().send_code(NEW, "Register")
+        SmsOtp().send_code(NEW, "Register", captcha_token=GOOD)
+    wait_for_sends(app)
+    assert [m.to for m in sms_outbox] == [NEW]
+    assert siteverify.forms[-1]["remoteip"] == ["192.0.2.9"]
+    assert sms_otp.challenges.bot_check is not None
