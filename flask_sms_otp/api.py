@@ -21,7 +21,7 @@ from wtforms import ValidationError
 
 from . import headers, openapi, sessions, texts, transaction
 from .challenges import IssuedChallenge
-from .errors import InvalidRequest, SignInRequired
+from .errors import HttpError, InvalidRequest, SignInRequired
 from .flows import Flows, MfaRequired, PhoneUser
 from .session_records import SessionRecord
 from .state import get_state
@@ -72,7 +72,10 @@ def _json_error(error: HTTPException) -> Response:
     code = getattr(error, "error_code", None)
     if code is None:
         code = "csrf_failed" if type(error).__name__ == "CSRFError" else _snake(error.name)
-    response = jsonify({"error": {"code": code, "message": texts.message(error)}})
+    body = {"code": code, "message": texts.message(error)}
+    if isinstance(error, HttpError):
+        body.update({key: error.data[key] for key in error.json_fields if key in error.data})
+    response = jsonify({"error": body})
     response.status_code = error.code or 500
     for name, value in error.get_headers():
         if name.lower() != "content-type":
@@ -105,8 +108,14 @@ def csrf() -> Response:
 @api_blueprint.post("/verification-codes")
 def send_code() -> tuple[Response, int]:
     data = _body()
+    token = data.get("captcha_token")
     issued = _flows().request_code(
-        data.get("phone"), data.get("usage"), user=_user_or_none(), client_ip=_ip()
+        data.get("phone"),
+        data.get("usage"),
+        user=_user_or_none(),
+        client_ip=_ip(),
+        # Anything but text is no token: the bot check refuses it (captcha_failed).
+        captcha_token=token if isinstance(token, str) else None,
     )
     return _challenge(issued), 202
 

@@ -12,9 +12,10 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import phonenumbers
 from limits import RateLimitItem, parse_many
@@ -493,3 +494,124 @@ def _json_or_value(key: str, value: Any) -> Any:
         return json.loads(value)
     except ValueError as exc:
         raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+
+
+#: The bot-check providers (:mod:`.captcha`) and when their check is asked.
+CAPTCHA_PROVIDERS = ("turnstile", "hcaptcha", "recaptcha")
+CAPTCHA_WHEN = ("always", "guard", "never")
+_CAPTCHA_COMMON = frozenset({"provider", "site_key", "secret", "when", "endpoint"})
+_CAPTCHA_RECAPTCHA = frozenset({"min_score", "action", "project_id", "version"})
+_PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+
+
+@dataclass(frozen=True, slots=True)
+class CaptchaConfig:
+    """``SMS_OTP_CAPTCHA`` read: which provider's widget, its keys, and when it is asked.
+    ``repr`` leaves the secret out, so a logged or printed config cannot show it."""
+
+    provider: str
+    site_key: str
+    secret: str = field(repr=False)
+    when: str = "always"
+    #: The verification URL instead of the provider's (a proxy, a test's fake).
+    endpoint: str | None = None
+    #: reCAPTCHA: the lowest score (v3, Enterprise) that passes.
+    min_score: float = 0.5
+    #: reCAPTCHA: the action the token must carry; ``None`` checks none.
+    action: str | None = None
+    #: reCAPTCHA Enterprise: the Google Cloud project (``secret`` is then an API key).
+    project_id: str | None = None
+    #: reCAPTCHA: 2 (the checkbox widget) or 3 (invisible, scored; Enterprise score keys).
+    version: int = 3
+
+    @property
+    def enterprise(self) -> bool:
+        return self.project_id is not None
+
+
+def captcha(key: str, value: Any) -> CaptchaConfig | None:
+    """``None``, or a dict (or its JSON text) with ``provider``, ``site_key``, ``secret`` and
+    optional ``when`` and ``endpoint``; reCAPTCHA also takes ``min_score``, ``action``,
+    ``project_id`` (Enterprise) and ``version``. Unknown keys are refused: a misspelt one
+    would silently change nothing."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            key, "must be None or a dict with 'provider', 'site_key' and 'secret'"
+        )
+    provider = value.get("provider")
+    if provider not in CAPTCHA_PROVIDERS:
+        raise ConfigurationError(
+            key,
+            f"'provider' must be one of {', '.join(map(repr, CAPTCHA_PROVIDERS))}, "
+            f"got {provider!r}",
+        )
+    allowed = _CAPTCHA_COMMON | (_CAPTCHA_RECAPTCHA if provider == "recaptcha" else set())
+    unknown = sorted(map(str, set(value) - allowed))
+    if unknown:
+        raise ConfigurationError(
+            key, f"unknown keys for {provider!r}: {', '.join(map(repr, unknown))}"
+        )
+    when = value.get("when", "always")
+    if when not in CAPTCHA_WHEN:
+        raise ConfigurationError(
+            key, f"'when' must be one of {', '.join(map(repr, CAPTCHA_WHEN))}, got {when!r}"
+        )
+    project_id = _captcha_text(key, value, "project_id", required=False)
+    if project_id is not None and not _PROJECT_ID.fullmatch(project_id):
+        raise ConfigurationError(
+            key, f"'project_id' is not a Google Cloud project id: {project_id!r}"
+        )
+    min_score = value.get("min_score", 0.5)
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not 0 <= min_score <= 1
+    ):
+        raise ConfigurationError(
+            key, f"'min_score' must be a number from 0 to 1, got {min_score!r}"
+        )
+    version = value.get("version", 3)
+    if version not in (2, 3) or isinstance(version, bool):
+        raise ConfigurationError(key, f"'version' must be 2 or 3, got {version!r}")
+    return CaptchaConfig(
+        provider=str(provider),
+        site_key=str(_captcha_text(key, value, "site_key")),
+        secret=str(_captcha_text(key, value, "secret", shown=False)),
+        when=str(when),
+        endpoint=_captcha_endpoint(key, value.get("endpoint")),
+        min_score=float(min_score),
+        action=_captcha_text(key, value, "action", required=False),
+        project_id=project_id,
+        version=int(version),
+    )
+
+
+def _captcha_text(
+    key: str, value: Mapping[str, Any], name: str, *, required: bool = True, shown: bool = True
+) -> str | None:
+    text = value.get(name)
+    if text is None and not required:
+        return None
+    if not isinstance(text, str) or not text.strip() or text != text.strip():
+        got = f", got {text!r}" if shown else ""
+        raise ConfigurationError(key, f"{name!r} must be a non-empty string{got}")
+    return text
+
+
+def _captcha_endpoint(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(key, f"'endpoint' must be an http(s) URL, got {value!r}")
+    return str(value)

@@ -9,7 +9,7 @@ translation machinery, so the connectors (which raise the delivery errors) need 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from werkzeug.exceptions import (
     BadRequest,
@@ -113,6 +113,9 @@ class HttpError(SmsOtpError, HTTPException):
     context it is read in, English outside one."""
 
     error_code: str
+    #: Keys of ``data`` that the JSON API's error object carries beside ``code`` and
+    #: ``message``: what a client needs to act on the error, never a secret.
+    json_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **data: Any) -> None:
         #: What the text says besides the code (``None`` values left out).
@@ -201,9 +204,11 @@ class SendsHeld(HttpError, TooManyRequests):
 
 class CaptchaFailed(HttpError, BadRequest):
     """The bot check before an anonymous send was missing or failed: nothing was sent.
-    ``data`` carries the widget's ``provider`` and ``site_key``, so a client can show it."""
+    ``data`` carries the widget's ``provider`` and ``site_key`` (the JSON error too), so a
+    client can show the widget and try again with its token."""
 
     error_code = "captcha_failed"
+    json_fields = ("provider", "site_key")
 
 
 class RateLimitUnavailable(HttpError, ServiceUnavailable):

@@ -20,6 +20,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions
 from .api import api_blueprint
+from .captcha import BotCheck
 from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
 from .cli import sms_otp_cli
 from .clock import Clock, utcnow
@@ -131,8 +132,11 @@ class SmsOtp:
         limits = RateLimits(limiter, settings, enabled=limits_enabled)
         records = DeliveryRecords(self.db, models, block_key=block_key(secret))
         delivery = Delivery(router, settings, records=records, clock=self.clock)
+        bot_check = BotCheck.from_settings(settings)
         guard = (
-            PumpingGuard(self.db, models, records, settings.pumping_guard)
+            PumpingGuard(
+                self.db, models, records, settings.pumping_guard, bot_check=bot_check is not None
+            )
             if settings.pumping_guard.enabled
             else None
         )
@@ -150,6 +154,7 @@ class SmsOtp:
             records=records,
             clock=self.clock,
             guard=guard,
+            bot_check=bot_check,
         )
         sender = BackgroundSender(threads=settings.sender_threads, backlog=settings.sender_backlog)
         dispatcher = _dispatcher(settings, challenges, delivery, sender)
@@ -236,19 +241,22 @@ class SmsOtp:
         deliver: bool = True,
         client_ip: str | None = None,
         locale: str | None = None,
+        captcha_token: str | None = None,
     ) -> IssuedChallenge:
         """Send a code to ``phone`` for ``usage``, its text in ``locale`` (a tag such as
         ``zh-CN``; default: the request's language), within the same send limits as the
         pages (per number, per IP, per number block; the IP is the request's, or
         ``client_ip`` outside one). Writes in a transaction of its own: whatever the app has
         pending on ``db.session`` stays pending. With ``deliver=False``, a silent challenge
-        that sends nothing and that no code verifies.
+        that sends nothing and that no code verifies. With ``SMS_OTP_CAPTCHA``, a code to a
+        number anyone may name needs the visitor's ``captcha_token`` (see docs/bot-check.md).
 
-        Raises :class:`InvalidPhoneNumber`, ``RateLimited``, :class:`TooManyAttempts`
-        while the number is locked, and :class:`DeliveryError` when the send fails now
-        (with queued delivery, the worker's failures are signalled instead)."""
+        Raises :class:`InvalidPhoneNumber`, ``CaptchaFailed``, ``RateLimited``,
+        :class:`TooManyAttempts` while the number is locked, and :class:`DeliveryError` when
+        the send fails now (with queued delivery, the worker's failures are signalled
+        instead)."""
         state = get_state()
-        e164 = state.challenges.admit(phone, usage, client_ip)
+        e164 = state.challenges.admit(phone, usage, client_ip, captcha_token=captcha_token)
         return state.dispatcher.issue(
             e164,
             usage,

@@ -14,6 +14,7 @@ from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
+from .config_parsers import CAPTCHA_PROVIDERS
 from .flows import PASSWORD_MAX_LENGTH
 from .settings import Settings
 from .usage import ANONYMOUS_USAGES, SIGNED_IN_USAGES
@@ -139,6 +140,13 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                         "description": "Ignored for the usages that go to the account's own phone.",
                     },
                     usage={"enum": sorted(u.value for u in ANONYMOUS_USAGES | SIGNED_IN_USAGES)},
+                    captcha_token={
+                        "type": "string",
+                        "description": (
+                            "The bot check widget's token, when SMS_OTP_CAPTCHA asks for one "
+                            "(captcha_failed says so, with the provider and site key)."
+                        ),
+                    },
                     required=("usage",),
                 ),
             ),
@@ -317,11 +325,22 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
 def _schemas(settings: Settings) -> dict[str, Schema]:
     return {
         "Error": _object(
-            error=_object(
-                code={"enum": list(ERROR_CODES)},
-                message={"type": "string", "description": "For people, in their language."},
-                exact=True,
-            ),
+            error={
+                **_object(
+                    code={"enum": list(ERROR_CODES)},
+                    message={"type": "string", "description": "For people, in their language."},
+                    provider={
+                        "enum": list(CAPTCHA_PROVIDERS),
+                        "description": "captcha_failed only: the bot check's provider.",
+                    },
+                    site_key={
+                        "type": "string",
+                        "description": "captcha_failed only: the site key its widget needs.",
+                    },
+                    required=("code", "message"),
+                ),
+                "additionalProperties": False,
+            },
             exact=True,
         ),
         "VerificationId": {

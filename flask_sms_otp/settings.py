@@ -255,6 +255,12 @@ class Settings:
         parsers.app_hash_or_none,
         "Android SMS Retriever app hash (11 characters) added to built-in code texts",
     )
+    captcha: parsers.CaptchaConfig | None = option(
+        "SMS_OTP_CAPTCHA",
+        None,
+        parsers.captcha,
+        "a bot check (Turnstile, hCaptcha, reCAPTCHA) before codes to numbers anyone may name",
+    )
 
     pumping_guard: parsers.GuardSettings = option(
         "SMS_OTP_PUMPING_GUARD",

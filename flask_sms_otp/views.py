@@ -33,7 +33,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from . import headers, sessions, texts, transaction
+from .captcha import RESPONSE_FIELDS
+from .config_parsers import CaptchaConfig
 from .errors import (
+    CaptchaFailed,
     InvalidCode,
     InvalidPhoneNumber,
     InvalidRequest,
@@ -360,7 +363,11 @@ def change_phone() -> Response:
             return _page("sms_otp/change_phone.html", 400, form=form)
         try:
             issued = _flows().request_code(
-                form.phone.data, Usage.BIND_NEW_IDENTIFIER, user=_user(), client_ip=_ip()
+                form.phone.data,
+                Usage.BIND_NEW_IDENTIFIER,
+                user=_user(),
+                client_ip=_ip(),
+                captcha_token=_captcha_token(),
             )
         except HTTPException as error:
             return _failed("sms_otp/change_phone.html", form, error)
@@ -562,7 +569,13 @@ def _request_code_page(template: str, usage: Usage, step: CodeStep) -> Response:
         if not _valid(form):
             return _page(template, 400, form=form)
         try:
-            issued = _flows().request_code(form.phone.data, usage, user=None, client_ip=_ip())
+            issued = _flows().request_code(
+                form.phone.data,
+                usage,
+                user=None,
+                client_ip=_ip(),
+                captcha_token=_captcha_token(),
+            )
         except HTTPException as error:
             return _failed(template, form, error)
         return _start(step, issued.id)
@@ -731,12 +744,33 @@ def _show_error(form: Any, error: HTTPException) -> None:
 def _page(
     template: str, status: int = 200, *, error: HTTPException | None = None, **context: Any
 ) -> Response:
+    context.setdefault("captcha", _captcha_shown(error))
     response = make_response(render_template(template, **context), status)
     if error is not None:
         for name, value in error.get_headers():
             if name.lower() == "retry-after":
                 response.headers["Retry-After"] = value
     return response
+
+
+def _captcha_shown(error: HTTPException | None) -> CaptchaConfig | None:
+    """The bot check whose widget the page shows (the pages that send a code to a number
+    anyone may name render it): always with ``"when": "always"``; with ``"guard"``, once
+    the engine asked for it. ``None`` for no widget."""
+    config = get_state().settings.captcha
+    if config is None or config.when == "never":
+        return None
+    if config.when == "always" or isinstance(error, CaptchaFailed):
+        return config
+    return None
+
+
+def _captcha_token() -> str | None:
+    """The widget's token, from the field the provider's script fills in."""
+    config = get_state().settings.captcha
+    if config is None:
+        return None
+    return request.form.get(RESPONSE_FIELDS[config.provider]) or None
 
 
 def safe_next(value: Any) -> str | None:

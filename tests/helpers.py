@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import phonenumbers
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 from werkzeug.test import TestResponse
 
@@ -170,6 +172,28 @@ def slow_provider(seconds: float, status: int = 200) -> Callable[[Request], Resp
         return Response(json.dumps({"ok": status == 200}), status=status)
 
     return handler
+
+
+class Siteverify:
+    """A fake bot-check verification endpoint (Turnstile's, hCaptcha's and reCAPTCHA's
+    ``siteverify`` take the same form) on pytest-httpserver: ``success`` only for ``good``
+    sent with ``secret``. Keeps every form it was sent; ``url`` is the ``endpoint`` to set."""
+
+    path = "/siteverify"
+
+    def __init__(self, httpserver: HTTPServer, secret: str, good: str) -> None:
+        self.secret = secret
+        self.good = good
+        self.forms: list[dict[str, list[str]]] = []
+        self.url: str = httpserver.url_for(self.path)
+        httpserver.expect_request(self.path, method="POST").respond_with_handler(self.handle)
+
+    def handle(self, request: Request) -> Response:
+        assert request.mimetype == "application/x-www-form-urlencoded"
+        form = parse_qs(request.get_data(as_text=True))
+        self.forms.append(form)
+        ok = form.get("secret") == [self.secret] and form.get("response") == [self.good]
+        return Response(json.dumps({"success": ok}), 200, mimetype="application/json")
 
 
 class SlowConnector(MemoryConnector):

@@ -39,7 +39,8 @@ LAYERS: dict[str, int] = {
     "texts.py": 0,
     "transaction.py": 0,
     "usage.py": 0,
-    # 1 connectors: the SMS providers behind one contract, and their registry
+    # 1 connectors: the SMS providers behind one contract, and their registry; the bot check
+    "captcha.py": 1,
     "connectors/__init__.py": 1,
     "connectors/aliyun.py": 1,
     "connectors/base.py": 1,
@@ -203,3 +204,19 @@ def test_no_import_from_a_lower_layer_to_a_higher_one() -> None:
         if importer in LAYERS and target in LAYERS and LAYERS[target] > LAYERS[importer]
     ]
     assert upward == [], "\n".join(upward)
+
+
+#: What no module of layer 1 may import: it runs without a request (workers, threads).
+WEB_LAYER = ("flask", "flask_babel", "flask_sms_otp.i18n", "werkzeug.local", "werkzeug.wrappers")
+
+
+@pytest.mark.parametrize("path", sorted(p for p, layer in LAYERS.items() if layer == 1))
+def test_layer_1_imports_no_web_layer(path: str) -> None:
+    modules = module_names(PACKAGE)
+    name = next(name for name, where in modules.items() if where == path)
+    visitor = _Imports(name if path.endswith("__init__.py") else name.rpartition(".")[0])
+    visitor.visit(ast.parse((PACKAGE / path).read_text(encoding="utf-8")))
+    imported = {module for module, _name, _line in visitor.found}
+    assert imported  # the walk did see the module's imports
+    bad = [m for m in imported if any(m == w or m.startswith(f"{w}.") for w in WEB_LAYER)]
+    assert bad == []
