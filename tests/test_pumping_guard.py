@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from pytest_httpserver import HTTPServer
 
 from flask_sms_otp import ConfigurationError, signals
 from flask_sms_otp.connectors.memory import SentSms
@@ -26,6 +27,7 @@ from .helpers import (
     ApiClient,
     AppFactory,
     FakeClock,
+    Siteverify,
     add_user,
     error_code,
     last_code,
@@ -397,3 +399,39 @@ def test_a_wrong_setting_is_refused_at_start_up_naming_the_key(
     with pytest.raises(ConfigurationError, match="SMS_OTP_PUMPING_GUARD") as raised:
         make_app(SMS_OTP_PUMPING_GUARD=value)
     assert problem in str(raised.value)
+
+
+def test_a_held_block_lets_a_person_through_the_real_bot_check_and_stops_a_script(
+    make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms], httpserver: HTTPServer
+) -> None:
+    siteverify = Siteverify(httpserver, "captcha-secret", "a-person")
+    captcha = {
+        "provider": "turnstile",
+        "site_key": "site-key",
+        "secret": "captcha-secret",
+        "when": "guard",
+        "endpoint": siteverify.url,
+    }
+    app = _app(make_app, clock, SMS_OTP_CAPTCHA=captcha)
+    attacker = ApiClient(app, ip="203.0.113.66")
+    answers = []
+    for number in ATTACKED[:10]:
+        answers.append(attacker.send_code(number, "Register"))
+        clock.advance(120)
+    # No bot check is asked until the block is held; then the script without a token stops.
+    assert [a.status_code for a in answers] == [202] * 7 + [400] * 3
+    answer = answers[-1]
+    assert answer.get_json()["error"]["code"] == "captcha_failed"
+    assert siteverify.forms == []
+    assert len([m for m in sms_outbox if m.to in ATTACKED]) == 7
+    person = ApiClient(app, ip="198.51.100.9")
+    through = person.post(
+        "/verification-codes",
+        {"phone": ATTACKED[30], "usage": "Register", "captcha_token": "a-person"},
+    )
+    assert through.status_code == 202
+    assert [form["response"] for form in siteverify.forms] == [["a-person"]]
+    assert sent_to(sms_outbox, ATTACKED[30]) != []
+    # Elsewhere nothing is asked.
+    assert person.send_code(ordinary(7), "Register").status_code == 202
+    assert len(siteverify.forms) == 1
