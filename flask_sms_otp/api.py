@@ -106,7 +106,11 @@ def csrf() -> Response:
 def send_code() -> tuple[Response, int]:
     data = _body()
     issued = _flows().request_code(
-        data.get("phone"), data.get("usage"), user=_user_or_none(), client_ip=_ip()
+        data.get("phone"),
+        data.get("usage"),
+        user=_user_or_none(),
+        client_ip=_ip(),
+        region=data.get("region"),
     )
     return _challenge(issued), 202
 
@@ -127,7 +131,9 @@ def sign_up() -> tuple[Response, int]:
 @api_blueprint.post("/sign-in")
 def sign_in() -> Response:
     data = _body()
-    result = _flows().sign_in_password(data.get("phone"), data.get("password"), client_ip=_ip())
+    result = _flows().sign_in_password(
+        data.get("phone"), data.get("password"), client_ip=_ip(), region=data.get("region")
+    )
     if isinstance(result, MfaRequired):
         return jsonify(
             {
