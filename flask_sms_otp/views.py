@@ -143,7 +143,10 @@ def sign_in() -> Response:
             return _page("sms_otp/sign_in.html", 400, form=form)
         try:
             result = _flows().sign_in_password(
-                form.phone.data, form.password.data or "", client_ip=_ip()
+                form.phone.data,
+                form.password.data or "",
+                client_ip=_ip(),
+                region=form.region.picked,
             )
         except HTTPException as error:
             return _failed("sms_otp/sign_in.html", form, error)
@@ -360,7 +363,11 @@ def change_phone() -> Response:
             return _page("sms_otp/change_phone.html", 400, form=form)
         try:
             issued = _flows().request_code(
-                form.phone.data, Usage.BIND_NEW_IDENTIFIER, user=_user(), client_ip=_ip()
+                form.phone.data,
+                Usage.BIND_NEW_IDENTIFIER,
+                user=_user(),
+                client_ip=_ip(),
+                region=form.region.picked,
             )
         except HTTPException as error:
             return _failed("sms_otp/change_phone.html", form, error)
@@ -562,7 +569,9 @@ def _request_code_page(template: str, usage: Usage, step: CodeStep) -> Response:
         if not _valid(form):
             return _page(template, 400, form=form)
         try:
-            issued = _flows().request_code(form.phone.data, usage, user=None, client_ip=_ip())
+            issued = _flows().request_code(
+                form.phone.data, usage, user=None, client_ip=_ip(), region=form.region.picked
+            )
         except HTTPException as error:
             return _failed(template, form, error)
         return _start(step, issued.id)
