@@ -64,6 +64,9 @@
     var lastDigits = digitsOf(input.value);
 
     function reformat(event) {
+      if (event && event.isComposing) {
+        return; /* an input method is still composing: wait for its result */
+      }
       var value = input.value;
       var option = select.options[select.selectedIndex];
       if (!option || !option.value || !SEPARATORS.test(value)) {
