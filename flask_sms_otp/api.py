@@ -116,6 +116,7 @@ def send_code() -> tuple[Response, int]:
         client_ip=_ip(),
         # Anything but text is no token: the bot check refuses it (captcha_failed).
         captcha_token=token if isinstance(token, str) else None,
+        region=data.get("region"),
     )
     return _challenge(issued), 202
 
@@ -136,7 +137,9 @@ def sign_up() -> tuple[Response, int]:
 @api_blueprint.post("/sign-in")
 def sign_in() -> Response:
     data = _body()
-    result = _flows().sign_in_password(data.get("phone"), data.get("password"), client_ip=_ip())
+    result = _flows().sign_in_password(
+        data.get("phone"), data.get("password"), client_ip=_ip(), region=data.get("region")
+    )
     if isinstance(result, MfaRequired):
         return jsonify(
             {

@@ -227,12 +227,13 @@ class Flows:
         return user
 
     def sign_in_password(
-        self, phone: object, password: object, *, client_ip: str
+        self, phone: object, password: object, *, client_ip: str, region: object = None
     ) -> PhoneUser | MfaRequired:
-        """The signed-in user, or :class:`MfaRequired` when a second step is needed."""
+        """The signed-in user, or :class:`MfaRequired` when a second step is needed.
+        ``region`` reads a national number as that region's (see :meth:`request_code`)."""
         if "password" not in self.settings.sign_in_methods:
             raise MethodDisabled()
-        e164 = normalize_with(self.settings, phone, now=self.challenges.clock())
+        e164 = normalize_with(self.settings, phone, now=self.challenges.clock(), region=region)
         if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX_LENGTH:
             raise InvalidRequest("password_missing", field="password")
         self.limits.hit_password_attempt(e164, client_ip)

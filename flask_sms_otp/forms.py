@@ -13,9 +13,12 @@ from typing import Any
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.form import SUBMIT_METHODS
-from wtforms import PasswordField, StringField, TelField
+from wtforms import PasswordField, SelectField, StringField, TelField
 
+from . import regions
+from .i18n import gettext as _
 from .i18n import lazy_gettext as _l
+from .state import get_state
 
 _FROM_REQUEST: Any = object()
 
@@ -47,8 +50,50 @@ class ActionForm(SmsOtpForm):
     """A button that changes something (resend, sign out, send a code): CSRF token only."""
 
 
-class PhoneForm(SmsOtpForm):
+class RegionField(SelectField):  # type: ignore[misc]
+    """The country selector beside a phone number: the regions the policy accepts, named
+    in the page's language, with their dial codes (:mod:`.regions`). Each option carries
+    its number's shape for ``phone.js``. An empty choice means "typed with its + code"."""
+
+    def __init__(self, label: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, validate_choice=False, **kwargs)
+
+    def choices_for_page(self) -> list[tuple[str, str, dict[str, str]]]:
+        settings = get_state().settings
+        choices: list[tuple[str, str, dict[str, str]]] = [
+            ("", _("Other: type the number with its + code"), {})
+        ]
+        for region in regions.selectable(settings):
+            shape = {"data-pattern": region.pattern} if region.pattern else {}
+            if region.trunk_prefix:
+                shape |= {"data-trunk": region.trunk_prefix, "data-short": region.short_pattern}
+            choices.append((region.code, region.label, shape))
+        return choices
+
+    @property
+    def picked(self) -> str | None:
+        """The posted ISO code, or ``None`` when none was picked (the number has its +)."""
+        return self.data if isinstance(self.data, str) and self.data else None
+
+
+class PhoneFieldsForm(SmsOtpForm):
+    """A form with a phone number and its country selector. Without a posted form, the
+    selector starts on :func:`.regions.preselected`; a post without ``region`` picks none."""
+
+    region: RegionField
+
+    def __init__(self, formdata: Any = _FROM_REQUEST, **kwargs: Any) -> None:
+        if formdata is _FROM_REQUEST:
+            formdata = (request.form or None) if request.method in SUBMIT_METHODS else None
+        if formdata is None:
+            kwargs.setdefault("region", regions.preselected(get_state().settings))
+        super().__init__(formdata=formdata, **kwargs)
+        self.region.choices = self.region.choices_for_page()
+
+
+class PhoneForm(PhoneFieldsForm):
     phone = TelField(_l("Phone number"), render_kw=_PHONE)
+    region = RegionField(_l("Country or region"))
 
 
 class CodeForm(SmsOtpForm):
@@ -59,8 +104,9 @@ class SignUpCodeForm(CodeForm):
     password = PasswordField(_l("Password"), render_kw=_NEW_PASSWORD)
 
 
-class SignInForm(SmsOtpForm):
+class SignInForm(PhoneFieldsForm):
     phone = TelField(_l("Phone number"), render_kw=_PHONE)
+    region = RegionField(_l("Country or region"))
     password = PasswordField(_l("Password"), render_kw=_CURRENT_PASSWORD)
 
 

@@ -61,6 +61,15 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 
 #: The send and password-attempt errors (and their storage failing closed).
 _SEND_ERRORS = ("rate_limited", "sends_held", "too_many_attempts", "rate_limit_unavailable")
+#: The country picked beside a number typed without its + code.
+_REGION: Schema = {
+    "type": ["string", "null"],
+    "description": (
+        "ISO 3166 region (`GB`) of a number typed without its `+` code; read in place of "
+        "`SMS_OTP_DEFAULT_REGION`. Ignored for a number with `+`. An unknown region is "
+        "`invalid_phone`."
+    ),
+}
 #: What checking a code may answer.
 _CODE_ERRORS = ("invalid_code", "too_many_attempts")
 
@@ -139,6 +148,7 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                         "type": "string",
                         "description": "Ignored for the usages that go to the account's own phone.",
                     },
+                    region=_REGION,
                     usage={"enum": sorted(u.value for u in ANONYMOUS_USAGES | SIGNED_IN_USAGES)},
                     captcha_token={
                         "type": "string",
@@ -194,6 +204,7 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                 ),
                 body=_object(
                     phone={"type": "string"},
+                    region=_REGION,
                     password=_ref("Password"),
                     required=("phone", "password"),
                 ),

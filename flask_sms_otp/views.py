@@ -146,7 +146,10 @@ def sign_in() -> Response:
             return _page("sms_otp/sign_in.html", 400, form=form)
         try:
             result = _flows().sign_in_password(
-                form.phone.data, form.password.data or "", client_ip=_ip()
+                form.phone.data,
+                form.password.data or "",
+                client_ip=_ip(),
+                region=form.region.picked,
             )
         except HTTPException as error:
             return _failed("sms_otp/sign_in.html", form, error)
@@ -368,6 +371,7 @@ def change_phone() -> Response:
                 user=_user(),
                 client_ip=_ip(),
                 captcha_token=_captcha_token(),
+                region=form.region.picked,
             )
         except HTTPException as error:
             return _failed("sms_otp/change_phone.html", form, error)
@@ -575,6 +579,7 @@ def _request_code_page(template: str, usage: Usage, step: CodeStep) -> Response:
                 user=None,
                 client_ip=_ip(),
                 captcha_token=_captcha_token(),
+                region=form.region.picked,
             )
         except HTTPException as error:
             return _failed(template, form, error)

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "models.py": 0,
     "phone.py": 0,
     "redaction.py": 0,
+    "regions.py": 0,
     "settings.py": 0,
     "signals.py": 0,
     "sms_texts.py": 0,

@@ -142,3 +142,50 @@ def copy_of(site: Flask, client: FlaskClient) -> FlaskClient:
     assert cookie is not None
     thief.set_cookie("session", cookie)
     return thief
+
+
+class Selects(HTMLParser):
+    """The ``<select>`` elements of a page: each one's attributes and its options as
+    ``(value, label, attributes)``, in page order."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.selects: dict[str, dict[str, str | None]] = {}
+        self.options: dict[str, list[tuple[str, str, dict[str, str | None]]]] = {}
+        self._select: str | None = None
+        self._option: dict[str, str | None] | None = None
+        self._text = ""
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "select":
+            self._select = str(values.get("name"))
+            self.selects[self._select] = values
+            self.options[self._select] = []
+        elif tag == "option" and self._select is not None:
+            self._option, self._text = values, ""
+
+    def handle_data(self, data: str) -> None:
+        if self._option is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "option" and self._select is not None and self._option is not None:
+            value = str(self._option.get("value"))
+            self.options[self._select].append((value, self._text, self._option))
+            self._option = None
+        elif tag == "select":
+            self._select = None
+
+
+def region_choices(html: str) -> list[tuple[str, str]]:
+    """The country selector's options, as ``(ISO code, label)``."""
+    return [(value, label) for value, label, _attrs in Selects(html).options["region"]]
+
+
+def selected_region(html: str) -> str | None:
+    """The option of the country selector the page picked, or ``None``."""
+    picked = [v for v, _label, attrs in Selects(html).options["region"] if "selected" in attrs]
+    assert len(picked) <= 1
+    return picked[0] if picked else None
