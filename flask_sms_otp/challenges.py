@@ -296,8 +296,9 @@ class ChallengeService:
                 normalize_with(self.settings, row.phone, now=now)
             except InvalidPhoneNumber:
                 raise InvalidCode() from None
-            if row.delivered and Usage(row.usage) in PROTECTED_USAGES:
-                # A resend asks no bot check (its challenge passed one), but a hold stops it.
+            if Usage(row.usage) in PROTECTED_USAGES:
+                # A resend asks no bot check (its challenge passed one), but a hold stops it,
+                # silent challenge or not: the answer must not tell them apart.
                 self._refuse_held(row.phone, now)
             self._count_send(row.phone, Usage(row.usage), _client_ip(client_ip))
         code, digest = self._new_code(

@@ -255,6 +255,24 @@ def test_a_hold_made_by_one_process_stops_the_others(
     assert sent_to(sms_outbox, ATTACKED[30]) == []
 
 
+def test_resends_into_a_held_block_answer_alike_with_and_without_an_account(
+    make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
+) -> None:
+    app = _app(make_app, clock)
+    member = ATTACKED[-1]
+    add_user(app, member)
+    client = ApiClient(app)
+    real = client.request_code(member, "SignIn")  # a code goes out
+    silent = client.request_code(ATTACKED[-2], "SignIn")  # nothing goes out, and no one may tell
+    clock.advance(120)
+    attack(app, clock)
+    answers = [client.post(f"/verification-codes/{vid}/resend") for vid in (real, silent)]
+    assert [a.status_code for a in answers] == [429, 429]
+    assert answers[0].get_json() == answers[1].get_json()
+    assert answers[0].headers["Retry-After"] == answers[1].headers["Retry-After"]
+    assert len(sent_to(sms_outbox, member)) == 1
+
+
 def test_a_resend_into_a_held_block_is_refused(
     make_app: AppFactory, clock: FakeClock, sms_outbox: list[SentSms]
 ) -> None:
