@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .users import UserStore
 
 EXTENSION_KEY = "sms_otp"
+#: The name of the one configured connector, in receipt URLs (``/api/receipts/default``).
+DEFAULT_CONNECTOR = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,11 @@ class SmsOtpState:
     session_records: SessionRecords
     #: ``None`` with ``SMS_OTP_PUMPING_GUARD = False``.
     guard: PumpingGuard | None = None
+
+    def connector_named(self, name: str) -> SmsConnector | None:
+        """The connector configured under ``name``, or None. The only place that maps the
+        names in receipt URLs to connectors: today there is one, ``default``."""
+        return self.connector if name == DEFAULT_CONNECTOR else None
 
     @property
     def user_model(self) -> type[Any]:
