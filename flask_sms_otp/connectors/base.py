@@ -123,8 +123,9 @@ class SmsConnector(ABC):
         return False
 
     def receipt(self, request: ReceiptRequest, now: datetime) -> Receipt:
-        """The delivery receipt in ``request``, its signature verified (see
-        :mod:`flask_sms_otp.connectors.receipts`). Only called when
+        """The delivery receipt in ``request``, its signature verified; raise
+        ``ReceiptRejected`` or ``ReceiptMalformed`` otherwise (see
+        ``flask_sms_otp.connectors.receipts`` and docs/receipts.md). Only called when
         :attr:`accepts_receipts` is true."""
         raise NotImplementedError(f"the {self.name} connector takes no delivery receipts")
 
