@@ -12,6 +12,7 @@ receipts server to server: no CSRF token and no session, the provider's signatur
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,8 @@ from .errors import InvalidRequest, ReceiptMalformed, ReceiptRejected, SignInReq
 from .flows import Flows, MfaRequired, PhoneUser
 from .session_records import SessionRecord
 from .state import get_state
+
+logger = logging.getLogger("flask_sms_otp")
 
 api_blueprint = Blueprint("sms_otp_api", __name__)
 api_blueprint.before_request(transaction.begin)
@@ -271,14 +274,18 @@ def receive_receipt(connector_name: str) -> tuple[Response, int]:
     try:
         receipt = connector.receipt(incoming, state.delivery.clock())
     except ReceiptRejected as exc:
+        # The reason only: a receipt's content holds the full number.
+        logger.warning("refused a delivery receipt for %s: %s", connector.name, exc.reason)
         return _receipt_answer(403, "receipt_rejected", exc.reason)
     except ReceiptMalformed as exc:
+        logger.warning("malformed delivery receipt for %s: %s", connector.name, exc.reason)
         return _receipt_answer(400, "receipt_malformed", exc.reason)
     outcome = state.delivery.apply_receipt(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         receipt,
     )
     if outcome.result == "replayed":
+        logger.warning("refused a replayed delivery receipt for %s", connector.name)
         return _receipt_answer(403, "receipt_rejected", "replayed")
     return jsonify({"result": outcome.result}), 200
 

@@ -699,6 +699,7 @@ def test_receipts_never_log_the_number(
         post(app, provider.receipt(message_id, provider.delivered, at=clock.now))
         post(app, provider.receipt(message_id, provider.delivered, at=clock.now, secret="x"))
     assert message_id in caplog.text
+    assert "refused a delivery receipt" in caplog.text  # the forged one, and why
     assert PHONE.removeprefix("+") not in caplog.text
     assert PHONE[-8:] not in caplog.text
 

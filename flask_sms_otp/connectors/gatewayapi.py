@@ -174,7 +174,7 @@ def _first_id(response: httpx.Response) -> str | None:
     return str(first)
 
 
-def verify_hs256(token: str, secret: str) -> dict[str, Any]:
+def verify_hs256(token: str, secret: str | bytes) -> dict[str, Any]:
     """The claims of a compact JWS signed with HMAC-SHA256 under ``secret``;
     :class:`ReceiptRejected` for any other algorithm, a wrong signature or a token that is
     not one."""
@@ -190,7 +190,8 @@ def verify_hs256(token: str, secret: str) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise ReceiptRejected("bad_signature")
     signing_input = f"{header_part}.{payload_part}".encode("ascii", "replace")
-    expected = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
+    key = secret.encode() if isinstance(secret, str) else secret
+    expected = hmac.new(key, signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, signature):
         raise ReceiptRejected("bad_signature")
     try:
