@@ -48,6 +48,7 @@ SMS_OTP_TABLES = {
     "sms_otp_challenge",
     "sms_otp_failure_counter",
     "sms_otp_delivery",
+    "sms_otp_guard_hold",
     "sms_otp_session",
 }
 #: What the mixin adds to the app's table; ``password_hash`` the app already had.
