@@ -11,8 +11,11 @@ webhook has a secret and ``webhookSecret`` is configured. GatewayAPI then adds a
 Token in ``X-Gwapi-Signature``, HS256-signed with that secret, whose claims repeat the
 body: the token is verified (RFC 7519 / RFC 7515, HMAC-SHA256 over ``header.payload``; any
 other ``alg``, ``none`` included, is refused), the receipt is read from its claims, and a
-body that differs from them is refused. Its ``iat``, else its ``time``, must be within a few
-minutes of our clock.
+body that differs from them is refused (GatewayAPI's REST docs on webhooks: "we will use
+it to make a JWT token, which we will send back to your server in the X-Gwapi-Signature
+header"; client libraries such as nickdnk/gatewayapi-php likewise read the whole receipt
+from the token). Its ``iat``, else its ``time`` (GatewayAPI sends no ``iat``), must be
+within a few minutes of our clock.
 """
 
 from __future__ import annotations

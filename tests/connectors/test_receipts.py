@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -209,3 +209,42 @@ def test_request_bodies_that_are_not_receipts(body: bytes) -> None:
     request = ReceiptRequest("https://a.example/r", {}, body, "application/json")
     with pytest.raises(ReceiptMalformed):
         request.json_object()
+
+
+# A status webhook's token as GatewayAPI sends it (no "iat": its "time" dates it), from the
+# tests of nickdnk/gatewayapi-php, a GatewayAPI client library; signed with "secret".
+GATEWAYAPI_LIBRARY_JWT = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9"
+    ".eyJpZCI6MjM4MTcwMywibXNpc2RuIjo0NTQyNjA5MDQ1LCJ0aW1lIjoxNTIyNzY0MDYyLCJzdGF0dXMiOiJERUxJVkVSRUQi"
+    "LCJlcnJvciI6ImVycm9yIHRleHQiLCJjb2RlIjoiZXJyb3IgY29kZSIsImNvdW50cnlfcHJlZml4Ijo0NSwiY291bnRyeV9j"
+    "b2RlIjoiREsiLCJjaGFyZ2Vfc3RhdHVzIjoiQVVUSE9SSVpFRCIsInVzZXJyZWYiOiJhIHJlZmVyZW5jZSJ9"
+    ".LgbbsxAj61SQhDA0A3dGlcT8OZN2UJsTgBiifNHEeh8"
+)
+GATEWAYAPI_LIBRARY_TIME = datetime.fromtimestamp(1522764062, UTC)
+
+
+def test_gatewayapi_receipt_from_a_library_vector_is_dated_by_its_time() -> None:
+    connector = GatewayApiConnector({**GATEWAYAPI_CONFIG, "webhookSecret": "secret"})
+    claims = verify_hs256(GATEWAYAPI_LIBRARY_JWT, "secret")
+    body = json.dumps(claims).encode()
+    request = ReceiptRequest(
+        "https://a.example/r",
+        {"X-Gwapi-Signature": GATEWAYAPI_LIBRARY_JWT},
+        body,
+        "application/json",
+    )
+    soon = GATEWAYAPI_LIBRARY_TIME + timedelta(seconds=20)
+    receipt = connector.receipt(request, soon)
+    assert (receipt.message_id, receipt.status, receipt.error_code) == (
+        "2381703",
+        "delivered",
+        "error code",
+    )
+    assert receipt.occurred_at == receipt.signed_at == GATEWAYAPI_LIBRARY_TIME
+    with pytest.raises(ReceiptRejected, match="stale"):
+        connector.receipt(request, GATEWAYAPI_LIBRARY_TIME + timedelta(minutes=6))
+    with pytest.raises(ReceiptRejected):
+        connector.receipt(request, soon.replace(year=2030))
+    wrong = GatewayApiConnector({**GATEWAYAPI_CONFIG, "webhookSecret": "wrong"})
+    with pytest.raises(ReceiptRejected, match="bad_signature"):
+        wrong.receipt(request, soon)
