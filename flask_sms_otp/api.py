@@ -263,12 +263,14 @@ def receive_receipt(connector_name: str) -> tuple[Response, int]:
     connector = state.connector_named(connector_name)
     if connector is None or not connector.accepts_receipts:
         return _receipt_answer(404, "no_receipts", "no connector here takes receipts")
-    if (request.content_length or 0) > MAX_BODY:
+    # Read no more than a receipt can hold, also when no Content-Length says how much.
+    body = request.stream.read(MAX_BODY + 1)
+    if (request.content_length or 0) > MAX_BODY or len(body) > MAX_BODY:
         return _receipt_answer(400, "receipt_malformed", "body_too_large")
     incoming = ReceiptRequest(
         url=request.url,
         headers=dict(request.headers.items()),
-        body=request.get_data(cache=True),
+        body=body,
         content_type=request.content_type or "",
     )
     try:
