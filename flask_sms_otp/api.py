@@ -5,10 +5,14 @@ Bodies are JSON objects with snake_case keys; errors are
 on 429). Writes need the CSRF token from ``GET /auth/api/csrf`` in ``X-CSRFToken``, unless
 the app sets ``WTF_CSRF_ENABLED = False``; every write answer carries the current token in
 the same header (it changes when the session is renewed at sign-in and sign-out).
+
+The exception is ``POST /auth/api/receipts/<connector>``, where providers post delivery
+receipts server to server: no CSRF token and no session, the provider's signature instead.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +25,13 @@ from wtforms import ValidationError
 
 from . import headers, openapi, sessions, texts, transaction
 from .challenges import IssuedChallenge
-from .errors import HttpError, InvalidRequest, SignInRequired
+from .connectors.receipts import MAX_BODY, ReceiptRequest
+from .errors import HttpError, InvalidRequest, ReceiptMalformed, ReceiptRejected, SignInRequired
 from .flows import Flows, MfaRequired, PhoneUser
 from .session_records import SessionRecord
 from .state import get_state
+
+logger = logging.getLogger("flask_sms_otp")
 
 api_blueprint = Blueprint("sms_otp_api", __name__)
 api_blueprint.before_request(transaction.begin)
@@ -33,6 +40,10 @@ api_blueprint.teardown_request(transaction.end)
 api_blueprint.after_request(headers.protect)
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Posted by providers, not browsers: signed by them, so no CSRF token and no session.
+RECEIPT_ENDPOINT = "sms_otp_api.receive_receipt"
+#: Where Flask-WTF's ``CSRFProtect`` finds the view, to exempt it (``csrf.exempt``).
+RECEIPT_VIEW = "flask_sms_otp.api.receive_receipt"
 
 
 class CsrfFailed(InvalidRequest):
@@ -44,7 +55,7 @@ class CsrfFailed(InvalidRequest):
 
 @api_blueprint.before_request
 def _check_csrf() -> None:
-    if request.method not in _WRITES or not _csrf_enabled():
+    if request.method not in _WRITES or not _csrf_enabled() or _is_receipt():
         return
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
@@ -58,11 +69,20 @@ def _check_csrf() -> None:
         raise CsrfFailed(reason) from None
 
 
+def exempt_receipts_from_csrf() -> None:
+    """An app ``before_request`` placed before all others: exempts the receipt endpoint
+    from Flask-WTF's ``CSRFProtect`` when the app has one, whenever it was set up."""
+    if request.endpoint == RECEIPT_ENDPOINT:
+        csrf = current_app.extensions.get("csrf")
+        if csrf is not None and hasattr(csrf, "exempt"):
+            csrf.exempt(RECEIPT_VIEW)
+
+
 @api_blueprint.after_request
 def _current_csrf_token(response: Response) -> Response:
     """Signing in or out starts a new session and so a new CSRF token: every write
     answer carries the current one, so clients need not ask ``/csrf`` again."""
-    if request.method in _WRITES and _csrf_enabled():
+    if request.method in _WRITES and _csrf_enabled() and not _is_receipt():
         response.headers["X-CSRFToken"] = _session_csrf_token()
     return response
 
@@ -242,7 +262,60 @@ def sign_out() -> tuple[str, int]:
     return "", 204
 
 
+@api_blueprint.post("/receipts/<connector_name>")
+def receive_receipt(connector_name: str) -> tuple[Response, int]:
+    """A delivery receipt posted by the provider (see docs/receipts.md).
+
+    404 for a name with no connector, or one that takes no receipts (or lacks its signing
+    secret); 403, changing nothing, when the signature is missing or wrong, its timestamp
+    stale, or the receipt a replay of the one last applied; 400 for a body that is not a
+    receipt. Otherwise 200, also for a message we have no record of and a status that
+    changes nothing, so that the provider does not retry it for ever."""
+    state = get_state()
+    named = state.connector_named(connector_name)
+    connector = named.connector if named is not None else None
+    if named is None or connector is None or not connector.accepts_receipts:
+        return _receipt_answer(404, "no_receipts", "no connector here takes receipts")
+    # Read no more than a receipt can hold, also when no Content-Length says how much.
+    body = request.stream.read(MAX_BODY + 1)
+    if (request.content_length or 0) > MAX_BODY or len(body) > MAX_BODY:
+        return _receipt_answer(400, "receipt_malformed", "body_too_large")
+    incoming = ReceiptRequest(
+        url=request.url,
+        headers=dict(request.headers.items()),
+        body=body,
+        content_type=request.content_type or "",
+    )
+    try:
+        receipt = connector.receipt(incoming, state.delivery.clock())
+    except ReceiptRejected as exc:
+        # The reason only: a receipt's content holds the full number.
+        logger.warning("refused a delivery receipt for %s: %s", connector.name, exc.reason)
+        return _receipt_answer(403, "receipt_rejected", exc.reason)
+    except ReceiptMalformed as exc:
+        logger.warning("malformed delivery receipt for %s: %s", connector.name, exc.reason)
+        return _receipt_answer(400, "receipt_malformed", exc.reason)
+    outcome = state.delivery.apply_receipt(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        receipt,
+        connector=named.label,  # the name its delivery records hold
+    )
+    if outcome.result == "replayed":
+        logger.warning("refused a replayed delivery receipt for %s", connector.name)
+        return _receipt_answer(403, "receipt_rejected", "replayed")
+    return jsonify({"result": outcome.result}), 200
+
+
 # Helpers ---------------------------------------------------------------------------------------
+
+
+def _is_receipt() -> bool:
+    return request.endpoint == RECEIPT_ENDPOINT
+
+
+def _receipt_answer(status: int, code: str, reason: str) -> tuple[Response, int]:
+    """A machine's answer: a code and a reason, in English (providers log it as it is)."""
+    return jsonify({"error": {"code": code, "message": reason}}), status
 
 
 def _session_csrf_token() -> str:

@@ -31,11 +31,12 @@ from flask import Flask
 
 from . import signals
 from .connectors.base import DeliveryResult, SmsConnector, SmsMessage
+from .connectors.receipts import Receipt
 from .connectors.templates import render
 from .errors import DeliveryError, ProviderRejected, ProviderUnavailable, SmsOtpError
 from .i18n import translate
 from .phone import mask_phone
-from .records import DeliveryRecords
+from .records import DeliveryRecords, ReceiptOutcome
 from .redaction import Redactor
 from .routing import Named, Router
 from .settings import Settings
@@ -296,6 +297,36 @@ class Delivery:
                 connector=last.connector,
                 error=last.error,
             )
+
+    def apply_receipt(
+        self, app: Flask, receipt: Receipt, *, connector: str | None = None
+    ) -> ReceiptOutcome:
+        """Apply a verified delivery receipt to its message's record and, when it changed
+        the record, send ``delivery_status``. ``connector``: the name the records hold
+        (default: this delivery's connector). Logged with the message id only: a receipt
+        carries the full number."""
+        name = connector or self.connector.name
+        if self.records is None:
+            return ReceiptOutcome("unknown")
+        outcome = self.records.apply_receipt(name, receipt, self.clock())
+        logger.info(
+            "delivery receipt from %s for message %s: %s (%s)",
+            name,
+            receipt.message_id,
+            receipt.provider_status,
+            outcome.result,
+        )
+        if outcome.result == "applied":
+            signals.delivery_status.send(
+                app,
+                challenge_id=outcome.challenge_id,
+                connector=name,
+                message_id=receipt.message_id,
+                status=receipt.status,
+                error_code=receipt.error_code,
+                delivered_at=outcome.delivered_at,
+            )
+        return outcome
 
     def _redactor(self, connector: SmsConnector, message: SmsMessage) -> Redactor:
         """The connector's redactor for ``message``; should the connector's part of it fail,

@@ -279,3 +279,21 @@ class MethodDisabled(HttpError, NotFound):
     """The app turned this sign-in method off."""
 
     error_code = "method_disabled"
+
+
+class ReceiptError(SmsOtpError):
+    """A delivery receipt a provider posted was not applied. ``reason`` is a stable word for
+    the answer and the log; the receipt's content is never in it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ReceiptRejected(ReceiptError):
+    """Not proven to come from the provider: no signature, a wrong one, a stale signed
+    timestamp, or a replay of a receipt already applied (403: a forger learns nothing)."""
+
+
+class ReceiptMalformed(ReceiptError):
+    """The body is not a receipt of this provider's format (400)."""

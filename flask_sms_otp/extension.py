@@ -19,7 +19,7 @@ from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions
-from .api import api_blueprint
+from .api import api_blueprint, exempt_receipts_from_csrf
 from .captcha import BotCheck
 from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
 from .cli import sms_otp_cli
@@ -194,6 +194,8 @@ class SmsOtp:
             login_manager.localize_callback = i18n.gettext
         # First, before any of the app's own hooks can load the user from a stale cookie.
         app.before_request_funcs.setdefault(None, []).insert(0, sessions.check_session)
+        # Before the app's CSRFProtect hook: providers post receipts with no token.
+        app.before_request_funcs[None].insert(0, exempt_receipts_from_csrf)
         sessions.connect_signals(app)
         _init_i18n(app)
         app.register_blueprint(html_blueprint, url_prefix=settings.url_prefix)

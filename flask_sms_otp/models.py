@@ -107,6 +107,18 @@ class DeliveryRecordColumns:
     created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
     #: When the code this message carried was verified.
     verified_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    # What the provider's delivery receipts said (``flask_sms_otp.connectors.receipts``):
+    #: The latest status, normalised: "delivered", "undelivered", "failed", "expired",
+    #: "rejected" (final), or "accepted", "sent", "buffered" (on the way). Only moves forward.
+    delivery_status: Mapped[str | None] = mapped_column(sa.String(12), default=None)
+    #: The provider's error code, as it gave it.
+    delivery_error: Mapped[str | None] = mapped_column(sa.String(32), default=None)
+    #: When the message reached the phone (the provider's time when it gives one): time to
+    #: delivery is ``delivered_at - created_at``.
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    #: When the last receipt was applied, and what identifies it (to refuse its replay).
+    receipt_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    receipt_key: Mapped[str | None] = mapped_column(sa.String(32), default=None)
 
 
 class GuardHoldColumns:
@@ -186,6 +198,10 @@ def models_for(db: SQLAlchemy) -> Models:
             __table_args__ = (
                 sa.Index("ix_sms_otp_delivery_country_created_at", "country", "created_at"),
                 sa.Index("ix_sms_otp_delivery_block_created_at", "block", "created_at"),
+                # What a delivery receipt looks up: its message, by the provider's id.
+                sa.Index(
+                    "ix_sms_otp_delivery_connector_message", "connector", "provider_message_id"
+                ),
             )
 
         class SmsOtpGuardHold(GuardHoldColumns, base):  # type: ignore[misc]

@@ -1,10 +1,12 @@
-"""Delivery records: writing one per send, marking it verified, and the conversion report."""
+"""Delivery records: writing one per send, marking it verified, applying the provider's
+delivery receipts, and the conversion and delivery reports."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,9 +15,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
+from .connectors.receipts import RANK, Receipt
 from .errors import DeliveryError
 from .limits import prefix_of
-from .models import Models, utc
+from .models import Models, as_utc, utc
 from .phone import mask_phone, region_of
 from .usage import Usage
 
@@ -33,6 +36,30 @@ class CountryStats:
     def conversion(self) -> float | None:
         """Verified codes per accepted SMS; ``None`` when nothing was sent."""
         return self.verified / self.sent if self.sent else None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """Per country and connector: accepted code sends, those a receipt said delivered,
+    those verified, and the median time from send to delivery."""
+
+    country: str
+    connector: str
+    sent: int
+    delivered: int
+    verified: int
+    median_delivery_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    """What a receipt did: ``"applied"``; ``"unknown"`` (no record of that message);
+    ``"replayed"`` (the very receipt last applied); ``"ignored"`` (not newer than what the
+    record holds, or a status that tells nothing)."""
+
+    result: str
+    challenge_id: str | None = None
+    delivered_at: datetime | None = None
 
 
 _BLOCK_CONTEXT = b"flask-sms-otp number block"
@@ -76,6 +103,34 @@ class DeliveryRecords:
                 Record.verified_at.is_(None),
             )
             .values(verified_at=sa.bindparam("at", type_=moment))
+        )
+
+        # Receipts: the newest record of a message, and a forward-only update of it.
+        self._receipt_target = (
+            sa.select(Record.id, Record.challenge_id, Record.receipt_key)
+            .where(
+                Record.connector == sa.bindparam("r_connector"),
+                Record.provider_message_id == sa.bindparam("r_message_id"),
+            )
+            .order_by(Record.id.desc())
+            .limit(1)
+        )
+        self._apply_receipt = (
+            sa.update(Record)
+            .where(
+                Record.id == sa.bindparam("r_id"),
+                sa.or_(
+                    Record.delivery_status.is_(None),
+                    Record.delivery_status.in_(sa.bindparam("r_behind", expanding=True)),
+                ),
+            )
+            .values(
+                delivery_status=sa.bindparam("r_status"),
+                delivery_error=sa.bindparam("r_error"),
+                delivered_at=sa.bindparam("r_delivered_at", type_=moment),
+                receipt_at=sa.bindparam("r_at", type_=moment),
+                receipt_key=sa.bindparam("r_key"),
+            )
         )
 
     def block_of(self, e164: str) -> str:
@@ -135,6 +190,78 @@ class DeliveryRecords:
                 conn.execute(self._verified, {"c_id": challenge_id, "at": utc(at)})
         except sa.exc.SQLAlchemyError:
             logger.exception("could not mark the delivery record verified")
+
+    def apply_receipt(self, connector: str, receipt: Receipt, at: datetime) -> ReceiptOutcome:
+        """Apply a verified receipt to the record of its message, in a transaction of its
+        own: only a status later than the record's is written (a late "sent" never undoes
+        "delivered"), and a receipt identical to the one last applied is a replay."""
+        with self.db.engine.begin() as conn:
+            row = conn.execute(
+                self._receipt_target,
+                {"r_connector": connector, "r_message_id": receipt.message_id[:128]},
+            ).first()
+            if row is None:
+                return ReceiptOutcome("unknown")
+            record_id, challenge_id, last_key = row
+            if last_key is not None and hmac.compare_digest(last_key, receipt.key):
+                return ReceiptOutcome("replayed", challenge_id)
+            if receipt.status is None:
+                return ReceiptOutcome("ignored", challenge_id)
+            rank = RANK[receipt.status]
+            behind = [status for status, earlier in RANK.items() if earlier < rank]
+            delivered_at = None
+            if receipt.status == "delivered":
+                delivered_at = utc(receipt.occurred_at or at)
+            updated = conn.execute(
+                self._apply_receipt,
+                {
+                    "r_id": record_id,
+                    "r_behind": behind,
+                    "r_status": receipt.status,
+                    "r_error": (receipt.error_code or None) and receipt.error_code[:32],
+                    "r_delivered_at": delivered_at,
+                    "r_at": utc(at),
+                    "r_key": receipt.key,
+                },
+            )
+        if updated.rowcount != 1:
+            return ReceiptOutcome("ignored", challenge_id)
+        return ReceiptOutcome("applied", challenge_id, delivered_at)
+
+    def delivery_stats(self, since: datetime) -> list[DeliveryStats]:
+        """Per country and connector since ``since``: code sends accepted, delivered
+        (by receipt) and verified, with the median time to delivery. The median is taken
+        here, from the delivered rows' two times: SQLite has no percentile function."""
+        Record = self.models.DeliveryRecord
+        window = (Record.created_at >= utc(since), Record.usage.in_([u.value for u in Usage]))
+        sent = sa.func.sum(sa.case((Record.status == "sent", 1), else_=0))
+        delivered = sa.func.sum(sa.case((Record.delivery_status == "delivered", 1), else_=0))
+        verified = sa.func.count(Record.verified_at)
+        group = (Record.country, Record.connector)
+        with self.db.engine.connect() as conn:
+            counts = conn.execute(
+                sa.select(*group, sent, delivered, verified)
+                .where(*window)
+                .group_by(*group)
+                .order_by(sent.desc(), *group)
+            ).all()
+            times = conn.execute(
+                sa.select(*group, Record.created_at, Record.delivered_at).where(
+                    *window, Record.delivery_status == "delivered", Record.delivered_at.isnot(None)
+                )
+            ).all()
+        durations: dict[tuple[str, str], list[float]] = {}
+        for country, name, created, done in times:
+            if done is None:
+                continue
+            elapsed = (as_utc(done) - as_utc(created)).total_seconds() * 1000
+            durations.setdefault((country, name), []).append(max(0.0, elapsed))
+        rows = []
+        for country, name, s, d, v in counts:
+            spans = durations.get((country, name))
+            median = round(statistics.median(spans)) if spans else None
+            rows.append(DeliveryStats(country, name, int(s or 0), int(d or 0), int(v or 0), median))
+        return rows
 
     def stats(self, since: datetime) -> list[CountryStats]:
         """Per country since ``since``: accepted, failed and verified code sends (notices

@@ -4,6 +4,10 @@
   ``message_id``, ``resend``
 - ``delivery_failed``: ``challenge_id``, ``usage``, ``phone``, ``connector``,
   ``error`` (a DeliveryError)
+- ``delivery_status``: ``challenge_id``, ``connector``, ``message_id``, ``status`` (normalised:
+  "delivered", "undelivered", "failed", "expired", "rejected", "accepted", "sent" or
+  "buffered"), ``error_code`` (the provider's, or ``None``), ``delivered_at`` (an aware UTC
+  datetime, or ``None``): once per delivery receipt that changed a delivery record
 - ``code_verified``: ``challenge_id``, ``usage``, ``phone``, ``user_id``
 - ``verification_failed``: ``challenge_id``, ``usage``, ``phone`` (``None`` for unknown challenges),
   ``reason`` (``"invalid"``, ``"too_many_attempts"`` or ``"locked"``)
@@ -30,6 +34,7 @@ _signals = Namespace()
 
 code_sent = _signals.signal("code-sent")
 delivery_failed = _signals.signal("delivery-failed")
+delivery_status = _signals.signal("delivery-status")
 code_verified = _signals.signal("code-verified")
 verification_failed = _signals.signal("verification-failed")
 phone_locked = _signals.signal("phone-locked")

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from .guard import PumpingGuard
     from .limits import RateLimits
     from .models import Models
+    from .routing import Named
     from .sender import BackgroundSender
     from .session_records import SessionRecords
     from .settings import Settings
     from .users import UserStore
 
 EXTENSION_KEY = "sms_otp"
+#: The name of the one configured connector, in receipt URLs (``/api/receipts/default``).
+DEFAULT_CONNECTOR = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,11 @@ class SmsOtpState:
     session_records: SessionRecords
     #: ``None`` with ``SMS_OTP_PUMPING_GUARD = False``.
     guard: PumpingGuard | None = None
+
+    def connector_named(self, name: str) -> Named | None:
+        """The connector configured under ``name`` (a key of ``SMS_OTP_CONNECTORS``, or
+        ``default`` for the one ``SMS_OTP_CONNECTOR``), or None: what receipt URLs name."""
+        return self.delivery.router.named.get(name)
 
     @property
     def user_model(self) -> type[Any]:

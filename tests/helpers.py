@@ -488,3 +488,30 @@ def verified_session_cookie(app: Flask) -> SessionCookie:
         return current
 
     return cookies
+
+
+# Provider configs for delivery receipts ----------------------------------------------------
+
+#: The four templates every template connector requires.
+PROVIDER_TEMPLATES: Sequence[Mapping[str, str]] = [
+    {"usageType": usage, "content": "Your code is {{code}}."}
+    for usage in ("Generic", "SignIn", "Register", "ForgotPassword")
+]
+#: Logto-shaped configs of the connectors that take receipts, without their receipt keys.
+TWILIO_CONFIG: Mapping[str, Any] = {
+    "accountSID": "account-sid",
+    "authToken": "auth-token",
+    "fromMessagingServiceSID": "from-messaging-service-sid",
+    "templates": PROVIDER_TEMPLATES,
+}
+VONAGE_CONFIG: Mapping[str, Any] = {
+    "apiKey": "api-key",
+    "apiSecret": "api-secret",
+    "brandName": "Acme",
+    "templates": PROVIDER_TEMPLATES,
+}
+GATEWAYAPI_CONFIG: Mapping[str, Any] = {
+    "apiToken": "api-token",
+    "sender": "ExampleSMS",
+    "templates": PROVIDER_TEMPLATES,
+}

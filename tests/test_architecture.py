@@ -49,6 +49,7 @@ LAYERS: dict[str, int] = {
     "connectors/gatewayapi.py": 1,
     "connectors/httpbase.py": 1,
     "connectors/memory.py": 1,
+    "connectors/receipts.py": 1,
     "connectors/registry.py": 1,
     "connectors/smsaero.py": 1,
     "connectors/templates.py": 1,

@@ -48,8 +48,8 @@ SMS_OTP_TABLES = {
     "sms_otp_challenge",
     "sms_otp_failure_counter",
     "sms_otp_delivery",
-    "sms_otp_session",
     "sms_otp_guard_hold",
+    "sms_otp_session",
 }
 #: What the mixin adds to the app's table; ``password_hash`` the app already had.
 ADDED_COLUMNS = {"phone", "mfa_enabled", "session_epoch"}

@@ -16,7 +16,10 @@ from ..errors import ConfigurationError
 from ..redaction import Redactor
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..settings import Settings
+    from .receipts import Receipt, ReceiptRequest
 
 CONFIG_KEY = "SMS_OTP_CONNECTOR_CONFIG"
 
@@ -112,6 +115,19 @@ class SmsConnector(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled connections."""
+
+    @property
+    def accepts_receipts(self) -> bool:
+        """True when :meth:`receipt` can verify this provider's delivery receipts: the
+        connector reads them and its config holds what they are signed with."""
+        return False
+
+    def receipt(self, request: ReceiptRequest, now: datetime) -> Receipt:
+        """The delivery receipt in ``request``, its signature verified; raise
+        ``ReceiptRejected`` or ``ReceiptMalformed`` otherwise (see
+        ``flask_sms_otp.connectors.receipts`` and docs/receipts.md). Only called when
+        :attr:`accepts_receipts` is true."""
+        raise NotImplementedError(f"the {self.name} connector takes no delivery receipts")
 
     def derived_secrets(self) -> Iterable[str]:
         """Secrets computed from the config that a provider may echo, such as the token of a

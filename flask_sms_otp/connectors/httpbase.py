@@ -118,6 +118,18 @@ class HttpConnector(SmsConnector):
             raise self.config_error(field_name, f"must be an http(s) URL, got {shown_url(value)}")
         return value
 
+    def optional_url(self, config: Mapping[str, Any], field_name: str) -> str | None:
+        """An optional absolute ``http(s)://`` URL field (such as ``statusCallback``)."""
+        value = self.optional_str(config, field_name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            raise self.config_error(
+                field_name, f"must be an absolute http(s) URL, got {shown_url(value)}"
+            )
+        return value
+
     # Provider texts --------------------------------------------------------------------
 
     def provider_text(self, value: Any) -> str | None:
