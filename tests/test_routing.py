@@ -20,7 +20,7 @@ from flask_sms_otp import ConfigurationError, signals
 from flask_sms_otp.state import get_state
 from flask_sms_otp.testing import wait_for_sends
 from tests.connectors import test_aliyun, test_tencent, test_twilio
-from tests.connectors.contract import origin_of
+from tests.connectors.contract import HttpConnectorContract, origin_of
 
 from .helpers import PLAIN_HTTP, ApiClient, AppFactory, FakeClock, require_redis
 
@@ -40,7 +40,7 @@ TWILIO = test_twilio.TestContract()
 class Provider:
     """A fake provider on a server of its own, answering as told and counting requests."""
 
-    def __init__(self, contract: Any) -> None:
+    def __init__(self, contract: HttpConnectorContract) -> None:
         self.contract = contract
         self.server = HTTPServer(port=0)
         self.server.start()
