@@ -111,10 +111,7 @@ def connector_config(key: str, value: Any) -> Mapping[str, Any]:
     if value is None:
         return {}
     if isinstance(value, str | bytes):
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except ValueError as exc:
-            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+        value = _json_text(key, value) if value.strip() else {}
     if not isinstance(value, Mapping):
         raise ConfigurationError(key, "must be a dict (Logto's connector JSON) or a JSON object")
     return dict(value)
@@ -245,11 +242,7 @@ def test_numbers(key: str, value: Any) -> Mapping[str, TestNumber]:
     date. The code's length is checked against ``SMS_OTP_CODE_LENGTH`` by the settings."""
     if value in (None, ""):
         return {}
-    if isinstance(value, str | bytes):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+    value = _json_text(key, value)
     if not isinstance(value, Mapping):
         raise ConfigurationError(key, "must map numbers to {'code': ..., 'until': 'YYYY-MM-DD'}")
     numbers: dict[str, TestNumber] = {}
@@ -332,13 +325,7 @@ def pumping_guard(key: str, value: Any) -> GuardSettings:
     optional: ``{}`` is the guard with its defaults."""
     if isinstance(value, str | bytes):
         text = value.decode() if isinstance(value, bytes) else value
-        if text.strip().lower() in _FALSE:
-            value = False
-        else:
-            try:
-                value = json.loads(text)
-            except ValueError as exc:
-                raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+        value = False if text.strip().lower() in _FALSE else _json_text(key, text)
     if value is False or value is None:
         return GuardSettings(enabled=False)
     if value is True:
@@ -490,6 +477,13 @@ def _json_or_value(key: str, value: Any) -> Any:
         return False
     if not value.strip():
         return None
+    return _json_text(key, value)
+
+
+def _json_text(key: str, value: Any) -> Any:
+    """A value given as JSON text (from the environment) read; any other value as it is."""
+    if not isinstance(value, str | bytes):
+        return value
     try:
         return json.loads(value)
     except ValueError as exc:
@@ -536,11 +530,7 @@ def captcha(key: str, value: Any) -> CaptchaConfig | None:
     would silently change nothing."""
     if value in (None, ""):
         return None
-    if isinstance(value, str | bytes):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise ConfigurationError(key, f"is not valid JSON ({exc.args[0]})") from None
+    value = _json_text(key, value)
     if not isinstance(value, Mapping):
         raise ConfigurationError(
             key, "must be None or a dict with 'provider', 'site_key' and 'secret'"
