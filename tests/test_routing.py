@@ -4,10 +4,14 @@ process through Redis."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +28,7 @@ from tests.connectors.contract import HttpConnectorContract, origin_of
 
 from .helpers import PLAIN_HTTP, ApiClient, AppFactory, FakeClock, require_redis
 
+ROOT = Path(__file__).resolve().parent.parent
 REDIS_URI = os.environ.get("SMS_OTP_TEST_LIMITS_REDIS_URL", "redis://127.0.0.1:6379")
 CHINESE = "+8613800138000"
 AMERICAN = "+12015550123"
@@ -192,6 +197,75 @@ def test_an_open_circuit_skips_a_connector_in_every_process_sharing_redis(
     assert providers["aliyun"].requests == 2
     assert providers["tencent"].requests == 3
     assert records(second)[-1] == ("tencent", "sent")
+
+
+OTHER_PROCESS_APP = """
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from flask_sms_otp import SmsOtp
+
+def create_app():
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="another-process", DEBUG=True)
+    app.config.from_prefixed_env()  # FLASK_SMS_OTP_CONNECTORS='{...}' and the like
+    db = SQLAlchemy(app)
+    SmsOtp(app, db=db)
+    with app.app_context():
+        db.create_all()
+    return app
+"""
+
+
+def flask_in_another_process(
+    directory: Path, config: dict[str, Any], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``flask sms-otp ARGS`` in an OS process of its own, configured like this one."""
+    (directory / "otherapp.py").write_text(OTHER_PROCESS_APP)
+    env = {f"FLASK_{key}": json.dumps(value) for key, value in config.items()}
+    env["FLASK_SQLALCHEMY_DATABASE_URI"] = json.dumps(f"sqlite:///{directory}/other.db")
+    return subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-m", "flask", "--app", "otherapp", "sms-otp", *args],
+        cwd=directory,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.real_limits
+def test_a_circuit_opened_by_another_os_process_is_skipped_here(
+    make_app: AppFactory, providers: dict[str, Provider], tmp_path: Path
+) -> None:
+    """Must show: two processes on Redis. A ``flask`` CLI process of its own opens
+    aliyun's circuit; this process then sends Chinese numbers straight to tencent, and
+    a third process reports the circuit open."""
+    shared = {
+        "SMS_OTP_CONNECTORS": connectors(providers),
+        "SMS_OTP_ROUTES": ROUTES,
+        "RATELIMIT_STORAGE_URI": require_redis(REDIS_URI),
+        "RATELIMIT_KEY_PREFIX": f"routing-{uuid.uuid4().hex}",
+        "SMS_OTP_CIRCUIT_BREAKER": {"failures": 2, "cool_off": 60},
+    }
+    providers["aliyun"].answer = "refuse"
+    for _ in range(2):  # each send-test fails over to tencent and exits 0
+        done = flask_in_another_process(tmp_path, shared, "send-test", "+8613800138001")
+        assert done.returncode == 0, done.stderr
+        assert "via tencent" in done.stdout
+    assert (providers["aliyun"].requests, providers["tencent"].requests) == (2, 2)
+
+    here = _app(make_app, providers, SMS_OTP_SEND_LIMIT_PER_IP="1000/hour", **shared)
+    providers["aliyun"].answer = "accept"  # it would now answer, but its circuit is open
+    send(here, "+8613800138002")
+    assert (providers["aliyun"].requests, providers["tencent"].requests) == (2, 3)
+    assert records(here) == [("tencent", "sent")]
+
+    shown = flask_in_another_process(tmp_path, shared, "connectors")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.strip()}
+    assert rows["aliyun"].split()[3] == "open"
+    assert "closed" in rows["tencent"]
 
 
 def test_with_every_circuit_open_the_route_is_still_tried(
