@@ -13,7 +13,7 @@ receipts server to server: no CSRF token and no session, the provider's signatur
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
@@ -25,7 +25,7 @@ from wtforms import ValidationError
 
 from . import headers, openapi, sessions, texts, transaction
 from .challenges import IssuedChallenge
-from .connectors.receipts import MAX_BODY, ReceiptRequest
+from .connectors.receipts import MAX_BODY, ReceiptRequest, check_fresh
 from .errors import HttpError, InvalidRequest, ReceiptMalformed, ReceiptRejected, SignInRequired
 from .flows import Flows, MfaRequired, PhoneUser
 from .session_records import SessionRecord
@@ -268,9 +268,10 @@ def receive_receipt(connector_name: str) -> tuple[Response, int]:
 
     404 for a name with no connector, or one that takes no receipts (or lacks its signing
     secret); 403, changing nothing, when the signature is missing or wrong, its timestamp
-    stale, or the receipt a replay of the one last applied; 400 for a body that is not a
-    receipt. Otherwise 200, also for a message we have no record of and a status that
-    changes nothing, so that the provider does not retry it for ever."""
+    older than ``SMS_OTP_RECEIPT_MAX_AGE`` or ahead of our clock, or the receipt a replay of
+    the one last applied; 400 for a body that is not a receipt. Otherwise 200, also for a
+    message we have no record of and a status that changes nothing, so that the provider
+    does not retry it for ever."""
     state = get_state()
     named = state.connector_named(connector_name)
     connector = named.connector if named is not None else None
@@ -286,8 +287,11 @@ def receive_receipt(connector_name: str) -> tuple[Response, int]:
         body=body,
         content_type=request.content_type or "",
     )
+    now = state.delivery.clock()
     try:
-        receipt = connector.receipt(incoming, state.delivery.clock())
+        receipt = connector.receipt(incoming, now)
+        if receipt.signed_at is not None:
+            check_fresh(receipt.signed_at, now, timedelta(seconds=state.settings.receipt_max_age))
     except ReceiptRejected as exc:
         # The reason only: a receipt's content holds the full number.
         logger.warning("refused a delivery receipt for %s: %s", connector.name, exc.reason)

@@ -81,6 +81,12 @@ class Settings:
         parsers.circuit_breaker,
         "skip a connector for a while after it failed several times in a row",
     )
+    receipt_max_age: int = option(
+        "SMS_OTP_RECEIPT_MAX_AGE",
+        24 * 3600,
+        parsers.integer(300, 7 * 24 * 3600),
+        "seconds a signed delivery receipt is taken after its timestamp, 300 to 7 days",
+    )
     code_length: int = option(
         "SMS_OTP_CODE_LENGTH",
         6,

@@ -523,8 +523,8 @@ def test_refused_receipts_get_403_and_change_nothing(
         sent = provider.unsigned(genuine)
     elif refusal == "altered":
         sent = provider.altered(genuine)
-    else:
-        sent = provider.receipt(message_id, provider.delivered, at=clock.now - timedelta(minutes=6))
+    else:  # older than SMS_OTP_RECEIPT_MAX_AGE (a day)
+        sent = provider.receipt(message_id, provider.delivered, at=clock.now - timedelta(days=1.01))
     before = record_of(app, message_id)
 
     answer = post(app, sent)
@@ -545,6 +545,72 @@ def test_a_receipt_signed_in_the_future_is_refused(
     ahead = provider.receipt(message_id, provider.delivered, at=clock.now + timedelta(minutes=6))
     assert post(app, ahead).status_code == 403
     assert record_of(app, message_id)["delivery_status"] is None
+
+
+@pytest.mark.parametrize(
+    "provider", [Vonage(), VonageHmac(), GatewayApi()], ids=lambda p: p.name, indirect=True
+)
+def test_a_retry_the_app_missed_while_down_is_taken_late_but_only_once(
+    app: Flask, provider: Provider, clock: FakeClock, statuses: list[dict[str, Any]]
+) -> None:
+    """GatewayAPI retries after 1, 2, 6 and 24 minutes and dates its token by the status's
+    time: the 24-minute retry is taken (SMS_OTP_RECEIPT_MAX_AGE, a day by default), and
+    taken once."""
+    _, message_id = send_code(app)
+    late = provider.receipt(message_id, provider.delivered, at=clock.now)
+    clock.advance(24 * 60)
+    answer = post(app, late)
+    assert (answer.status_code, answer.json) == (200, {"result": "applied"})
+    assert record_of(app, message_id)["delivery_status"] == "delivered"
+    assert len(statuses) == 1
+    assert post(app, late).status_code == 403  # the same post again is a replay
+    assert len(statuses) == 1
+
+
+@pytest.mark.parametrize("provider", [Vonage(), GatewayApi()], ids=lambda p: p.name, indirect=True)
+def test_the_receipt_age_limit_is_the_apps_to_choose(
+    make_app: AppFactory,
+    database_uri: str,
+    clock: FakeClock,
+    provider: Provider,
+    fake_provider: HTTPServer,
+) -> None:
+    app = make_app(
+        SQLALCHEMY_DATABASE_URI=database_uri,
+        SMS_OTP_CONNECTOR=provider.connector,
+        SMS_OTP_CONNECTOR_CONFIG=provider.config(origin(fake_provider)),
+        SMS_OTP_RECEIPT_MAX_AGE=600,
+        clock=clock,
+    )
+    _, message_id = send_code(app)
+    late = provider.receipt(message_id, provider.delivered, at=clock.now - timedelta(minutes=11))
+    answer = post(app, late)
+    assert (answer.status_code, answer.json["error"]["message"]) == (403, "stale")
+    assert record_of(app, message_id)["delivery_status"] is None
+    timely = provider.receipt(message_id, provider.delivered, at=clock.now - timedelta(minutes=9))
+    assert post(app, timely).status_code == 200
+    assert record_of(app, message_id)["delivery_status"] == "delivered"
+
+
+def test_an_earlier_status_replayed_after_a_later_one_changes_nothing(
+    app: Flask, provider: Provider, clock: FakeClock, statuses: list[dict[str, Any]]
+) -> None:
+    """What the long age limit allows an attacker who captured a genuine receipt: nothing."""
+    _, message_id = send_code(app)
+    earlier = provider.receipt(message_id, provider.interim[0], at=clock.now)
+    assert post(app, earlier).status_code == 200
+    clock.advance(5)
+    assert post(app, provider.receipt(message_id, provider.delivered, at=clock.now)).json == {
+        "result": "applied"
+    }
+    after = record_of(app, message_id)
+    statuses.clear()
+    clock.advance(3600)
+    answer = post(app, earlier)
+    assert answer.status_code in (200, 403)
+    assert answer.get_json() != {"result": "applied"}
+    assert record_of(app, message_id) == after
+    assert statuses == []
 
 
 def test_a_receipt_for_an_unknown_message_changes_nothing(

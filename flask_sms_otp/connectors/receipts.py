@@ -3,10 +3,18 @@
 A connector that can take receipts sets :attr:`~flask_sms_otp.SmsConnector.accepts_receipts`
 and turns a :class:`ReceiptRequest` (the post as received: URL, headers, raw body) into a
 :class:`Receipt`, after checking the provider's own signature. It raises
-:class:`~flask_sms_otp.errors.ReceiptRejected` for a missing or wrong signature or a stale
-signed timestamp, and :class:`~flask_sms_otp.errors.ReceiptMalformed` for a body it cannot
-read. Replays of an applied receipt are found later, against the delivery record
+:class:`~flask_sms_otp.errors.ReceiptRejected` for a missing or wrong signature, and
+:class:`~flask_sms_otp.errors.ReceiptMalformed` for a body it cannot read. The receipt's
+signed timestamp is checked by the caller (:func:`check_fresh`, against
+``SMS_OTP_RECEIPT_MAX_AGE``), and replays of an applied receipt against the delivery record
 (:meth:`flask_sms_otp.records.DeliveryRecords.apply_receipt`).
+
+Why a signed receipt is taken for hours, not minutes: providers retry a post the app did not
+answer with a 2xx (GatewayAPI after 1, 2, 6 and 24 minutes, then hourly) and GatewayAPI dates
+its token by the status's own time, so a window of minutes would lose every receipt sent while
+the app was down. The age limit is not what stops a replay: statuses only move forward and the
+receipt last applied is refused when it comes again, so an old receipt replayed changes
+nothing.
 
 No Flask here (layer 1): the view builds the request object.
 """
@@ -31,8 +39,7 @@ RANK: Mapping[str, int] = {
     **{status: rank for rank, status in enumerate(INTERIM_STATUSES, start=1)},
     **dict.fromkeys(FINAL_STATUSES, len(INTERIM_STATUSES) + 1),
 }
-#: How far a signed timestamp may be from our clock, either way: older is a replay (or a
-#: queue so late its news is stale), newer a clock we cannot trust.
+#: How far ahead of our clock a signed timestamp may be: further is a clock we cannot trust.
 MAX_SKEW = timedelta(minutes=5)
 #: A receipt is a few hundred bytes; anything far larger is not one.
 MAX_BODY = 64 * 1024
@@ -112,9 +119,12 @@ class Receipt:
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def check_fresh(signed_at: datetime, now: datetime, max_skew: timedelta = MAX_SKEW) -> None:
-    """Refuse a signed timestamp further than ``max_skew`` from ``now``."""
-    if abs(now - signed_at) > max_skew:
+def check_fresh(signed_at: datetime, now: datetime, max_age: timedelta) -> None:
+    """Refuse a signed timestamp older than ``max_age`` (``stale``) or more than
+    :data:`MAX_SKEW` ahead of ``now`` (``clock_ahead``)."""
+    if signed_at - now > MAX_SKEW:
+        raise ReceiptRejected("clock_ahead")
+    if now - signed_at > max_age:
         raise ReceiptRejected("stale")
 
 

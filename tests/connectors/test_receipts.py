@@ -189,11 +189,13 @@ def test_statuses_only_move_forward() -> None:
 
 
 def test_freshness_window() -> None:
-    check_fresh(datetime(2026, 1, 1, 11, 56, tzinfo=UTC), NOW)
-    check_fresh(datetime(2026, 1, 1, 12, 4, tzinfo=UTC), NOW)
-    for far in (datetime(2026, 1, 1, 11, 54, tzinfo=UTC), datetime(2026, 1, 1, 12, 6, tzinfo=UTC)):
-        with pytest.raises(ReceiptRejected):
-            check_fresh(far, NOW)
+    day = timedelta(hours=24)
+    check_fresh(NOW - day + timedelta(seconds=1), NOW, day)  # a provider's late retry
+    check_fresh(NOW + timedelta(minutes=4), NOW, day)  # a clock a little ahead of ours
+    with pytest.raises(ReceiptRejected, match="stale"):
+        check_fresh(NOW - day - timedelta(seconds=1), NOW, day)
+    with pytest.raises(ReceiptRejected, match="clock_ahead"):
+        check_fresh(NOW + timedelta(minutes=6), NOW, day)
 
 
 def test_receipt_key_tells_replays_from_new_receipts() -> None:
@@ -240,11 +242,9 @@ def test_gatewayapi_receipt_from_a_library_vector_is_dated_by_its_time() -> None
         "delivered",
         "error code",
     )
+    # Dated by its "time": the endpoint judges its age from that (GatewayAPI's retries of
+    # the same status keep that time, so their age grows).
     assert receipt.occurred_at == receipt.signed_at == GATEWAYAPI_LIBRARY_TIME
-    with pytest.raises(ReceiptRejected, match="stale"):
-        connector.receipt(request, GATEWAYAPI_LIBRARY_TIME + timedelta(minutes=6))
-    with pytest.raises(ReceiptRejected):
-        connector.receipt(request, soon.replace(year=2030))
     wrong = GatewayApiConnector({**GATEWAYAPI_CONFIG, "webhookSecret": "wrong"})
     with pytest.raises(ReceiptRejected, match="bad_signature"):
         wrong.receipt(request, soon)
