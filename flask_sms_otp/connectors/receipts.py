@@ -10,13 +10,11 @@ signed timestamp is checked by the caller (:func:`check_fresh`, against
 (:meth:`flask_sms_otp.records.DeliveryRecords.apply_receipt`).
 
 Why a signed receipt is taken for hours, not minutes: providers retry a post the app did not
-answer with a 2xx (GatewayAPI after 1, 2, 6 and 24 minutes, then hourly) and GatewayAPI dates
-its token by the status's own time, so a window of minutes would lose every receipt sent while
-the app was down. The age limit is not what stops a replay: statuses only move forward and the
-receipt last applied is refused when it comes again, so an old receipt replayed changes
-nothing.
-
-No Flask here (layer 1): the view builds the request object.
+answer with a 2xx (GatewayAPI after 1, 2, 6 and 24 minutes, 2 hours and 12 hours) and
+GatewayAPI dates its token by the status's own time, so a window of minutes would lose every
+receipt sent while the app was down. The age limit is not what stops a replay: statuses only
+move forward and the receipt last applied is refused when it comes again, so an old receipt
+replayed changes nothing.
 """
 
 from __future__ import annotations
