@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf, validate_csrf
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from wtforms import ValidationError
 
 from . import headers, openapi, sessions, texts, transaction
@@ -44,6 +44,8 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RECEIPT_ENDPOINT = "sms_otp_api.receive_receipt"
 #: Where Flask-WTF's ``CSRFProtect`` finds the view, to exempt it (``csrf.exempt``).
 RECEIPT_VIEW = "flask_sms_otp.api.receive_receipt"
+#: Answers every URL under the API's prefix that no endpoint serves.
+UNROUTED_ENDPOINT = "sms_otp_api.unrouted"
 
 
 class CsrfFailed(InvalidRequest):
@@ -57,6 +59,8 @@ class CsrfFailed(InvalidRequest):
 def _check_csrf() -> None:
     if request.method not in _WRITES or not _csrf_enabled() or _is_receipt():
         return
+    if request.endpoint == UNROUTED_ENDPOINT:
+        return  # nothing is written there: the 404 or 405 says more than a CSRF error
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except ValidationError as exc:
@@ -308,6 +312,38 @@ def receive_receipt(connector_name: str) -> tuple[Response, int]:
         logger.warning("refused a replayed delivery receipt for %s", connector.name)
         return _receipt_answer(403, "receipt_rejected", "replayed")
     return jsonify({"result": outcome.result}), 200
+
+
+#: Every method a client may try; HEAD comes with GET.
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_UNROUTED: dict[str, Any] = {
+    "methods": [*_METHODS, "OPTIONS"],
+    "provide_automatic_options": False,
+    "strict_slashes": False,
+}
+
+
+@api_blueprint.route("", **_UNROUTED)
+@api_blueprint.route("/", **_UNROUTED)
+@api_blueprint.route("/<path:_path>", **_UNROUTED)
+def unrouted(_path: str = "") -> NoReturn:
+    """No endpoint at this URL, or none for this method: the JSON 404 or 405 (with
+    ``Allow``) a client of the API can read. Flask's own answers would be HTML pages, and
+    no blueprint error handler sees them: routing fails before the blueprint is known."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in _METHODS:
+        try:
+            endpoint, _ = adapter.match(method=method)
+        except HTTPException:  # no rule for this method (or a redirect to one): not allowed
+            continue
+        if endpoint != UNROUTED_ENDPOINT:
+            allowed.append(method)
+    if allowed:
+        raise MethodNotAllowed(
+            valid_methods=[*allowed, *(["HEAD"] if "GET" in allowed else []), "OPTIONS"]
+        )
+    raise NotFound()
 
 
 # Helpers ---------------------------------------------------------------------------------------

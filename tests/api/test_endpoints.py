@@ -350,6 +350,8 @@ def test_get_on_a_write_url_is_405_and_sends_nothing(
     response = client.get(url)
     assert response.status_code == 405
     assert "GET" not in response.headers["Allow"]
+    assert set(response.headers["Allow"].split(", ")) & {"POST", "PUT", "PATCH", "DELETE"}
+    assert response.json["error"]["code"] == "method_not_allowed"
     assert len(sms_outbox) == sent
     assert client.signed_in_phone() == PHONE
 
@@ -372,3 +374,41 @@ def test_a_password_hash_werkzeug_cannot_read_is_a_wrong_password_not_a_500(
         users.db.session.commit()
     response = ApiClient(api_app).sign_in_password(PHONE, "whatever it was")
     assert (response.status_code, error_code(response)) == (401, "invalid_credentials")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/nope", "/csrf/", "/verification-codes/x/y", "/", ""])
+def test_a_url_under_the_api_that_serves_nothing_is_a_json_404(
+    api_app: Flask, sms_outbox: list[SentSms], method: str, path: str
+) -> None:
+    """Not Flask's HTML page, and not a CSRF error for a write: the client reads why."""
+    response = api_app.test_client().open("/auth/api" + path, method=method, json={})
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.json["error"]["code"] == "not_found"
+    assert sms_outbox == []
+
+
+def test_a_wrong_method_on_an_api_url_is_a_json_405_naming_the_right_ones(
+    api_app: Flask,
+) -> None:
+    client = api_app.test_client()
+    response = client.delete("/auth/api/csrf")
+    assert (response.status_code, response.json["error"]["code"]) == (405, "method_not_allowed")
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    preflight = client.options("/auth/api/verification-codes")
+    assert preflight.status_code == 200  # Flask's own OPTIONS answer still serves real URLs
+    assert "POST" in preflight.headers["Allow"]
+
+
+def test_the_apps_own_routes_and_404_page_are_left_alone(make_app: AppFactory) -> None:
+    """Only URLs under the API's prefix answer in JSON: the app's own route there, and its
+    own 404 page everywhere else (our HTML pages' prefix included), are untouched."""
+    app = make_app()
+    app.add_url_rule("/auth/api/app-own", "app_own", lambda: "the app's")
+    app.register_error_handler(404, lambda error: ("the app's 404", 404))
+    client = app.test_client()
+    assert client.get("/auth/api/app-own").get_data(as_text=True) == "the app's"
+    for path in ("/elsewhere", "/auth/nope"):
+        response = client.get(path)
+        assert (response.status_code, response.get_data(as_text=True)) == (404, "the app's 404")

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from werkzeug.exceptions import HTTPException
 
 from flask_sms_otp import errors, flows, openapi
-from flask_sms_otp.api import RECEIPT_ENDPOINT, CsrfFailed, api_blueprint
+from flask_sms_otp.api import RECEIPT_ENDPOINT, UNROUTED_ENDPOINT, CsrfFailed, api_blueprint
 from flask_sms_otp.openapi import ERROR_CODES
 from flask_sms_otp.settings import DEFAULTS, Settings
 
@@ -84,7 +84,8 @@ def api_routes(app: Flask) -> set[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         # Delivery receipts are posted by SMS providers, not clients: docs/receipts.md is
         # their contract, and tests/test_receipts.py posts hostile bodies at them.
-        if rule.endpoint == RECEIPT_ENDPOINT:
+        # The catch-all that answers unserved URLs with a JSON 404 or 405 serves nothing.
+        if rule.endpoint in (RECEIPT_ENDPOINT, UNROUTED_ENDPOINT):
             continue
         if rule.endpoint.startswith(f"{api_blueprint.name}."):
             path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
