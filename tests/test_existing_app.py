@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from .helpers import (
     error_code,
     last_code,
     sent_to,
+    valid_mobile,
     wrong,
 )
 
@@ -39,12 +41,10 @@ BOB_PHONE = "+12015550123"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-@pytest.fixture
-def site(database_uri: str, app_limits: dict[str, Any]) -> Iterator[Flask]:
+@contextmanager
+def guest_site(database_uri: str, app_limits: dict[str, Any], **config: Any) -> Iterator[Flask]:
     """The example app on a fresh database, with two users from before the extension:
-    Alice (e-mail and password, no phone) and Bob (disabled, with a phone). Not named
-    ``app``: pytest-flask would keep one request context around the whole test, whose ``g``
-    caches one CSRF token for every browser the test opens."""
+    Alice (e-mail and password, no phone) and Bob (disabled, with a phone)."""
     app = create_app(
         {
             "TESTING": True,
@@ -53,6 +53,7 @@ def site(database_uri: str, app_limits: dict[str, Any]) -> Iterator[Flask]:
             "SMS_OTP_CONNECTOR": "memory",
             "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
             **app_limits,
+            **config,
         }
     )
     with app.app_context():
@@ -70,11 +71,22 @@ def site(database_uri: str, app_limits: dict[str, Any]) -> Iterator[Flask]:
             ]
         )
         db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def site(database_uri: str, app_limits: dict[str, Any]) -> Iterator[Flask]:
+    """:func:`guest_site`. Not named ``app``: pytest-flask would keep one request context
+    around the whole test, whose ``g`` caches one CSRF token for every browser the test
+    opens."""
+    with guest_site(database_uri, app_limits) as app:
+        yield app
 
 
 def _hash(password: str) -> str:
@@ -442,3 +454,45 @@ def test_an_app_login_gets_a_record_that_a_remember_cookie_carries_on(
     assert phone.delete(f"/account/sessions/{listed['id']}").status_code == 204
     assert remembered(site, browser).get("/profile").location == "/login?next=%2Fprofile"
     assert restarted.get("/profile").location == "/login?next=%2Fprofile"
+
+
+#: A block of 10,000 British mobile numbers an attacker pumps: +44 7400 98xx xx.
+PUMPED = [valid_mobile(f"+44740098{i:04d}") for i in range(12)]
+
+
+def test_the_pumping_guard_holds_a_block_in_the_guest_app_alike_for_members_and_strangers(
+    database_uri: str, app_limits: dict[str, Any], sms_outbox: list[SentSms]
+) -> None:
+    """The guard in an app with its own users, keys and transaction: a burst of codes nobody
+    types holds the block; then a member's number there and a stranger's get the same answer
+    and no SMS; people elsewhere still sign up; the app's rows are the app's."""
+    guard = {"interval": 0, "grace": 0, "min_block_sends": 5}
+    with guest_site(database_uri, app_limits, SMS_OTP_PUMPING_GUARD=guard) as app:
+        set_user(app, "alice@example.com", phone=PUMPED[-1])  # Alice's number is in the block
+        attacker = ApiClient(app, ip="203.0.113.66")
+        answers = [attacker.send_code(number, "Register") for number in PUMPED[:8]]
+        statuses = [answer.status_code for answer in answers]
+        assert statuses == [202] * 5 + [429] * 3, statuses
+        assert error_code(answers[5]) == "sends_held"
+        assert len([m for m in sms_outbox if m.to in PUMPED]) == 5
+
+        client = ApiClient(app)
+        member = client.send_code(PUMPED[-1], "SignIn")
+        stranger = client.send_code(PUMPED[-2], "SignIn")
+        assert member.status_code == stranger.status_code == 429
+        assert member.get_json() == stranger.get_json()
+        assert member.headers["Retry-After"] == stranger.headers["Retry-After"]
+        assert sent_to(sms_outbox, PUMPED[-1]) == []
+
+        # Someone elsewhere signs up as ever; the app's own rows are as it left them.
+        created = sign_up(
+            ApiClient(app), sms_outbox, PHONE, password=PASSWORD, email="dora@example.com"
+        )
+        assert created.status_code == 201, created.get_json()
+        with app.app_context():
+            rows = db.session.execute(sa.select(User.email, User.phone).order_by(User.email))
+            assert list(rows) == [
+                ("alice@example.com", PUMPED[-1]),
+                ("bob@example.com", BOB_PHONE),
+                ("dora@example.com", PHONE),
+            ]
