@@ -84,6 +84,9 @@ class SmsConnector(ABC):
     #: True when the connector has a built-in text for every usage and notice (``console``,
     #: ``memory``), so a notice needs no template of the app's.
     builtin_texts: ClassVar[bool] = False
+    #: True when the provider wants to hear which of its messages' codes were used
+    #: (:meth:`report_verified`), as Twilio Verify does for codes it did not make.
+    reports_verified: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
@@ -128,6 +131,14 @@ class SmsConnector(ABC):
         ``flask_sms_otp.connectors.receipts`` and docs/receipts.md). Only called when
         :attr:`accepts_receipts` is true."""
         raise NotImplementedError(f"the {self.name} connector takes no delivery receipts")
+
+    def report_verified(self, message_id: str) -> None:  # noqa: B027 - optional hook
+        """Tell the provider that the code its message ``message_id`` carried was used.
+
+        Called only when :attr:`reports_verified` is true, on the background sender after
+        the verification was committed: a slow or failing provider never holds or fails
+        the person's sign-in. Raise a :class:`DeliveryError` on failure (it is logged).
+        """
 
     def derived_secrets(self) -> Iterable[str]:
         """Secrets computed from the config that a provider may echo, such as the token of a

@@ -21,6 +21,7 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "aliyun": "flask_sms_otp.connectors.aliyun:AliyunConnector",
     "tencent": "flask_sms_otp.connectors.tencent:TencentConnector",
     "sns": "flask_sms_otp.connectors.sns:SnsConnector",
+    "twilio_verify": "flask_sms_otp.connectors.twilio_verify:TwilioVerifyConnector",
     "http": "flask_sms_otp.connectors.webhook:WebhookConnector",  # Logto's name
 }
 
