@@ -59,6 +59,7 @@ LAYERS: dict[str, int] = {
     "connectors/twilio_verify.py": 1,
     "connectors/vonage.py": 1,
     "connectors/webhook.py": 1,
+    "connectors/whatsapp.py": 1,
     # 2 delivery: one SMS through the connector, its record, the background sender, notices,
     # the pumping guard that learns from the records, the routes over several connectors
     "delivery.py": 2,

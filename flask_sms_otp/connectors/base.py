@@ -71,6 +71,9 @@ class SmsConnector(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: What the person receives the code by: ``"sms"``, or ``"whatsapp"``. A route that
+    #: holds both lets the person choose (see docs/connectors/whatsapp.md).
+    channel: ClassVar[str] = "sms"
     #: Config fields holding secrets. They never appear in ``repr``, errors or logs.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     #: Regular expressions for secrets made anew for each request (a signature), redacted

@@ -22,6 +22,7 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "tencent": "flask_sms_otp.connectors.tencent:TencentConnector",
     "sns": "flask_sms_otp.connectors.sns:SnsConnector",
     "twilio_verify": "flask_sms_otp.connectors.twilio_verify:TwilioVerifyConnector",
+    "whatsapp": "flask_sms_otp.connectors.whatsapp:WhatsAppConnector",
     "http": "flask_sms_otp.connectors.webhook:WebhookConnector",  # Logto's name
 }
 
