@@ -19,7 +19,7 @@ from flask_sms_otp.testing import wait_for_sends
 from tests.connectors import test_sns, test_whatsapp
 from tests.connectors.contract import origin_of
 
-from .helpers import PLAIN_HTTP, ApiClient, AppFactory
+from .helpers import PLAIN_HTTP, ApiClient, AppFactory, FakeClock, submit
 
 INDIAN = "+919876543210"
 AMERICAN = "+12015550123"
@@ -146,3 +146,160 @@ def test_other_countries_keep_their_own_route(
     wait_for_sends(app)
     assert [which for which, _ in fakes.requests()] == ["sns"]
     assert records(app) == [("sns", "sent")]
+
+
+# The person's choice, through the JSON API -------------------------------------------------
+
+
+def whatsapp_user(fakes: Fakes) -> None:
+    fakes.on_whatsapp.add(INDIAN.removeprefix("+"))
+
+
+def test_sms_chosen_sends_no_whatsapp_message(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+) -> None:
+    whatsapp_user(fakes)
+    app = channel_app(make_app, httpserver)
+    client = ApiClient(app)
+    response = client.post(
+        "/verification-codes", {"phone": INDIAN, "usage": "Register", "channel": "sms"}
+    )
+    assert response.status_code == 202, response.get_json()
+    wait_for_sends(app)
+    assert [which for which, _ in fakes.requests()] == ["sns"]
+    assert records(app) == [("sns", "sent")]
+
+
+def test_the_choice_is_kept_for_the_resend_until_changed(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes, clock: FakeClock
+) -> None:
+    whatsapp_user(fakes)
+    app = channel_app(make_app, httpserver, clock=clock)
+    client = ApiClient(app)
+    response = client.post(
+        "/verification-codes", {"phone": INDIAN, "usage": "Register", "channel": "whatsapp"}
+    )
+    vid = response.get_json()["verification_id"]
+    wait_for_sends(app)
+
+    def resend(body: Any = None) -> None:
+        clock.advance(get_state(app).settings.resend_cooldown)
+        path = f"/verification-codes/{vid}/resend"
+        answer = client.post(path) if body is None else client.post(path, body)
+        assert answer.status_code == 202, answer.get_json()
+        wait_for_sends(app)
+
+    resend()  # no body: WhatsApp again
+    resend({"channel": "sms"})  # "send it by SMS instead"
+    resend()  # SMS is now the choice
+    assert [which for which, _ in fakes.requests()] == ["whatsapp", "whatsapp", "sns", "sns"]
+    assert records(app) == [
+        ("whatsapp", "sent"),
+        ("whatsapp", "sent"),
+        ("sns", "sent"),
+        ("sns", "sent"),
+    ]
+
+
+def test_whatsapp_chosen_in_a_country_without_it_is_sms(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+) -> None:
+    app = channel_app(make_app, httpserver)
+    ApiClient(app).request_code(AMERICAN, "Register", channel="whatsapp")
+    wait_for_sends(app)
+    assert [which for which, _ in fakes.requests()] == ["sns"]
+
+
+@pytest.mark.parametrize("bad", ["pigeon", "SMS", 1, ["sms"], {"sms": True}])
+def test_an_unknown_channel_is_a_clear_400_and_sends_nothing(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes, bad: Any
+) -> None:
+    whatsapp_user(fakes)
+    app = channel_app(make_app, httpserver)
+    client = ApiClient(app)
+    response = client.post(
+        "/verification-codes", {"phone": INDIAN, "usage": "Register", "channel": bad}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_request"
+    vid = client.request_code(INDIAN, "Register")
+    wait_for_sends(app)
+    resent = client.post(f"/verification-codes/{vid}/resend", {"channel": bad})
+    assert resent.status_code == 400
+    assert response.get_json()["error"]["message"] == "Choose SMS or WhatsApp."
+    assert [which for which, _ in fakes.requests()] == ["whatsapp"]  # the valid request's
+
+
+@pytest.mark.real_limits
+def test_both_channels_share_the_send_limits(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+) -> None:
+    whatsapp_user(fakes)
+    app = channel_app(make_app, httpserver, SMS_OTP_SEND_LIMIT_PER_NUMBER="2/hour")
+    client = ApiClient(app)
+    for channel in ("whatsapp", "sms"):
+        client.request_code(INDIAN, "Register", channel=channel)
+    for channel in ("whatsapp", "sms"):
+        refused = client.send_code(INDIAN, "Register", channel=channel)
+        assert refused.status_code == 429, channel
+        assert refused.get_json()["error"]["code"] == "rate_limited"
+    wait_for_sends(app)
+    assert [which for which, _ in fakes.requests()] == ["whatsapp", "sns"]
+
+
+# The choice on the HTML pages (the browser walk-through is tests/browser) ------------------
+
+
+def test_the_pages_offer_no_choice_without_a_route_holding_both(make_app: AppFactory) -> None:
+    client = make_app(**PLAIN_HTTP).test_client()
+    for path in ("/auth/sign-up", "/auth/sign-in/code", "/auth/reset-password"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert 'name="channel"' not in page.text
+
+
+def test_sms_picked_on_the_page_sends_no_whatsapp_message(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+) -> None:
+    whatsapp_user(fakes)
+    app = channel_app(make_app, httpserver)
+    client = app.test_client()
+    page = client.get("/auth/sign-in/code")
+    assert 'type="radio" value="whatsapp"' in page.text
+    assert 'type="radio" value="sms"' in page.text
+    answer = submit(client, "/auth/sign-up", {"phone": INDIAN, "region": "", "channel": "sms"})
+    assert answer.status_code == 302
+    wait_for_sends(app)
+    assert [which for which, _ in fakes.requests()] == ["sns"]
+    code_page = client.get(answer.location)
+    # The code page offers the other channel for the new code, the chosen one checked.
+    assert 'checked id="channel-1" name="channel" type="radio" value="sms"' in code_page.text
+
+
+def test_a_bad_channel_on_the_page_is_a_clear_400(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+) -> None:
+    app = channel_app(make_app, httpserver)
+    client = app.test_client()
+    answer = submit(client, "/auth/sign-up", {"phone": INDIAN, "region": "", "channel": "fax"})
+    assert answer.status_code == 400
+    assert "Choose SMS or WhatsApp." in answer.text
+    wait_for_sends(app)
+    assert fakes.requests() == []
+
+
+def test_the_choice_orders_any_route() -> None:
+    from flask_sms_otp.connectors.sns import SnsConnector
+    from flask_sms_otp.connectors.whatsapp import WhatsAppConnector
+    from flask_sms_otp.routing import Named, Router
+
+    sms = Named("sns", "sns", SnsConnector(test_sns.BASE_CONFIG))
+    chat = Named("whatsapp", "whatsapp", WhatsAppConnector(test_whatsapp.BASE_CONFIG))
+    route = [sms, chat]  # SMS first, as an operator may configure it
+    assert Router.by_channel(route, None) == [sms, chat]
+    assert Router.by_channel(route, "whatsapp") == [chat, sms]
+    assert Router.by_channel(route, "sms") == [sms]
+    assert Router.by_channel([sms], "whatsapp") == [sms]  # not offered: the route as it is
+    assert Router.by_channel([chat], "sms") == [chat]
+    for entry in route:
+        entry.connector.close()

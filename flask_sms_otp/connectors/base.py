@@ -44,6 +44,9 @@ class SmsMessage:
     #: ``locale`` by the delivery; what a connector with no templates of its own sends
     #: (``console``, ``memory``). None when the message was not made by the delivery.
     text: str | None = None
+    #: How the person asked to get the code (``"sms"``, ``"whatsapp"``), or None: the
+    #: delivery then tries the route's connectors in their configured order.
+    channel: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
