@@ -19,7 +19,7 @@ from flask_sms_otp.testing import wait_for_sends
 from tests.connectors import test_sns, test_whatsapp
 from tests.connectors.contract import origin_of
 
-from .helpers import PLAIN_HTTP, ApiClient, AppFactory, FakeClock, submit
+from .helpers import PLAIN_HTTP, ApiClient, AppFactory, FakeClock, create_user, submit
 
 INDIAN = "+919876543210"
 AMERICAN = "+12015550123"
@@ -303,3 +303,46 @@ def test_the_choice_orders_any_route() -> None:
     assert Router.by_channel([chat], "sms") == [chat]
     for entry in route:
         entry.connector.close()
+
+
+def test_the_choice_tells_nothing_about_accounts(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+) -> None:
+    whatsapp_user(fakes)
+    app = channel_app(make_app, httpserver)
+    create_user(app, INDIAN)
+    answers = []
+    for phone in (INDIAN, "+919876543211"):  # an account, and no account
+        for channel in ("whatsapp", "sms"):
+            response = ApiClient(app).send_code(phone, "Register", channel=channel)
+            answers.append((response.status_code, tuple(sorted(response.get_json()))))
+    assert len(set(answers)) == 1
+    assert answers[0] == (202, ("expires_at", "resend_after", "verification_id"))
+    wait_for_sends(app)
+    # Only the number without an account gets its sign-up codes: by WhatsApp (it is not on
+    # WhatsApp, so then by SMS) and by SMS. The account holder's answers sent nothing.
+    seen = sorted(
+        (which, str(sent.get("to") or sent.get("PhoneNumber"))) for which, sent in fakes.requests()
+    )
+    assert seen == [
+        ("sns", "+919876543211"),
+        ("sns", "+919876543211"),
+        ("whatsapp", "919876543211"),
+    ]
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"sms"', b"{", b"null"])
+def test_a_resend_body_that_is_not_an_object_is_a_400(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes, body: bytes
+) -> None:
+    whatsapp_user(fakes)
+    app = channel_app(make_app, httpserver)
+    client = ApiClient(app)
+    vid = client.request_code(INDIAN, "Register")
+    wait_for_sends(app)
+    response = client.post(
+        f"/verification-codes/{vid}/resend", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_request"
+    assert len(fakes.requests()) == 1
