@@ -43,7 +43,12 @@ SMS_TYPE = "Transactional"
 #: SNS's own throttling codes (its model's ``Throttled``, KMS's), and the codes botocore's
 #: standard retry mode treats as throttling for every service.
 RATE_LIMIT_CODES = frozenset(
-    {"Throttled", "KMSThrottling", *ThrottledRetryableChecker._THROTTLED_ERROR_CODES}
+    {
+        "Throttled",
+        "KMSThrottling",
+        "Throttling",
+        *getattr(ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES", ()),
+    }
 )
 #: SNS's codes for its own failures: nothing was refused, try again later.
 UNAVAILABLE_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable"})
