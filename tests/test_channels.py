@@ -106,9 +106,9 @@ def records(app: Flask) -> list[tuple[str, str]]:
 
 
 def test_a_number_not_on_whatsapp_gets_its_code_by_sms(
-    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes, database_uri: str
 ) -> None:
-    app = channel_app(make_app, httpserver)
+    app = channel_app(make_app, httpserver, SQLALCHEMY_DATABASE_URI=database_uri)
     sent: list[dict[str, Any]] = []
     signals.code_sent.connect(lambda _, **data: sent.append(data), app, weak=False)
     client = ApiClient(app)
@@ -171,10 +171,16 @@ def test_sms_chosen_sends_no_whatsapp_message(
 
 
 def test_the_choice_is_kept_for_the_resend_until_changed(
-    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes, clock: FakeClock
+    make_app: AppFactory,
+    httpserver: HTTPServer,
+    fakes: Fakes,
+    clock: FakeClock,
+    database_uri: str,
 ) -> None:
+    """On SQLite and PostgreSQL: the channel column is written with the challenge and
+    replaced by a resend that names another."""
     whatsapp_user(fakes)
-    app = channel_app(make_app, httpserver, clock=clock)
+    app = channel_app(make_app, httpserver, clock=clock, SQLALCHEMY_DATABASE_URI=database_uri)
     client = ApiClient(app)
     response = client.post(
         "/verification-codes", {"phone": INDIAN, "usage": "Register", "channel": "whatsapp"}
