@@ -141,13 +141,16 @@ def send_code() -> tuple[Response, int]:
         # Anything but text is no token: the bot check refuses it (captcha_failed).
         captcha_token=token if isinstance(token, str) else None,
         region=data.get("region"),
+        channel=data.get("channel"),
     )
     return _challenge(issued), 202
 
 
 @api_blueprint.post("/verification-codes/<verification_id>/resend")
 def resend_code(verification_id: str) -> tuple[Response, int]:
-    issued = _flows().resend_code(verification_id, client_ip=_ip())
+    # The body is optional: none keeps the channel chosen for the first code.
+    data = _body() if request.get_data(cache=True) else {}
+    issued = _flows().resend_code(verification_id, client_ip=_ip(), channel=data.get("channel"))
     return _challenge(issued), 202
 
 

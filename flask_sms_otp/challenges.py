@@ -81,6 +81,8 @@ class IssuedChallenge:
     phone: str
     expires_at: datetime
     resend_after: datetime
+    #: The channel the person chose ("sms", "whatsapp"), or None: the route's order.
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class ChallengeRow:
     resends: int
     consumed_at: datetime | None
     closed_at: datetime | None
+    channel: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> ChallengeRow:
@@ -123,6 +126,7 @@ class ChallengeRow:
             resends=int(row.resends),
             consumed_at=as_utc_or_none(row.consumed_at),
             closed_at=as_utc_or_none(row.closed_at),
+            channel=row.channel,
         )
 
 
@@ -226,8 +230,10 @@ class ChallengeService:
         user_id: Any = None,
         deliver: bool = True,
         make_code: bool = True,
+        channel: str | None = None,
     ) -> Issued:
         """Create a challenge for a number :meth:`admit` has counted, on ``conn``.
+        ``channel``: how the person asked to get the code, kept for the resends.
 
         With ``deliver=False`` the challenge looks the same to the client but nothing is
         to be sent and no code can ever verify it: the answer for a number that must not
@@ -255,12 +261,13 @@ class ChallengeService:
                 "v_silent": not deliver,
                 "v_now": now,
                 "v_expires_at": now + timedelta(seconds=self.settings.code_ttl),
+                "v_channel": channel,
             },
         )
         if inserted.first() is None:
             locked = self.lockout.locked_for(conn, e164, now, silent=not deliver)
             raise TooManyAttempts(retry_after=locked)
-        issued = self._issued(challenge_id, usage, e164, now)
+        issued = self._issued(challenge_id, usage, e164, now, channel)
         return Issued(issued, code, deliver, False, test=fixed is not None)
 
     def renew(
@@ -270,9 +277,11 @@ class ChallengeService:
         *,
         client_ip: str | None = None,
         make_code: bool = True,
+        channel: str | None = None,
     ) -> Issued:
         """Replace the challenge's code with a new one, on ``conn``, within the send
-        limits of its number (a refused resend spends none of them).
+        limits of its number (a refused resend spends none of them). ``channel``, when
+        given, replaces the one the person chose before (else that one is kept).
 
         The old code dies, the per-challenge attempt budget starts again for the new code,
         the per-number failure count does not. Refused inside the cooldown and past the cap
@@ -313,11 +322,12 @@ class ChallengeService:
                 "new_digest": digest,
                 "now": now,
                 "new_expires_at": now + timedelta(seconds=self.settings.code_ttl),
+                "new_channel": channel or row.channel,
             },
         )
         if _rowcount(result) != 1:  # a concurrent resend or use won the row
             raise ResendNotAllowed()
-        issued = self._issued(row.id, row.usage, row.phone, now)
+        issued = self._issued(row.id, row.usage, row.phone, now, channel or row.channel)
         return Issued(issued, code, row.delivered, True, test=fixed is not None)
 
     def rearm(self, conn: sa.Connection, challenge_id: str) -> Issued | None:
@@ -331,7 +341,7 @@ class ChallengeService:
         stored = conn.execute(self._sql.rearm, {"challenge_id": row.id, "new_digest": digest})
         if _rowcount(stored) != 1:
             return None
-        issued = self._issued(row.id, row.usage, row.phone, row.last_sent_at)
+        issued = self._issued(row.id, row.usage, row.phone, row.last_sent_at, row.channel)
         return Issued(issued, code, True, row.resends > 0)
 
     def close(self, conn: sa.Connection, challenge_id: str) -> None:
@@ -520,13 +530,21 @@ class ChallengeService:
     def _now(self) -> datetime:
         return utc(self.clock())
 
-    def _issued(self, challenge_id: str, usage: str, phone: str, now: datetime) -> IssuedChallenge:
+    def _issued(
+        self,
+        challenge_id: str,
+        usage: str,
+        phone: str,
+        now: datetime,
+        channel: str | None = None,
+    ) -> IssuedChallenge:
         return IssuedChallenge(
             id=challenge_id,
             usage=usage,
             phone=phone,
             expires_at=now + timedelta(seconds=self.settings.code_ttl),
             resend_after=now + timedelta(seconds=self.settings.resend_cooldown),
+            channel=channel,
         )
 
     def _failed(
@@ -548,7 +566,7 @@ class _Statements:
         is_open = sa.and_(this, Challenge.consumed_at.is_(None), Challenge.closed_at.is_(None))
         moment = table.c.created_at.type  # every time column's type
         now = sa.bindparam("now", type_=moment)
-        columns = ("id", "usage", "phone", "user_id", "digest", "delivered")
+        columns = ("id", "usage", "phone", "user_id", "digest", "delivered", "channel")
         values = [sa.bindparam(f"v_{name}", type_=table.c[name].type) for name in columns]
         created = sa.bindparam("v_now", type_=moment)
         self.insert_unless_locked = (
@@ -607,6 +625,7 @@ class _Statements:
                 attempts=0,
                 last_sent_at=now,
                 expires_at=sa.bindparam("new_expires_at", type_=moment),
+                channel=sa.bindparam("new_channel", type_=table.c.channel.type),
             )
         )
         self.rearm = sa.update(Challenge).where(is_open).values(digest=sa.bindparam("new_digest"))

@@ -31,7 +31,7 @@ def connectors_command() -> None:
     router = state.delivery.router
     since = state.challenges.clock() - timedelta(hours=24)
     rates = state.delivery.records.failure_rates(since) if state.delivery.records else {}
-    click.echo(f"{'name':<16}{'type':<12}{'routes':<20}{'circuit':<22}failed (24 h)")
+    click.echo(f"{'name':<16}{'type':<15}{'routes':<20}{'circuit':<22}failed (24 h)")
     for key, entry in router.named.items():
         circuit = router.circuit
         if circuit.storage is None:
@@ -43,13 +43,13 @@ def connectors_command() -> None:
         tries, failed = rates.get(entry.label, (0, 0))
         rate = f"{failed}/{tries} ({failed / tries:.0%})" if tries else "no tries"
         routes = " ".join(router.routes_of(key)) or "none"
-        click.echo(f"{key:<16}{entry.connector.name:<12}{routes:<20}{shown:<22}{rate}")
+        click.echo(f"{key:<16}{entry.connector.name:<15}{routes:<20}{shown:<22}{rate}")
     click.echo("")
     click.echo("connector types:")
     in_use = {entry.connector.name for entry in router.named.values()}
     for name, target in available_connectors().items():
         mark = "*" if name in in_use else " "
-        click.echo(f"{mark} {name:<12} {target}")
+        click.echo(f"{mark} {name:<14} {target}")
 
 
 @sms_otp_cli.command("check")

@@ -92,10 +92,12 @@ class Delivery:
         code: str,
         client_ip: str | None = None,
         locale: str | None = None,
+        channel: str | None = None,
     ) -> SmsMessage:
         """The message for ``code``, with the variables every template may use, in
         ``locale`` (a BCP 47 tag; the connector picks the template for it) and the
-        built-in text rendered in that language."""
+        built-in text rendered in that language. ``channel``: the person's choice (see
+        :meth:`Router.by_channel`)."""
         variables = {"minutes": max(1, math.ceil(self.settings.code_ttl / 60))}
         return SmsMessage(
             to=to,
@@ -104,6 +106,7 @@ class Delivery:
             variables=variables,
             client_ip=client_ip,
             locale=locale,
+            channel=channel,
             text=autofill_lines(
                 builtin_text(usage, {**variables, "code": code}, locale),
                 code,
@@ -159,7 +162,7 @@ class Delivery:
         if through is not None:
             route = [self.router.named[through]]
         else:
-            route = self._route(message.to, challenge_id)
+            route = self._route(message.to, challenge_id, message.channel)
         if not route:
             unrouted = ProviderRejected("no route serves this number's region", connector="route")
             return self.failed(message, unrouted, challenge_id=challenge_id)
@@ -186,10 +189,10 @@ class Delivery:
             )
         return Outcome(message, challenge_id, resend, tuple(tries))
 
-    def _route(self, to: str, challenge_id: str | None) -> list[Named]:
-        """The route for ``to``; after a try that may have sent the challenge's code, the
-        connectors after that one come first."""
-        route = self.router.route_for(to)
+    def _route(self, to: str, challenge_id: str | None, channel: str | None) -> list[Named]:
+        """The route for ``to``, as the person's ``channel`` orders it; after a try that
+        may have sent the challenge's code, the connectors after that one come first."""
+        route = self.router.by_channel(self.router.route_for(to), channel)
         if len(route) > 1 and challenge_id is not None and self.records is not None:
             unsure = self.records.unsure_connector(challenge_id)
             labels = [entry.label for entry in route]

@@ -62,14 +62,22 @@ class Dispatcher:
         client_ip: str | None = None,
         locale: str | None = None,
         protect: bool = True,
+        channel: str | None = None,
     ) -> IssuedChallenge:
         """Create a challenge for a number the engine has admitted and have its code sent
         (with ``deliver=False``, a silent one that sends nothing). ``protect=False``: the
-        caller wants to hear of a failed send even for a protected usage."""
+        caller wants to hear of a failed send even for a protected usage. ``channel``: how
+        the person asked to get it, kept with the challenge for its resends."""
 
         def make(conn: sa.Connection) -> Issued:
             return self.challenges.create(
-                conn, e164, usage, user_id=user_id, deliver=deliver, make_code=self.makes_code
+                conn,
+                e164,
+                usage,
+                user_id=user_id,
+                deliver=deliver,
+                make_code=self.makes_code,
+                channel=channel,
             )
 
         return self._dispatch(make, client_ip, locale, protect)
@@ -81,13 +89,18 @@ class Dispatcher:
         client_ip: str | None = None,
         locale: str | None = None,
         protect: bool = True,
+        channel: str | None = None,
     ) -> IssuedChallenge:
         """Give the challenge a new code and have it sent (see
-        :meth:`ChallengeService.renew`)."""
+        :meth:`ChallengeService.renew`), by ``channel`` when given, else as before."""
 
         def make(conn: sa.Connection) -> Issued:
             return self.challenges.renew(
-                conn, challenge_id, client_ip=client_ip, make_code=self.makes_code
+                conn,
+                challenge_id,
+                client_ip=client_ip,
+                make_code=self.makes_code,
+                channel=channel,
             )
 
         return self._dispatch(make, client_ip, locale, protect)
@@ -145,6 +158,7 @@ class Dispatcher:
             code=issued.code or "",
             client_ip=client_ip,
             locale=locale,
+            channel=challenge.channel,
         )
 
     @staticmethod

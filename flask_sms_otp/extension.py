@@ -18,7 +18,7 @@ from flask_login import LoginManager
 from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
-from . import i18n, sessions
+from . import i18n, sessions, verified_reports
 from .api import api_blueprint, exempt_receipts_from_csrf
 from .captcha import BotCheck
 from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
@@ -197,6 +197,7 @@ class SmsOtp:
         # Before the app's CSRFProtect hook: providers post receipts with no token.
         app.before_request_funcs[None].insert(0, exempt_receipts_from_csrf)
         sessions.connect_signals(app)
+        verified_reports.connect(app)
         _init_i18n(app)
         app.register_blueprint(html_blueprint, url_prefix=settings.url_prefix)
         app.register_blueprint(api_blueprint, url_prefix=settings.url_prefix + "/api")

@@ -45,6 +45,8 @@ logger = logging.getLogger("flask_sms_otp")
 
 PASSWORD_MAX_LENGTH = 128
 _USAGE_NAMES = frozenset(usage.value for usage in Usage)
+#: The channels a person may ask a code by (``"channel"``).
+CHANNELS = ("sms", "whatsapp")
 
 
 class PhoneUser(Protocol):
@@ -86,6 +88,8 @@ class ResendState:
     resends_left: bool
     #: The code was used: nothing more can be sent or entered.
     used: bool
+    #: The channel chosen for the codes ("sms", "whatsapp"), or None: the route's order.
+    channel: str | None = None
 
     @property
     def can_resend(self) -> bool:
@@ -124,16 +128,20 @@ class Flows:
         client_ip: str,
         region: object = None,
         captcha_token: str | None = None,
+        channel: object = None,
     ) -> IssuedChallenge:
         """Send a code for ``usage``. Anonymous usages answer alike for every number.
         ``region`` reads a national number as that region's; ``captcha_token`` is the bot
-        check's answer, when one is asked (see :meth:`.ChallengeService.admit`)."""
+        check's answer, when one is asked (see :meth:`.ChallengeService.admit`);
+        ``channel`` how the person wants the code (``"sms"``, ``"whatsapp"``), where the
+        number's route offers both. The send limits count every channel together."""
         usage = self._usage(usage)
+        chosen = self._channel(channel)
         if usage == Usage.SIGN_IN and "code" not in self.settings.sign_in_methods:
             raise MethodDisabled()
         if usage in SIGNED_IN_USAGES:
             return self._request_own_code(
-                phone, usage, _signed_in(user), client_ip, region, captcha_token
+                phone, usage, _signed_in(user), client_ip, region, captcha_token, chosen
             )
         # Counted against the send limits before the input is judged (see admit).
         e164 = self.challenges.admit(
@@ -143,8 +151,12 @@ class Flows:
         # Nothing observable may depend on who holds the number: a number in the wrong
         # state gets a silent challenge, and the send's outcome never shows (see dispatch).
         if usage == Usage.REGISTER:
-            return self._send(e164, usage, None, client_ip, deliver=owner_id is None)
-        return self._send(e164, usage, owner_id, client_ip, deliver=owner_id is not None)
+            return self._send(
+                e164, usage, None, client_ip, deliver=owner_id is None, channel=chosen
+            )
+        return self._send(
+            e164, usage, owner_id, client_ip, deliver=owner_id is not None, channel=chosen
+        )
 
     def _request_own_code(
         self,
@@ -154,6 +166,7 @@ class Flows:
         client_ip: str,
         region: object,
         captcha_token: str | None,
+        channel: str | None,
     ) -> IssuedChallenge:
         """A signed-in user's code: to their own number, or (BindNewIdentifier) to the
         number they want, after they confirmed it is them."""
@@ -166,15 +179,22 @@ class Flows:
             # A number held by any account (this one included) gets no usable code, and
             # nothing observable depends on that (see dispatch).
             held = self.users.owner_id(e164) is not None
-            return self._send(e164, usage, user.get_id(), client_ip, deliver=not held)
+            return self._send(
+                e164, usage, user.get_id(), client_ip, deliver=not held, channel=channel
+            )
         if not user.phone:
             raise ActionNotAllowed("no_phone")
         e164 = self.challenges.admit(user.phone, usage, client_ip)
-        return self._send(e164, usage, user.get_id(), client_ip)
+        return self._send(e164, usage, user.get_id(), client_ip, channel=channel)
 
-    def resend_code(self, verification_id: object, *, client_ip: str) -> IssuedChallenge:
+    def resend_code(
+        self, verification_id: object, *, client_ip: str, channel: object = None
+    ) -> IssuedChallenge:
+        """A new code, by the channel chosen for the first one unless ``channel`` says
+        otherwise (the new choice is then kept)."""
+        chosen = self._channel(channel)
         try:
-            issued = self.dispatcher.resend(verification_id, client_ip=client_ip)
+            issued = self.dispatcher.resend(verification_id, client_ip=client_ip, channel=chosen)
         except DeliveryError:
             raise DeliveryFailed() from None
         if issued.usage == Usage.MFA_VERIFICATION:
@@ -196,6 +216,7 @@ class Flows:
             resend_in=wait or 0,
             resends_left=refusal is None or wait is not None,
             used=row.consumed_at is not None,
+            channel=row.channel,
         )
 
     # Sign-up and sign-in -----------------------------------------------------------------
@@ -439,6 +460,14 @@ class Flows:
             raise InvalidRequest("usage_not_requestable", field="usage")
         return usage
 
+    @staticmethod
+    def _channel(value: object) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or value not in CHANNELS:
+            raise InvalidRequest("channel_unknown", field="channel")
+        return value
+
     def _notify(self, notice: Notice, phone: str | None) -> None:
         """Send ``notice`` once the change it tells of is committed; never to a test
         number (nothing is ever sent to one)."""
@@ -499,13 +528,20 @@ class Flows:
         return checked
 
     def _send(
-        self, e164: str, usage: Usage, user_id: str | None, ip: str, *, deliver: bool = True
+        self,
+        e164: str,
+        usage: Usage,
+        user_id: str | None,
+        ip: str,
+        *,
+        deliver: bool = True,
+        channel: str | None = None,
     ) -> IssuedChallenge:
         """Issue a challenge to a number already admitted and have its code sent. A failed
         send is a 503, except for a protected usage, whose outcome never shows."""
         try:
             return self.dispatcher.issue(
-                e164, usage, user_id=user_id, deliver=deliver, client_ip=ip
+                e164, usage, user_id=user_id, deliver=deliver, client_ip=ip, channel=channel
             )
         except DeliveryError:
             raise DeliveryFailed() from None

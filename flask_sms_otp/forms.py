@@ -13,7 +13,7 @@ from typing import Any
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.form import SUBMIT_METHODS
-from wtforms import PasswordField, SelectField, StringField, TelField
+from wtforms import PasswordField, RadioField, SelectField, StringField, TelField
 
 from . import regions
 from .i18n import gettext as _
@@ -48,6 +48,27 @@ _NEW_PASSWORD = {"autocomplete": "new-password"}
 
 class ActionForm(SmsOtpForm):
     """A button that changes something (resend, sign out, send a code): CSRF token only."""
+
+
+class ChannelField(RadioField):  # type: ignore[misc]
+    """How the person wants the code: by WhatsApp or by SMS. Pages show it only where a
+    route holds both (``Router.offers_choice``); none checked means the route's order."""
+
+    def __init__(self, label: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, validate_choice=False, **kwargs)
+        # Set after construction, as RegionField's are: the same shape for every version.
+        self.choices = [("whatsapp", _l("WhatsApp")), ("sms", _l("SMS"))]
+
+    @property
+    def picked(self) -> str | None:
+        """The posted channel, or ``None`` when none was picked (the flows judge it)."""
+        return self.data if isinstance(self.data, str) and self.data else None
+
+
+class ResendForm(ActionForm):
+    """ "Send a new code", by the channel chosen before unless another is picked."""
+
+    channel = ChannelField(_l("Send the new code by"))
 
 
 class RegionField(SelectField):  # type: ignore[misc]
@@ -94,6 +115,7 @@ class PhoneFieldsForm(SmsOtpForm):
 class PhoneForm(PhoneFieldsForm):
     phone = TelField(_l("Phone number"), render_kw=_PHONE)
     region = RegionField(_l("Country or region"))
+    channel = ChannelField(_l("Send the code by"))
 
 
 class CodeForm(SmsOtpForm):

@@ -61,6 +61,9 @@ class ChallengeColumns:
     consumed_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     #: Set when the challenge died without success (delivery failed); it never verifies again.
     closed_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    #: How the person asked to get the code ("sms" or "whatsapp"), kept for the resends;
+    #: None: the route's own order.
+    channel: Mapped[str | None] = mapped_column(sa.String(10), default=None)
 
 
 class FailureCounterColumns:

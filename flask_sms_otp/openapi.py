@@ -70,6 +70,15 @@ _REGION: Schema = {
         "`invalid_phone`."
     ),
 }
+#: How the person wants the code, where the number's route offers WhatsApp and SMS.
+_CHANNEL: Schema = {
+    "enum": ["sms", "whatsapp", None],
+    "description": (
+        "`whatsapp` or `sms`, where the number's route holds both (SMS_OTP_ROUTES); "
+        "ignored elsewhere. Kept for the resends. `sms` never sends by WhatsApp; "
+        "`whatsapp` falls back to SMS for a number not on WhatsApp."
+    ),
+}
 #: What checking a code may answer.
 _CODE_ERRORS = ("invalid_code", "too_many_attempts")
 
@@ -149,6 +158,7 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                         "description": "Ignored for the usages that go to the account's own phone.",
                     },
                     region=_REGION,
+                    channel=_CHANNEL,
                     usage={"enum": sorted(u.value for u in ANONYMOUS_USAGES | SIGNED_IN_USAGES)},
                     captcha_token={
                         "type": "string",
@@ -169,6 +179,8 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                 "A new code for the same challenge; the old one stops working.",
                 {202: _ref("Challenge")},
                 ("invalid_code", "resend_not_allowed", "delivery_failed", *_SEND_ERRORS),
+                body=_object(channel=_CHANNEL),
+                body_required=False,
             ),
         },
         "/sign-up": {
@@ -425,6 +437,7 @@ class _Builder:
         errors: tuple[str, ...],
         *,
         body: Schema | None = None,
+        body_required: bool = True,
         signed_in: bool = False,
         description: str | None = None,
     ) -> Schema:
@@ -439,7 +452,7 @@ class _Builder:
             operation["description"] = description
         if body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": body_required,
                 "content": {"application/json": {"schema": body}},
             }
         return operation

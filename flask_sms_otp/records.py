@@ -94,6 +94,15 @@ class DeliveryRecords:
             .order_by(Record.id.desc())
             .limit(1)
         )
+        self._sent_messages = (
+            sa.select(Record.connector, Record.provider_message_id)
+            .where(
+                Record.challenge_id == sa.bindparam("c_id"),
+                Record.status == "sent",
+                Record.provider_message_id.is_not(None),
+            )
+            .order_by(Record.id)
+        )
         self._verified = (
             sa.update(Record)
             .where(
@@ -180,6 +189,13 @@ class DeliveryRecords:
         with self.db.engine.connect() as conn:
             row = conn.execute(self._last_try, {"c_id": challenge_id}).first()
         return row.connector if row is not None and row.status == "unsure" else None
+
+    def sent_messages(self, challenge_id: str) -> list[tuple[str, str]]:
+        """The connector and provider message id of each message the provider accepted
+        for the challenge, oldest first."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(self._sent_messages, {"c_id": challenge_id}).all()
+        return [(row.connector, row.provider_message_id) for row in rows]
 
     def mark_verified(self, conn: sa.Connection, challenge_id: str, at: datetime) -> None:
         """Credit the challenge's accepted messages with a verified code, on ``conn`` (the

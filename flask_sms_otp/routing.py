@@ -158,6 +158,28 @@ class Router:
                 return [self.named[key] for key in route.connectors]
         return []  # a region the number policy refuses: nothing serves it
 
+    @property
+    def offers_choice(self) -> bool:
+        """Whether some route holds connectors of more than one channel (WhatsApp and
+        SMS): then the pages and the API let the person choose."""
+        return any(len(self.channels_of(route.connectors)) > 1 for route in self.routes)
+
+    def channels_of(self, keys: Sequence[str]) -> list[str]:
+        """The channels of the connectors ``keys``, in route order, each once."""
+        return list(dict.fromkeys(self.named[key].connector.channel for key in keys))
+
+    @staticmethod
+    def by_channel(route: list[Named], channel: str | None) -> list[Named]:
+        """``route`` as the person's choice orders it. ``"sms"``: its SMS connectors only
+        (the person asked for no WhatsApp message). Another channel: that channel's
+        connectors first, the rest after them, so a number the first cannot reach still
+        gets a text. No choice, or one the route cannot serve: the route as configured."""
+        if channel is None or not any(e.connector.channel == channel for e in route):
+            return route
+        if channel == "sms":
+            return [entry for entry in route if entry.connector.channel == "sms"]
+        return sorted(route, key=lambda entry: entry.connector.channel != channel)
+
     def by_label(self, label: str) -> Named | None:
         """The connector that records and signals call ``label``."""
         for entry in self.named.values():

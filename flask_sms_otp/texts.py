@@ -151,4 +151,5 @@ INVALID_REQUEST_TEXTS: dict[str, Wording] = {
     "enabled_not_boolean": lambda data: _("'enabled' must be true or false."),
     "usage_unknown": lambda data: _("Unknown usage type."),
     "usage_not_requestable": lambda data: _("This usage type cannot be requested."),
+    "channel_unknown": lambda data: _("Choose SMS or WhatsApp."),
 }

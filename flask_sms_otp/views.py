@@ -54,6 +54,7 @@ from .forms import (
     NewPasswordForm,
     PasswordForm,
     PhoneForm,
+    ResendForm,
     ResetPasswordForm,
     SignInForm,
     SignUpCodeForm,
@@ -107,6 +108,8 @@ def _page_context() -> dict[str, Any]:
         "next_url": _next(),
         "code_length": settings.code_length,
         "password_min_length": settings.password_min_length,
+        # Some route holds WhatsApp and SMS: the phone pages ask which the person wants.
+        "offers_channel_choice": get_state().delivery.router.offers_choice,
     }
 
 
@@ -372,6 +375,7 @@ def change_phone() -> Response:
                 client_ip=_ip(),
                 captcha_token=_captcha_token(),
                 region=form.region.picked,
+                channel=form.channel.picked,
             )
         except HTTPException as error:
             return _failed("sms_otp/change_phone.html", form, error)
@@ -580,6 +584,7 @@ def _request_code_page(template: str, usage: Usage, step: CodeStep) -> Response:
                 client_ip=_ip(),
                 captcha_token=_captcha_token(),
                 region=form.region.picked,
+                channel=form.channel.picked,
             )
         except HTTPException as error:
             return _failed(template, form, error)
@@ -619,12 +624,12 @@ def _resend(step: CodeStep, form_class: type[SmsOtpForm]) -> Response:
     vid = step.verification_id()
     if vid is None:
         return redirect(url_for(step.start, **_next_args()))
-    resend_form = ActionForm()
+    resend_form = ResendForm()
     form = form_class(formdata=None)
     if not _valid(resend_form):
         return _code_page(step, vid, form, resend_form=resend_form, status=400)
     try:
-        _flows().resend_code(vid, client_ip=_ip())
+        _flows().resend_code(vid, client_ip=_ip(), channel=resend_form.channel.picked)
     except InvalidCode:
         # Used, closed or gone: this request cannot continue; start it again.
         step.forget()
@@ -645,21 +650,28 @@ def _code_page(
     vid: str,
     form: SmsOtpForm,
     *,
-    resend_form: ActionForm | None = None,
+    resend_form: ResendForm | None = None,
     status: int = 200,
     error: HTTPException | None = None,
     ended: bool = False,
 ) -> Response:
     resend = _flows().resend_state(vid)
     phone = None
+    channels: list[str] = []
     if resend is not None:
         phone = _masked(resend.phone) if step.masked else _pretty(resend.phone)
+        router = get_state().delivery.router
+        channels = router.channels_of([entry.key for entry in router.route_for(resend.phone)])
+    if resend_form is None:  # the channel chosen before starts checked
+        resend_form = ResendForm(formdata=None, channel=resend.channel if resend else None)
     return _page(
         step.template,
         status,
         error=error,
         form=form,
-        resend_form=resend_form if resend_form is not None else ActionForm(formdata=None),
+        resend_form=resend_form,
+        # The number's route holds WhatsApp and SMS: the new code's channel may change.
+        resend_channels=channels if len(channels) > 1 else [],
         phone=phone,
         resend_in=resend.resend_in if resend is not None else 0,
         can_resend=resend is not None and resend.can_resend and not ended,

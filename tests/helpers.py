@@ -410,12 +410,19 @@ class ApiClient:
 
     # The steps of the flows -------------------------------------------------------------
 
-    def send_code(self, phone: Any, usage: str, **kwargs: Any) -> TestResponse:
-        return self.post("/verification-codes", {"phone": phone, "usage": usage}, **kwargs)
+    def send_code(
+        self, phone: Any, usage: str, *, channel: str | None = None, **kwargs: Any
+    ) -> TestResponse:
+        body = {"phone": phone, "usage": usage}
+        if channel is not None:
+            body["channel"] = channel
+        return self.post("/verification-codes", body, **kwargs)
 
-    def request_code(self, phone: Any, usage: str, **kwargs: Any) -> str:
+    def request_code(
+        self, phone: Any, usage: str, *, channel: str | None = None, **kwargs: Any
+    ) -> str:
         """Send a code and return its ``verification_id`` (the answer must be 202)."""
-        response = self.send_code(phone, usage, **kwargs)
+        response = self.send_code(phone, usage, channel=channel, **kwargs)
         assert response.status_code == 202, response.get_json()
         vid = response.get_json()["verification_id"]
         assert isinstance(vid, str)

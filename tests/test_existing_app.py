@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
@@ -22,6 +23,7 @@ from examples.existing_app import create_app
 from examples.existing_app.models import User, db
 from flask_sms_otp import user_signed_in
 from flask_sms_otp.connectors.memory import SentSms
+from flask_sms_otp.testing import wait_for_sends
 
 from .helpers import (
     PASSWORD,
@@ -496,3 +498,77 @@ def test_the_pumping_guard_holds_a_block_in_the_guest_app_alike_for_members_and_
                 ("bob@example.com", BOB_PHONE),
                 ("dora@example.com", PHONE),
             ]
+
+
+def test_a_route_of_whatsapp_and_twilio_verify_in_an_app_with_users(
+    database_uri: str, app_limits: dict[str, Any], httpserver: HTTPServer
+) -> None:
+    """The new connectors as guests: India's route holds WhatsApp and Twilio Verify. A person
+    who picks SMS gets Verify's text with our code, signs up as the app's own (UUID) user,
+    and Verify hears the approval; the app's rows from before are left alone."""
+    from tests.connectors import test_twilio_verify as verify
+    from tests.connectors import test_whatsapp as whatsapp
+    from tests.connectors.contract import origin_of
+
+    httpserver.expect_request(verify.VERIFICATIONS_PATH, method="POST").respond_with_handler(
+        verify.verification
+    )
+    httpserver.expect_request(verify.APPROVAL_PATH, method="POST").respond_with_handler(
+        lambda request: verify.verification(request, "approved")
+    )
+    origin = origin_of(httpserver)
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "existing-app-test",
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "SMS_OTP_CONNECTORS": {
+                "whatsapp": {
+                    "connector": "whatsapp",
+                    "config": {**whatsapp.BASE_CONFIG, "endpoint": origin},
+                },
+                "verify": {
+                    "connector": "twilio_verify",
+                    "config": {**verify.BASE_CONFIG, "endpoint": origin},
+                },
+            },
+            "SMS_OTP_ROUTES": [
+                {"regions": ["IN"], "connectors": ["whatsapp", "verify"]},
+                {"regions": "*", "connectors": ["verify"]},
+            ],
+            **app_limits,
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.session.add(User(email="alice@example.com", password_hash=_hash(ALICE_PASSWORD)))
+        db.session.commit()
+    try:
+        client = ApiClient(app)
+        vid = client.request_code("+919876543210", "Register", channel="sms")
+        wait_for_sends(app)
+        ((start, _),) = httpserver.log
+        assert start.path == verify.VERIFICATIONS_PATH
+        assert start.form["To"] == "+919876543210"
+        created = client.post(
+            "/sign-up",
+            {"verification_id": vid, "code": start.form["CustomCode"], "email": "d@example.com"},
+        )
+        assert created.status_code == 201, created.get_json()
+        assert uuid.UUID(created.get_json()["user"]["id"])
+        assert client.http.get("/profile").status_code == 200  # the app's own session
+        wait_for_sends(app)
+        assert [request.path for request, _ in httpserver.log] == [
+            verify.VERIFICATIONS_PATH,
+            verify.APPROVAL_PATH,
+        ]
+        assert httpserver.log[1][0].get_data() == b"Status=approved"
+        alice = user_by(app, email="alice@example.com")
+        assert (alice.phone, alice.active) == (None, True)
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()

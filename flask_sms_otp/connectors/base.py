@@ -44,6 +44,9 @@ class SmsMessage:
     #: ``locale`` by the delivery; what a connector with no templates of its own sends
     #: (``console``, ``memory``). None when the message was not made by the delivery.
     text: str | None = None
+    #: How the person asked to get the code (``"sms"``, ``"whatsapp"``), or None: the
+    #: delivery then tries the route's connectors in their configured order.
+    channel: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -71,6 +74,9 @@ class SmsConnector(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: What the person receives the code by: ``"sms"``, or ``"whatsapp"``. A route that
+    #: holds both lets the person choose (see docs/connectors/whatsapp.md).
+    channel: ClassVar[str] = "sms"
     #: Config fields holding secrets. They never appear in ``repr``, errors or logs.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     #: Regular expressions for secrets made anew for each request (a signature), redacted
@@ -84,6 +90,9 @@ class SmsConnector(ABC):
     #: True when the connector has a built-in text for every usage and notice (``console``,
     #: ``memory``), so a notice needs no template of the app's.
     builtin_texts: ClassVar[bool] = False
+    #: True when the provider wants to hear which of its messages' codes were used
+    #: (:meth:`report_verified`), as Twilio Verify does for codes it did not make.
+    reports_verified: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
@@ -128,6 +137,14 @@ class SmsConnector(ABC):
         ``flask_sms_otp.connectors.receipts`` and docs/receipts.md). Only called when
         :attr:`accepts_receipts` is true."""
         raise NotImplementedError(f"the {self.name} connector takes no delivery receipts")
+
+    def report_verified(self, message_id: str) -> None:  # noqa: B027 - optional hook
+        """Tell the provider that the code its message ``message_id`` carried was used.
+
+        Called only when :attr:`reports_verified` is true, on the background sender after
+        the verification was committed: a slow or failing provider never holds or fails
+        the person's sign-in. Raise a :class:`DeliveryError` on failure (it is logged).
+        """
 
     def derived_secrets(self) -> Iterable[str]:
         """Secrets computed from the config that a provider may echo, such as the token of a

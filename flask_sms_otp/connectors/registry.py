@@ -20,6 +20,9 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "vonage": "flask_sms_otp.connectors.vonage:VonageConnector",
     "aliyun": "flask_sms_otp.connectors.aliyun:AliyunConnector",
     "tencent": "flask_sms_otp.connectors.tencent:TencentConnector",
+    "sns": "flask_sms_otp.connectors.sns:SnsConnector",
+    "twilio_verify": "flask_sms_otp.connectors.twilio_verify:TwilioVerifyConnector",
+    "whatsapp": "flask_sms_otp.connectors.whatsapp:WhatsAppConnector",
     "http": "flask_sms_otp.connectors.webhook:WebhookConnector",  # Logto's name
 }
 

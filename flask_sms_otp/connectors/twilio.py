@@ -106,7 +106,7 @@ class TwilioConnector(HttpConnector):
         if not response.is_success:
             raise self._failure(response)
         # Logto ignores the body; we keep Twilio's message SID when it is there.
-        sid = _json_field(response, "sid")
+        sid = json_field(response, "sid")
         return DeliveryResult(connector=self.name, message_id=sid)
 
     def check(self) -> str | None:
@@ -116,7 +116,7 @@ class TwilioConnector(HttpConnector):
         )
         if not response.is_success:
             raise self._failure(response)
-        status = _json_field(response, "status")
+        status = json_field(response, "status")
         return f"Twilio account {self.account_sid} " + (f"is {status}" if status else "answered")
 
     @property
@@ -163,8 +163,8 @@ class TwilioConnector(HttpConnector):
 
     def _failure(self, response: httpx.Response) -> DeliveryError:
         """Twilio's error JSON is ``{code, message, more_info, status}``."""
-        code = _json_field(response, "code")
-        text = _json_field(response, "message")
+        code = json_field(response, "code")
+        text = json_field(response, "message")
         # No Twilio error JSON: the raw body is the best reason there is.
         text = self.provider_text(response.text if code is None and text is None else text)
         return self.error_for_status(
@@ -219,7 +219,7 @@ def url_variants(url: str) -> list[str]:
     ]
 
 
-def _json_field(response: httpx.Response, key: str) -> str | None:
+def json_field(response: httpx.Response, key: str) -> str | None:
     """``body[key]`` as a string when the body is a JSON object holding it, else ``None``."""
     try:
         body = response.json()
