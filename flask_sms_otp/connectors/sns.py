@@ -10,13 +10,15 @@ on :class:`HttpConnector`'s pooled client, with its timeouts and safe retries.
 botocore logs each request's canonical request, string to sign and signature at DEBUG
 (with a session token, when there is one), and each answer's body (which may repeat the
 number and the code): :class:`_SecretsFilter` keeps those records of ``botocore.auth``
-and ``botocore.parsers`` out of every log.
+and ``botocore.parsers`` out of the log while this connector signs and reads, and only then:
+the app's own boto3 calls log as the app configured them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -54,9 +56,13 @@ RATE_LIMIT_CODES = frozenset(
 UNAVAILABLE_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable"})
 
 
+#: True while this connector signs a request or reads its answer (in this thread or task).
+_OURS: ContextVar[bool] = ContextVar("sms_otp_sns_call", default=False)
+
+
 class _SecretsFilter(logging.Filter):
-    """Drops botocore's DEBUG records of a request's signing material and of a provider's
-    answer (which may repeat the number and the code)."""
+    """Drops botocore's DEBUG records of our requests' signing material and of their
+    answers (which may repeat the number and the code); other callers' records pass."""
 
     PREFIXES = (
         "CanonicalRequest:",
@@ -67,6 +73,8 @@ class _SecretsFilter(logging.Filter):
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if not _OURS.get():
+            return True
         return not (isinstance(record.msg, str) and record.msg.startswith(self.PREFIXES))
 
 
@@ -192,7 +200,11 @@ class SnsConnector(HttpConnector):
             prepared = aws.prepare()
             return {"content": prepared.body, "headers": dict(prepared.headers.items())}
 
-        return self._judge(self.request("POST", self.url, build=signed), operation)
+        ours = _OURS.set(True)
+        try:
+            return self._judge(self.request("POST", self.url, build=signed), operation)
+        finally:
+            _OURS.reset(ours)
 
     def _judge(self, response: httpx.Response, operation: Any) -> dict[str, Any]:
         answer = {

@@ -292,6 +292,16 @@ def test_the_signing_material_stays_out_of_the_debug_log(
     assert "Calculating signature using v4 auth" in caplog.text  # botocore did log
 
 
+def test_the_apps_own_boto3_debug_log_is_left_alone(caplog: pytest.LogCaptureFixture) -> None:
+    """The filter is ours only while the connector signs and reads: a request the app signs
+    itself (its own boto3 calls) still logs what the app asked botocore to log."""
+    caplog.set_level(logging.DEBUG, logger="botocore")
+    request = AWSRequest(method="POST", url="https://sns.us-east-1.amazonaws.com/", data=b"x=1")
+    SigV4Auth(Credentials("AKIDEXAMPLE", "app-secret"), "sns", "us-east-1").add_auth(request)
+    assert "StringToSign:" in caplog.text
+    assert "CanonicalRequest:" in caplog.text
+
+
 # Errors ----------------------------------------------------------------------------------
 
 
