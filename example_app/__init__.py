@@ -17,7 +17,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_babel import Babel
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
@@ -32,6 +32,12 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 sms_otp = SmsOtp(db=db)
+
+
+@sms_otp.admin_check
+def is_admin(user: Any) -> bool:
+    """Who sees the admin pages (``FLASK_SMS_OTP_ADMIN=true``): the numbers in ``ADMIN_PHONES``."""
+    return user.phone in current_app.config.get("ADMIN_PHONES", ())
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
