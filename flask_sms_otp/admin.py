@@ -60,7 +60,11 @@ class TestSendForm(SmsOtpForm):
     __test__ = False  # not a pytest test class, whatever its name
 
     phone = TelField(_l("Phone number"), render_kw={"autocomplete": "off", "required": True})
-    usage = SelectField(_l("Usage"), choices=[SelectChoice(u.value, u.value) for u in Usage])
+    usage = SelectField(
+        _l("Usage"),
+        choices=[SelectChoice(u.value, u.value) for u in Usage],
+        default=Usage.GENERIC.value,
+    )
     connector = SelectField(_l("Connector"), validate_choice=False)
 
 
