@@ -96,7 +96,7 @@ def test_send() -> Response:
         return _connectors_page(form, 400)
     state = get_state()
     through = form.connector.data or None
-    target = through or _("route")
+    target = through or "route"
     try:
         e164, result = operations.send_test(
             state,
@@ -207,7 +207,7 @@ def _delivery_filter(args: Any) -> DeliveryFilter:
         raise BadFilter("country")
     verified = pick("verified", ("yes", "no"))
     since = _day(args.get("since", ""))
-    until = _day(args.get("until", ""))
+    until = _day(args.get("until", ""), end=True)
     return DeliveryFilter(
         country=country or None,
         connector=pick("connector", _NAME),
@@ -216,19 +216,21 @@ def _delivery_filter(args: Any) -> DeliveryFilter:
         delivery=pick("delivery", (*RANK, "none")),
         verified=None if verified is None else verified == "yes",
         since=since,
-        # The "until" day is included.
-        until=until + timedelta(days=1) if until is not None else None,
+        until=until,
     )
 
 
-def _day(value: str) -> datetime | None:
+def _day(value: str, *, end: bool = False) -> datetime | None:
+    """The start of the day ``value`` names (UTC); with ``end``, of the day after, so the
+    day itself is included."""
     if not value.strip():
         return None
     try:
         day = date.fromisoformat(value.strip())
-    except ValueError:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return start + timedelta(days=1) if end else start
+    except (ValueError, OverflowError):
         raise BadFilter("date") from None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _filter_values(args: Any) -> dict[str, str]:

@@ -367,8 +367,8 @@ class DeliveryRecords:
     ) -> tuple[list[DeliveryRow], Cursor | None]:
         """A page of records matching ``where``, newest first, from after ``after``; and
         the cursor of the next page (``None`` on the last). Ordered by ``created_at`` and
-        ``id``, so each page is a range of the ``created_at`` index (or of a filter's
-        ``(column, created_at)`` index), however deep."""
+        ``id``, so each page is a range of the ``created_at`` index (of the
+        ``(country, created_at)`` one for a country), however deep."""
         Record = self.models.DeliveryRecord
         conditions: list[sa.ColumnElement[bool]] = []
         for column, value in (
@@ -394,7 +394,9 @@ class DeliveryRecords:
             moment = utc(after.created_at)
             # The first term bounds the index range; the second breaks ties in time by id.
             conditions.append(Record.created_at <= moment)
-            conditions.append(sa.or_(Record.created_at < moment, Record.id < after.id))
+            # As a BIGINT: a cursor may name an id past the column's INTEGER (on PostgreSQL).
+            last = sa.literal(after.id, sa.BigInteger)
+            conditions.append(sa.or_(Record.created_at < moment, Record.id < last))
         statement = (
             sa.select(
                 Record.id,

@@ -338,6 +338,10 @@ def test_the_delivery_log_pages_by_cursor_and_filters(site: Flask, operator: Fla
     assert "<td>CN</td>" not in gb.text
     nothing = operator.get(ADMIN + "/deliveries?since=2030-01-01")
     assert "No deliveries match." in nothing.text
+    # A cursor past any id, or far in time, is a cursor: the page is what comes before it.
+    assert operator.get(ADMIN + "/deliveries?after=1.999999999999999999").status_code == 200
+    far = operator.get(ADMIN + "/deliveries?after=99999999999999999.9&country=GB")
+    assert far.text.count("<td>GB</td>") == 3
 
 
 @pytest.mark.parametrize(
@@ -356,6 +360,8 @@ def test_the_delivery_log_pages_by_cursor_and_filters(site: Flask, operator: Fla
         "verified=maybe",
         "since=2026-13-01",
         "until=yesterday",
+        "until=9999-12-31",
+        "since=0000-01-01",
         "connector=" + "x" * 41,
         "usage=a%20b",
     ],
