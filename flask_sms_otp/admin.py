@@ -46,10 +46,15 @@ admin_blueprint.after_request(headers.protect)
 
 def refuse_non_admins() -> None:
     """App-wide ``before_request``, ahead of the app's own hooks (its CSRF check, say): a
-    request for an admin page from anyone the app's check refuses is a 404."""
-    if request.blueprint != ENDPOINT:
+    request for an admin page from anyone the app's check refuses is a 404. Judged by the
+    path too: a wrong method matches no rule, and its 405 would tell the page exists."""
+    state = get_state()
+    prefix = state.settings.url_prefix + "/admin"
+    if request.blueprint != ENDPOINT and not (
+        request.path == prefix or request.path.startswith(prefix + "/")
+    ):
         return
-    check = get_state().admin_check
+    check = state.admin_check
     if check is None or not current_user.is_authenticated:
         abort(404)
     if not check(current_user._get_current_object()):

@@ -130,10 +130,12 @@ def test_anyone_but_an_admin_gets_the_apps_404_on_every_admin_url(site: Flask) -
     assert nowhere.status_code == 404
     for client in (anonymous, member):
         for method, path in ADMIN_URLS:
-            for data in ({}, {"csrf_token": "forged", "phone": US_PHONE}):
-                answer = client.open(ADMIN + path, method=method, data=data)
-                assert answer.status_code == 404, (method, path)
-                assert answer.data == nowhere.data  # the app's own 404, nothing more
+            # The wrong method too: a 405 would tell the page is there.
+            for verb in (method, "PUT", "GET" if method == "POST" else "POST"):
+                for data in ({}, {"csrf_token": "forged", "phone": US_PHONE}):
+                    answer = client.open(ADMIN + path, method=verb, data=data)
+                    assert answer.status_code == 404, (verb, path)
+                    assert answer.data == nowhere.data  # the app's own 404, nothing more
 
 
 def test_no_admin_check_or_no_setting_registers_no_page(
