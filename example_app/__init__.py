@@ -6,7 +6,9 @@ with ``FLASK_SMS_OTP_CONNECTOR_CONFIG='{...}'``.
 
 Pages: ``/`` (who is signed in, links to every flow), ``/settings/danger`` (needs a
 confirmation of identity within the last five minutes) and the extension's pages under
-``/auth`` (sign up, sign in, reset password, account). The app's own pages (``templates/``,
+``/auth`` (sign up, sign in, reset password, account); with ``FLASK_SMS_OTP_ADMIN=true``
+and ``FLASK_ADMIN_PHONES='["+1..."]'``, the admin pages under ``/auth/admin`` for those
+numbers. The app's own pages (``templates/``,
 extending the extension's layout) are translated with Flask-Babel from ``translations/``;
 the locale follows ``Accept-Language`` among the languages the extension's pages exist in.
 """
