@@ -17,9 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_sms_otp import admin_action
+from flask_sms_otp import ProviderRejected, admin_action
 from flask_sms_otp.connectors.memory import SentSms
 from flask_sms_otp.state import get_state
+from flask_sms_otp.testing import fail_next_send
 
 from .helpers import (
     GATEWAYAPI_CONFIG,
@@ -214,6 +215,26 @@ def test_a_test_send_goes_out_and_is_audited(
     assert refused.status_code == 400
     assert "That is not a phone number this app accepts." in refused.text
     assert len(sms_outbox) == 1
+
+
+def test_a_refused_test_send_says_why_redacted_and_is_audited(
+    site: Flask, operator: FlaskClient, sms_outbox: list[SentSms]
+) -> None:
+    echo = f"number {OTHER_PHONE} is barred"
+    with site.app_context():
+        fail_next_send(ProviderRejected(echo, connector="memory", provider_code="21610"))
+    sent = post_with_token(operator, "/", "/test-send", {"phone": OTHER_PHONE, "usage": "Generic"})
+    assert sent.status_code == 302
+    page = operator.get(ADMIN + "/").text
+    assert "The provider did not accept the message:" in page
+    assert "21610" in page
+    assert OTHER_PHONE not in page
+    assert OTHER_PHONE[1:] not in page
+    assert sms_outbox == []
+    (row,) = audit_rows(site)
+    assert (row.action, row.target) == ("test_send", "route")
+    assert row.detail.startswith("failed: ")
+    assert OTHER_PHONE[1:] not in row.detail
 
 
 def test_a_hold_is_shown_and_released(
