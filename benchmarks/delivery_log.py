@@ -8,9 +8,9 @@ insert per 20,000 rows: 30 days of sends over a dozen countries, most accepted, 
 receipts on most, about two thirds verified. Then an admin, signed in, asks
 ``GET /auth/admin/deliveries`` through Flask's test client (rendering included): the first
 page; pages filtered by a common country, by a rare country and status, and by a day; and
-the 20th page, reached by its cursor; and two filters no index serves, one matching no
-record at all (the whole time index is walked). Prints the median and p95 of each, on SQLite (a file,
-in WAL mode) and, with ``--postgres``, on PostgreSQL. Tables are dropped at the end.
+the 20th page, reached by its cursor; and two filters no index serves, matching no record
+at all (the whole time index is walked). Prints the median and p95 of each, on SQLite (a
+file, in WAL mode) and, with ``--postgres``, on PostgreSQL. Tables are dropped at the end.
 """
 
 from __future__ import annotations
