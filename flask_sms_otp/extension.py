@@ -335,7 +335,8 @@ def _register_admin(app: Flask, settings: Settings, check: Callable[[Any], bool]
     app.register_blueprint(admin_blueprint, url_prefix=settings.url_prefix + "/admin")
     # After the session check, before the app's own hooks: a refusal is a 404 ahead of any
     # CSRF error that would show the page exists.
-    app.before_request_funcs[None].insert(2, refuse_non_admins)
+    hooks = app.before_request_funcs[None]
+    hooks.insert(hooks.index(sessions.check_session) + 1, refuse_non_admins)
 
 
 def _key_prefix(limiter: Limiter) -> str:
