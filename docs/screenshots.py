@@ -1,4 +1,4 @@
-"""Take the screenshots of the example app's pages shown in docs/flows.md.
+"""Take the screenshots of the example app's pages shown in docs/flows.md and docs/admin.md.
 
 Run by hand (not in CI), from the repository root, with the venv's Python:
 
@@ -8,7 +8,9 @@ Run by hand (not in CI), from the repository root, with the venv's Python:
 It serves the example app on a free local port with the ``memory`` connector (so the codes
 are read from its outbox), drives Debian's Chromium through Playwright with the browser's
 language set to ``--locale`` (its ``Accept-Language``), walks every flow and writes one PNG
-per step to ``docs/_static/screenshots/<locale>/``. Fields and buttons are found by their
+per step to ``docs/_static/screenshots/<locale>/``; then, signed in as the admin the
+example app's check accepts, some activity added to the database (sends to four countries,
+a held country, a locked number), one PNG per admin page. Fields and buttons are found by their
 names and form actions, not their text, so the walk works in every language.
 
 Chinese text needs a CJK font on the machine (Debian: ``apt-get install fonts-noto-cjk``);
@@ -24,8 +26,10 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
+from flask import Flask
 from playwright.sync_api import Page, Response, sync_playwright
 from werkzeug.serving import make_server
 
@@ -39,9 +43,13 @@ NEW_PASSWORD = "staple battery horse"  # noqa: S105
 sys.path.insert(0, str(ROOT))  # the example app lives next to docs/, not in the package
 
 
+ADMIN_VIEWPORT = {"width": 1200, "height": 900}
+
+
 @contextmanager
-def serve_example_app(instance: Path) -> Iterator[str]:
-    """The example app on http://127.0.0.1:<free port>; yields its base URL."""
+def serve_example_app(instance: Path, admin: str) -> Iterator[tuple[Flask, str]]:
+    """The example app on http://127.0.0.1:<free port>, its admin pages open to the number
+    ``admin``; yields the app and its base URL."""
     from example_app import create_app
 
     app = create_app(
@@ -53,6 +61,8 @@ def serve_example_app(instance: Path) -> Iterator[str]:
             # One number gets every kind of code within a minute.
             "SMS_OTP_SEND_LIMIT_PER_NUMBER": "20/hour",
             "SMS_OTP_SEND_LIMIT_PER_IP": "20/hour",
+            "SMS_OTP_ADMIN": True,
+            "ADMIN_PHONES": [admin],
         }
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
@@ -60,7 +70,7 @@ def serve_example_app(instance: Path) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, name="example-app", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield app, f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -92,9 +102,10 @@ class Walk:
         bottom = self.page.evaluate(
             "Math.ceil(document.querySelector('main').getBoundingClientRect().bottom)"
         )
-        height = min(VIEWPORT["height"], int(bottom) + 24)
+        size = self.page.viewport_size or VIEWPORT
+        height = min(size["height"], int(bottom) + 24)
         self.page.screenshot(
-            path=str(path), clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height}
+            path=str(path), clip={"x": 0, "y": 0, "width": size["width"], "height": height}
         )
         print(f"wrote {path}")
 
@@ -216,6 +227,106 @@ class Walk:
         self.shot("reset-password-done")
 
 
+class AdminWalk(Walk):
+    """The admin pages, signed in as the admin, after the flows' walk (MFA on, the password
+    reset to ``NEW_PASSWORD``)."""
+
+    def run(self) -> None:
+        self.go("/auth/sign-in")
+        self.fill("phone", self.phone)
+        self.fill("password", NEW_PASSWORD)
+        self.submit("password")
+        self.fill("code", last_code(self.phone, "MfaVerification"))
+        self.submit("code")
+        self.go("/auth/admin/")
+        self.fill("phone", "+447400123456")
+        self.submit("phone")
+        self.expect_path("/auth/admin/")
+        self.shot("admin-connectors")
+        self.go("/auth/admin/deliveries")
+        self.shot("admin-deliveries")
+        self.go("/auth/admin/conversion")
+        self.shot("admin-conversion")
+        self.go("/auth/admin/locks")
+        self.shot("admin-locks")
+        self.submit(action="/auth/admin/locks/unlock")
+        self.go("/auth/admin/audit")
+        self.shot("admin-audit")
+
+
+def add_activity(app: Flask) -> None:
+    """A day of sends to four countries (codes to Kazakhstan going unused, as pumping
+    looks), a hold on Kazakhstan and a locked number, for the admin pages to show."""
+    import sqlalchemy as sa
+
+    from flask_sms_otp.state import get_state
+
+    with app.app_context():
+        state = get_state(app)
+        records = state.delivery.records
+        if records is None:
+            raise RuntimeError("the example app keeps no delivery records")
+        now = state.challenges.clock()
+        sends = {"+8613800138000": 40, "+447400123456": 25, "+12015550199": 18, "+77012345678": 30}
+        minute = 0
+        for phone, count in sends.items():
+            for n in range(count):
+                minute += 7
+                records.record(
+                    challenge_id=None,
+                    connector="memory",
+                    usage="SignIn",
+                    phone=phone[:-2] + f"{n:02d}",
+                    status="failed" if n % 13 == 5 else "sent",
+                    at=now - timedelta(minutes=minute),
+                )
+        Record = state.models.DeliveryRecord
+        with state.db.engine.begin() as conn:
+            for country, share in (("CN", 0.9), ("GB", 0.8), ("US", 0.85), ("KZ", 0.05)):
+                found = conn.execute(
+                    sa.select(Record.id, Record.created_at).where(
+                        Record.country == country, Record.status == "sent"
+                    )
+                ).all()
+                for n, (record_id, created_at) in enumerate(found):
+                    delivered = n % 10 < 9
+                    conn.execute(
+                        sa.update(Record)
+                        .where(Record.id == record_id)
+                        .values(
+                            delivery_status="delivered" if delivered else "undelivered",
+                            delivered_at=created_at + timedelta(seconds=2 + n % 17)
+                            if delivered
+                            else None,
+                            verified_at=created_at + timedelta(seconds=40)
+                            if delivered and n / len(found) < share
+                            else None,
+                        )
+                    )
+            conn.execute(
+                sa.insert(state.models.GuardHold).values(
+                    scope="country",
+                    key="KZ",
+                    country="KZ",
+                    label="KZ",
+                    sent=30,
+                    verified=1,
+                    baseline=0.85,
+                    held_at=now,
+                    until=now + timedelta(hours=12),
+                )
+            )
+            conn.execute(
+                sa.insert(state.models.FailureCounter).values(
+                    phone="+8613800138123",
+                    silent=False,
+                    failures=0,
+                    locked_until=now + timedelta(minutes=15),
+                    updated_at=now,
+                )
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Take the screenshots of the example app's pages for the docs."
@@ -238,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as instance,
-        serve_example_app(Path(instance)) as base,
+        serve_example_app(Path(instance), args.phone) as (app, base),
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(
@@ -251,6 +362,11 @@ def main(argv: list[str] | None = None) -> None:
                 extra_http_headers={"Accept-Language": args.locale},
             )
             Walk(context.new_page(), base, out, args.phone).run()
+            add_activity(app)
+            context.set_default_timeout(10_000)
+            page = context.new_page()
+            page.set_viewport_size(ADMIN_VIEWPORT)
+            AdminWalk(page, base, out, args.phone).run()
         finally:
             browser.close()
 

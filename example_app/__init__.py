@@ -6,7 +6,9 @@ with ``FLASK_SMS_OTP_CONNECTOR_CONFIG='{...}'``.
 
 Pages: ``/`` (who is signed in, links to every flow), ``/settings/danger`` (needs a
 confirmation of identity within the last five minutes) and the extension's pages under
-``/auth`` (sign up, sign in, reset password, account). The app's own pages (``templates/``,
+``/auth`` (sign up, sign in, reset password, account); with ``FLASK_SMS_OTP_ADMIN=true``
+and ``FLASK_ADMIN_PHONES='["+1..."]'``, the admin pages under ``/auth/admin`` for those
+numbers. The app's own pages (``templates/``,
 extending the extension's layout) are translated with Flask-Babel from ``translations/``;
 the locale follows ``Accept-Language`` among the languages the extension's pages exist in.
 """
@@ -17,7 +19,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_babel import Babel
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
@@ -32,6 +34,12 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 sms_otp = SmsOtp(db=db)
+
+
+@sms_otp.admin_check
+def is_admin(user: Any) -> bool:
+    """Who sees the admin pages (``FLASK_SMS_OTP_ADMIN=true``): the numbers in ``ADMIN_PHONES``."""
+    return user.phone in current_app.config.get("ADMIN_PHONES", ())
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -19,6 +19,7 @@ from .errors import (
 from .extension import SmsOtp
 from .phone import normalize_phone
 from .signals import (
+    admin_action,
     code_sent,
     code_verified,
     delivery_failed,
@@ -60,6 +61,7 @@ __all__ = [
     "TooManyAttempts",
     "Usage",
     "VerifiedChallenge",
+    "admin_action",
     "code_sent",
     "code_verified",
     "delivery_failed",

@@ -8,10 +8,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from . import operations
 from .connectors.registry import available_connectors
 from .errors import DeliveryError, InvalidPhoneNumber
 from .guard import PumpingGuard
-from .phone import mask_phone, normalize_with, test_code
+from .phone import mask_phone
 from .redaction import MAX_MESSAGE
 from .state import get_state as _state
 from .usage import Usage
@@ -28,25 +29,19 @@ def connectors_command() -> None:
     """The configured connectors: their routes, circuit and failure rate over the last
     24 hours; then every connector type that can be configured."""
     state = _state()
-    router = state.delivery.router
-    since = state.challenges.clock() - timedelta(hours=24)
-    rates = state.delivery.records.failure_rates(since) if state.delivery.records else {}
+    statuses = operations.connector_statuses(state, state.challenges.clock())
     click.echo(f"{'name':<16}{'type':<15}{'routes':<20}{'circuit':<22}failed (24 h)")
-    for key, entry in router.named.items():
-        circuit = router.circuit
-        if circuit.storage is None:
-            shown = "off"
-        elif circuit.is_open(key):
-            shown = "open"
-        else:
-            shown = f"closed ({circuit.failures(key)} in a row)"
-        tries, failed = rates.get(entry.label, (0, 0))
-        rate = f"{failed}/{tries} ({failed / tries:.0%})" if tries else "no tries"
-        routes = " ".join(router.routes_of(key)) or "none"
-        click.echo(f"{key:<16}{entry.connector.name:<15}{routes:<20}{shown:<22}{rate}")
+    for status in statuses:
+        shown = status.circuit
+        if shown == "closed":
+            shown = f"closed ({status.failures_in_row} in a row)"
+        rate = status.failure_rate
+        failed = f"{status.failed}/{status.tries} ({rate:.0%})" if rate is not None else "no tries"
+        routes = " ".join(status.routes) or "none"
+        click.echo(f"{status.key:<16}{status.kind:<15}{routes:<20}{shown:<22}{failed}")
     click.echo("")
     click.echo("connector types:")
-    in_use = {entry.connector.name for entry in router.named.values()}
+    in_use = {status.kind for status in statuses}
     for name, target in available_connectors().items():
         mark = "*" if name in in_use else " "
         click.echo(f"{mark} {name:<14} {target}")
@@ -117,28 +112,19 @@ def send_test_command(phone: str, usage: str, locale: str | None, through: str |
     Exits 0 once the provider accepted the message, non-zero with its reason otherwise.
     """
     state = _state()
-    if through is not None and through not in state.delivery.router.named:
-        known = ", ".join(state.delivery.router.named)
-        raise click.BadParameter(f"no connector {through!r} (configured: {known})")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        e164 = normalize_with(state.settings, phone, now=state.challenges.clock())
+        e164, result = operations.send_test(
+            state, app, phone, usage, locale=locale, through=through
+        )
+    except operations.UnknownConnector as exc:
+        raise click.BadParameter(str(exc)) from None
     except InvalidPhoneNumber as exc:
         raise click.BadParameter(
             f"not an accepted phone number ({exc.reason})", param_hint="PHONE"
         ) from None
-    if test_code(state.settings, e164, state.challenges.clock()) is not None:
-        raise click.BadParameter(
-            "a test number (SMS_OTP_TEST_NUMBERS): nothing is ever sent to it",
-            param_hint="PHONE",
-        )
-    code = state.challenges.codes.generator(state.settings.code_length)
-    message = state.delivery.message(to=e164, usage=usage, code=code, locale=locale)
-    try:
-        result = state.delivery.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            message,
-            through=through,
-        )
+    except operations.TestNumberGiven as exc:
+        raise click.BadParameter(str(exc), param_hint="PHONE") from None
     except DeliveryError as exc:
         raise click.ClickException(
             f"the provider did not accept the message: {exc.describe()}"

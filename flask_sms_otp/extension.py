@@ -19,6 +19,7 @@ from flask_login import config as login_config
 from flask_sqlalchemy import SQLAlchemy
 
 from . import i18n, sessions, verified_reports
+from .admin import admin_blueprint, refuse_non_admins
 from .api import api_blueprint, exempt_receipts_from_csrf
 from .captcha import BotCheck
 from .challenges import ChallengeService, IssuedChallenge, VerifiedChallenge
@@ -71,6 +72,8 @@ class SmsOtp:
         ``RATELIMIT_STORAGE_URI`` (``memory://`` if unset) with the moving-window strategy.
     :param clock: returns the current aware UTC datetime (tests inject a fake one).
     :param code_generator: makes a code of the given length (tests may inject one).
+    :param admin_check: ``is_admin(user) -> bool``, who may see the admin pages
+        (``SMS_OTP_ADMIN``); the same as decorating it with :meth:`admin_check`.
     """
 
     def __init__(
@@ -82,8 +85,11 @@ class SmsOtp:
         limiter: Limiter | None = None,
         clock: Clock = utcnow,
         code_generator: CodeGenerator = generate_code,
+        admin_check: Callable[[Any], bool] | None = None,
     ) -> None:
         self.db = db
+        self._admin_check = admin_check
+        self._initialised = False
         self.user_model = user_model
         self.limiter = limiter
         self.clock = clock
@@ -183,6 +189,7 @@ class SmsOtp:
             sender=sender,
             session_records=session_records,
             guard=guard,
+            admin_check=self._admin_check if settings.admin else None,
         )
         if settings.secure_cookies:
             _secure_cookie_defaults(app)
@@ -201,7 +208,19 @@ class SmsOtp:
         _init_i18n(app)
         app.register_blueprint(html_blueprint, url_prefix=settings.url_prefix)
         app.register_blueprint(api_blueprint, url_prefix=settings.url_prefix + "/api")
+        _register_admin(app, settings, self._admin_check)
         app.cli.add_command(sms_otp_cli)
+        self._initialised = True
+
+    def admin_check(self, check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        """Register ``is_admin(user) -> bool``: who may see the admin pages (with
+        ``SMS_OTP_ADMIN = True``; see docs/admin.md). It is asked for signed-in users only;
+        everyone else, and anyone it refuses, gets a 404. Decorate it before ``init_app``:
+        without one the pages are not registered at all."""
+        if self._initialised:
+            raise RuntimeError("register the admin check before init_app")
+        self._admin_check = check
+        return check
 
     @overload
     def verification_required(self, view: F, *, max_age: int | None = None) -> F: ...
@@ -302,6 +321,23 @@ SmsOtp.__doc__ = (
     "Config keys read at ``init_app``, with their defaults (docs/configuration.md explains "
     f"each):\n\n{keys_reference()}\n"
 )
+
+
+def _register_admin(app: Flask, settings: Settings, check: Callable[[Any], bool] | None) -> None:
+    """The admin pages, when asked for and the app said who may see them."""
+    if not settings.admin:
+        return
+    if check is None:
+        logger.warning(
+            "SMS_OTP_ADMIN is True but no @sms_otp.admin_check was registered before "
+            "init_app: the admin pages are not registered"
+        )
+        return
+    app.register_blueprint(admin_blueprint, url_prefix=settings.url_prefix + "/admin")
+    # After the session check, before the app's own hooks: a refusal is a 404 ahead of any
+    # CSRF error that would show the page exists.
+    hooks = app.before_request_funcs[None]
+    hooks.insert(hooks.index(sessions.check_session) + 1, refuse_non_admins)
 
 
 def _key_prefix(limiter: Limiter) -> str:

@@ -110,7 +110,7 @@ class RateLimits:
         :class:`RateLimited` at the first one over. Any storage failure fails closed."""
         if not self.enabled:
             return
-        identifiers = self._identifiers(scope, key or INVALID_KEY)
+        identifiers = self.identifiers(scope, key or INVALID_KEY)
         strategy = self.limiter.limiter
         try:
             for item in items:
@@ -127,7 +127,7 @@ class RateLimits:
             logger.exception("rate-limit storage failed")
             raise RateLimitUnavailable() from None
 
-    def _identifiers(self, scope: str, key: str) -> tuple[str, ...]:
+    def identifiers(self, scope: str, key: str) -> tuple[str, ...]:
         """The bucket's name, under the app's ``RATELIMIT_KEY_PREFIX`` as Flask-Limiter's own
         limits are, so apps sharing one Redis keep their counters apart."""
         prefix = getattr(self.limiter, "_key_prefix", "") or ""

@@ -170,6 +170,23 @@ class SessionRecordColumns:
     user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
 
 
+class AdminActionColumns:
+    """One action an operator took on the admin pages (:mod:`.admin`): who, what, when."""
+
+    __tablename__ = "sms_otp_admin_action"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    #: The operator: the app user's id as text (``get_id()``).
+    user_id: Mapped[str] = mapped_column(sa.String(64))
+    #: "test_send", "release_hold", "unlock" or "clear_limits".
+    action: Mapped[str] = mapped_column(sa.String(40))
+    #: What it acted on, as the page showed it: a connector, a hold, a masked number.
+    target: Mapped[str] = mapped_column(sa.String(64))
+    #: Its outcome in a few words (the provider's message id, a redacted error).
+    detail: Mapped[str] = mapped_column(sa.String(500), default="")
+
+
 @dataclass(frozen=True, slots=True)
 class Models:
     """The model classes bound to one ``db``."""
@@ -179,6 +196,7 @@ class Models:
     DeliveryRecord: type[DeliveryRecordColumns]
     SessionRecord: type[SessionRecordColumns]
     GuardHold: type[GuardHoldColumns]
+    AdminAction: type[AdminActionColumns]
 
 
 _models_by_db: weakref.WeakKeyDictionary[SQLAlchemy, Models] = weakref.WeakKeyDictionary()
@@ -210,6 +228,9 @@ def models_for(db: SQLAlchemy) -> Models:
         class SmsOtpGuardHold(GuardHoldColumns, base):  # type: ignore[misc]
             pass
 
+        class SmsOtpAdminAction(AdminActionColumns, base):  # type: ignore[misc]
+            pass
+
         class SmsOtpSession(SessionRecordColumns, base):  # type: ignore[misc]
             __table_args__ = (
                 sa.Index("ix_sms_otp_session_token_hash", "token_hash", unique=True),
@@ -223,6 +244,7 @@ def models_for(db: SQLAlchemy) -> Models:
             DeliveryRecord=SmsOtpDelivery,
             SessionRecord=SmsOtpSession,
             GuardHold=SmsOtpGuardHold,
+            AdminAction=SmsOtpAdminAction,
         )
         for model in (
             SmsOtpChallenge,
@@ -230,6 +252,7 @@ def models_for(db: SQLAlchemy) -> Models:
             SmsOtpDelivery,
             SmsOtpSession,
             SmsOtpGuardHold,
+            SmsOtpAdminAction,
         ):
             sa.event.listen(model, "load", _aware_on_load)
             sa.event.listen(model, "refresh", _aware_on_load)

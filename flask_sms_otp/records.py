@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -60,6 +61,76 @@ class ReceiptOutcome:
     result: str
     challenge_id: str | None = None
     delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """Which records the delivery log shows; ``None`` leaves a column unfiltered.
+    ``delivery`` is a receipt's status, or ``"none"`` for records no receipt reached."""
+
+    country: str | None = None
+    connector: str | None = None
+    usage: str | None = None
+    status: str | None = None
+    delivery: str | None = None
+    verified: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"\A([0-9]{1,18})\.([0-9]{1,18})\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page of the delivery log ends: its last record's time and id (the log is
+    ordered by both, newest first, so the next page is one index range: keyset paging)."""
+
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        micros = (as_utc(self.created_at) - _EPOCH) // timedelta(microseconds=1)
+        return f"{micros}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor ``encode`` wrote; ``ValueError`` for anything else."""
+        match = _CURSOR.match(text)
+        if match is None:
+            raise ValueError("not a cursor")
+        try:
+            moment = _EPOCH + timedelta(microseconds=int(match[1]))
+        except OverflowError:
+            raise ValueError("not a cursor") from None
+        return cls(moment, int(match[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One record as the delivery log shows it (the number masked, as stored)."""
+
+    id: int
+    created_at: datetime
+    phone_masked: str
+    country: str
+    usage: str
+    connector: str
+    status: str
+    error: str | None
+    delivery_status: str | None
+    delivery_error: str | None
+    delivered_at: datetime | None
+    verified_at: datetime | None
+
+    @property
+    def delivery_ms(self) -> int | None:
+        """Time from send to delivery, by the provider's receipt."""
+        if self.delivered_at is None:
+            return None
+        elapsed = self.delivered_at - self.created_at
+        return max(0, elapsed // timedelta(milliseconds=1))
 
 
 _BLOCK_CONTEXT = b"flask-sms-otp number block"
@@ -306,6 +377,82 @@ class DeliveryRecords:
                 .group_by(Record.connector)
             ).all()
         return {name: (int(tries), int(bad or 0)) for name, tries, bad in rows}
+
+    def log(
+        self, where: DeliveryFilter, after: Cursor | None = None, limit: int = 50
+    ) -> tuple[list[DeliveryRow], Cursor | None]:
+        """A page of records matching ``where``, newest first, from after ``after``; and
+        the cursor of the next page (``None`` on the last). Ordered by ``created_at`` and
+        ``id``, so each page is a range of the ``created_at`` index (of the
+        ``(country, created_at)`` one for a country), however deep."""
+        Record = self.models.DeliveryRecord
+        conditions: list[sa.ColumnElement[bool]] = []
+        for column, value in (
+            (Record.country, where.country),
+            (Record.connector, where.connector),
+            (Record.usage, where.usage),
+            (Record.status, where.status),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if where.delivery == "none":
+            conditions.append(Record.delivery_status.is_(None))
+        elif where.delivery is not None:
+            conditions.append(Record.delivery_status == where.delivery)
+        if where.verified is not None:
+            verified = Record.verified_at.is_not(None)
+            conditions.append(verified if where.verified else ~verified)
+        if where.since is not None:
+            conditions.append(Record.created_at >= utc(where.since))
+        if where.until is not None:
+            conditions.append(Record.created_at < utc(where.until))
+        if after is not None:
+            moment = utc(after.created_at)
+            # The first term bounds the index range; the second breaks ties in time by id.
+            conditions.append(Record.created_at <= moment)
+            # As a BIGINT: a cursor may name an id past the column's INTEGER (on PostgreSQL).
+            last = sa.literal(after.id, sa.BigInteger)
+            conditions.append(sa.or_(Record.created_at < moment, Record.id < last))
+        statement = (
+            sa.select(
+                Record.id,
+                Record.created_at,
+                Record.phone_masked,
+                Record.country,
+                Record.usage,
+                Record.connector,
+                Record.status,
+                Record.error,
+                Record.delivery_status,
+                Record.delivery_error,
+                Record.delivered_at,
+                Record.verified_at,
+            )
+            .where(*conditions)
+            .order_by(Record.created_at.desc(), Record.id.desc())
+            .limit(limit + 1)
+        )
+        with self.db.engine.connect() as conn:
+            found = conn.execute(statement).all()
+        rows = [
+            DeliveryRow(
+                id=int(row.id),
+                created_at=as_utc(row.created_at),
+                phone_masked=row.phone_masked,
+                country=row.country,
+                usage=row.usage,
+                connector=row.connector,
+                status=row.status,
+                error=row.error,
+                delivery_status=row.delivery_status,
+                delivery_error=row.delivery_error,
+                delivered_at=as_utc(row.delivered_at) if row.delivered_at else None,
+                verified_at=as_utc(row.verified_at) if row.verified_at else None,
+            )
+            for row in found[:limit]
+        ]
+        more = len(found) > limit
+        return rows, Cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
 
     def purge(self, before: datetime) -> int:
         Record = self.models.DeliveryRecord

@@ -282,6 +282,13 @@ class Settings:
         "numbers with a fixed code until a date, never sent to: app-store review and CI",
     )
 
+    admin: bool = option(
+        "SMS_OTP_ADMIN",
+        False,
+        parsers.boolean,
+        "the operator's pages under <prefix>/admin, for users the app's admin_check accepts",
+    )
+
     def __post_init__(self) -> None:
         self._check_routes()
         for e164, number in self.test_numbers.items():

@@ -16,6 +16,9 @@
   "country" or "block", ``country``, ``label``, ``sent``, ``verified``, ``baseline``,
   ``until``): the pumping guard began holding anonymous sends there
 - ``pumping_released``: ``hold``, ``by`` ("operator" or "recovered")
+- ``admin_action``: ``user`` (the operator), ``action`` ("test_send", "release_hold",
+  "unlock", "clear_limits"), ``target``, ``detail``, ``at``: an action on the admin pages,
+  after it is written to ``sms_otp_admin_action``
 
 Account events, with ``user`` (connect a receiver to notify the user by e-mail or SMS):
 
@@ -40,6 +43,7 @@ verification_failed = _signals.signal("verification-failed")
 phone_locked = _signals.signal("phone-locked")
 pumping_suspected = _signals.signal("pumping-suspected")
 pumping_released = _signals.signal("pumping-released")
+admin_action = _signals.signal("admin-action")
 
 user_registered = _signals.signal("user-registered")
 user_signed_in = _signals.signal("user-signed-in")

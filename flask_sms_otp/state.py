@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,8 @@ class SmsOtpState:
     session_records: SessionRecords
     #: ``None`` with ``SMS_OTP_PUMPING_GUARD = False``.
     guard: PumpingGuard | None = None
+    #: The app's ``is_admin(user) -> bool`` (``SmsOtp.admin_check``); ``None``: no admin pages.
+    admin_check: Callable[[Any], bool] | None = None
 
     def connector_named(self, name: str) -> Named | None:
         """The connector configured under ``name`` (a key of ``SMS_OTP_CONNECTORS``, or

@@ -67,12 +67,15 @@ def make_app(sqlite_uri: str, app_limits: dict[str, Any]) -> Iterator[AppFactory
     the tables created. Defaults: the memory connector, SQLite in a temporary file, relaxed
     limits (see ``app_limits``).
 
-    Keyword arguments ``clock`` and ``code_generator`` go to :class:`SmsOtp`; anything else
-    is app config. Tables are dropped at the end of the test (PostgreSQL is shared).
+    Keyword arguments ``clock``, ``code_generator`` and ``admin_check`` go to
+    :class:`SmsOtp`; anything else is app config. Tables are dropped at the end of the
+    test (PostgreSQL is shared).
     """
     made: list[tuple[Flask, SQLAlchemy]] = []
 
-    def factory(*, clock: Any = None, code_generator: Any = None, **config: Any) -> Flask:
+    def factory(
+        *, clock: Any = None, code_generator: Any = None, admin_check: Any = None, **config: Any
+    ) -> Flask:
         app = Flask("sms_otp_test")
         app.config.update(
             TESTING=True,
@@ -90,6 +93,8 @@ def make_app(sqlite_uri: str, app_limits: dict[str, Any]) -> Iterator[AppFactory
             options["clock"] = clock
         if code_generator is not None:
             options["code_generator"] = code_generator
+        if admin_check is not None:
+            options["admin_check"] = admin_check
         SmsOtp(app, db=db, **options)
         with app.app_context():
             db.drop_all()

@@ -75,13 +75,17 @@ LAYERS: dict[str, int] = {
     "lockout.py": 3,
     # 4 dispatch: when and where a code is sent (it uses the engine, never the reverse)
     "dispatch.py": 4,
-    # 5 flows: sign-up, sign-in, reset, account changes; the sessions and users they change
+    # 5 flows: sign-up, sign-in, reset, account changes; the sessions and users they change;
+    # what operators ask and do, and the audit trail of it
+    "audit.py": 5,
     "devices.py": 5,
     "flows.py": 5,
+    "operations.py": 5,
     "session_records.py": 5,
     "sessions.py": 5,
     "users.py": 5,
     # 6 front ends: HTML pages, JSON API, CLI, Celery task, helpers for the app's tests
+    "admin.py": 6,
     "api.py": 6,
     "cli.py": 6,
     "forms.py": 6,

@@ -54,6 +54,8 @@ def guest_site(database_uri: str, app_limits: dict[str, Any], **config: Any) -> 
             "SQLALCHEMY_DATABASE_URI": database_uri,
             "SMS_OTP_CONNECTOR": "memory",
             "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "SMS_OTP_ADMIN": True,
+            "ADMIN_EMAILS": ["alice@example.com"],
             **app_limits,
             **config,
         }
@@ -183,6 +185,38 @@ def test_every_flow_through_the_json_api(site: Flask, sms_outbox: list[SentSms])
 
     assert client.post("/sign-out").status_code == 204
     assert client.account().status_code == 401
+
+
+def test_the_apps_own_admin_check_opens_the_admin_pages(
+    site: Flask, sms_outbox: list[SentSms]
+) -> None:
+    """The app's ``is_admin`` reads its own User model: Alice, logged in on the app's own
+    page, sees the admin pages; a user who signed up by phone, and a visitor, get 404s,
+    before the app's CSRFProtect could say the page exists."""
+    visitor = site.test_client()
+    carol = ApiClient(site)
+    assert sign_up(carol, sms_outbox, PHONE, password=PASSWORD).status_code == 201
+    for client in (visitor, carol.http):
+        assert client.get("/auth/admin/").status_code == 404
+        assert client.post("/auth/admin/locks/number", data={"phone": PHONE}).status_code == 404
+    alice = site.test_client()
+    submit(alice, "/login", {"email": "alice@example.com", "password": ALICE_PASSWORD})
+    assert "Connectors" in alice.get("/auth/admin/").text
+    # Her actions need the token: the app's CSRFProtect refuses a post without one.
+    assert alice.post("/auth/admin/locks/number", data={"phone": PHONE}).status_code == 400
+    sent = alice.post(
+        "/auth/admin/test-send",
+        data={
+            "csrf_token": CSRF_INPUT.findall(alice.get("/auth/admin/").text)[0],
+            "phone": BOB_PHONE,
+            "usage": "Generic",
+        },
+    )
+    assert sent.status_code == 302
+    assert sent_to(sms_outbox, BOB_PHONE)
+    assert "alice@example.com" not in alice.get("/auth/admin/audit").text
+    alice_id = str(user_by(site, email="alice@example.com").id)
+    assert alice_id in alice.get("/auth/admin/audit").text
 
 
 def test_an_existing_user_adds_a_phone_and_keeps_their_password(site: Flask) -> None:

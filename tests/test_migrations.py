@@ -45,6 +45,7 @@ EXISTING: list[dict[str, Any]] = [
     {"id": BOB, "email": "bob@example.com", "password_hash": None, "active": False},
 ]
 SMS_OTP_TABLES = {
+    "sms_otp_admin_action",
     "sms_otp_challenge",
     "sms_otp_failure_counter",
     "sms_otp_delivery",

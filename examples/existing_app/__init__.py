@@ -5,7 +5,8 @@ console connector); docs/existing-app.md walks through how it was adapted. Its o
 which the extension leaves alone: the ``users`` table (:mod:`.models`), its own
 ``LoginManager`` with a ``user_loader`` for UUID keys, Flask-WTF's ``CSRFProtect`` over every
 form, and its own ``/login`` page (e-mail and password, with "remember me"). The extension
-adds the phone pages under ``/auth``.
+adds the phone pages under ``/auth``, and with ``SMS_OTP_ADMIN`` its admin pages for the
+users the app's own ``is_admin`` accepts.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, current_app, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import CSRFProtect, FlaskForm
 from werkzeug.security import check_password_hash
@@ -30,6 +31,13 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "login"
 sms_otp = SmsOtp(db=db, user_model=User)
+
+
+@sms_otp.admin_check
+def is_admin(user: User) -> bool:
+    """Who sees the extension's admin pages (with ``SMS_OTP_ADMIN = True``): the app's own
+    rule, here the e-mail addresses of its ``ADMIN_EMAILS``."""
+    return user.email in current_app.config.get("ADMIN_EMAILS", ())
 
 
 @login_manager.user_loader

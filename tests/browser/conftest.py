@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
-from ..helpers import REQUIRE_SERVICES, AppFactory
+from ..helpers import REQUIRE_SERVICES, US_PHONE, AppFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -55,6 +57,27 @@ def live_example(make_example_app: AppFactory) -> Iterator[str]:
         SECRET_KEY="browser-test",
         SMS_OTP_SECURE_COOKIES=False,
     )
+    with served(app) as url:
+        yield url
+
+
+@pytest.fixture
+def live_admin_example(make_example_app: AppFactory) -> Iterator[tuple[Flask, str]]:
+    """The example app with its admin pages, open to ``US_PHONE``: the app and its base
+    URL."""
+    app = make_example_app(
+        TESTING=False,
+        SECRET_KEY="browser-test",
+        SMS_OTP_SECURE_COOKIES=False,
+        SMS_OTP_ADMIN=True,
+        ADMIN_PHONES=[US_PHONE],
+    )
+    with served(app) as url:
+        yield app, url
+
+
+@contextmanager
+def served(app: Flask) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="example-app", daemon=True)
     thread.start()
