@@ -8,6 +8,8 @@ from .errors import (
     DeliveryFailed,
     InvalidCode,
     InvalidPhoneNumber,
+    InvitationForAnotherNumber,
+    InvitationInvalid,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -17,12 +19,14 @@ from .errors import (
     TooManyAttempts,
 )
 from .extension import SmsOtp
+from .invitations import Invitation
 from .phone import normalize_phone
 from .signals import (
     code_sent,
     code_verified,
     delivery_failed,
     delivery_status,
+    invitation_accepted,
     mfa_changed,
     mfa_failed,
     password_changed,
@@ -46,6 +50,9 @@ __all__ = [
     "DeliveryResult",
     "InvalidCode",
     "InvalidPhoneNumber",
+    "Invitation",
+    "InvitationForAnotherNumber",
+    "InvitationInvalid",
     "IssuedChallenge",
     "PhoneUserMixin",
     "ProviderRateLimited",
@@ -64,6 +71,7 @@ __all__ = [
     "code_verified",
     "delivery_failed",
     "delivery_status",
+    "invitation_accepted",
     "mfa_changed",
     "mfa_failed",
     "normalize_phone",

@@ -74,6 +74,7 @@ LAYERS: dict[str, int] = {
     # 5 flows: sign-up, sign-in, reset, account changes; the sessions and users they change
     "devices.py": 5,
     "flows.py": 5,
+    "invitations.py": 5,
     "session_records.py": 5,
     "sessions.py": 5,
     "users.py": 5,

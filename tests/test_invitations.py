@@ -1,0 +1,429 @@
+"""Invitations by SMS, through the team example (examples/team_app): a member invites a
+number, the invited person opens the texted link, signs up (or signs in) with that number by
+a code, accepts, and the example's ``invitation_accepted`` handler makes the membership.
+
+Real HTTP through the test client, on SQLite and PostgreSQL; the memory connector's outbox
+is the phone."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from examples.team_app import Membership, Team, User, db, sms_otp
+from flask_sms_otp import Invitation, InvitationInvalid, invitation_accepted
+from flask_sms_otp.connectors.memory import SentSms
+from flask_sms_otp.state import get_state
+
+from .helpers import (
+    OTHER_PHONE,
+    PASSWORD,
+    PHONE,
+    US_PHONE,
+    AppFactory,
+    FakeClock,
+    csrf_of,
+    last_code,
+    sign_in_with_password,
+    submit,
+)
+from .pages.helpers import without_csrf
+
+LINK = re.compile(r"https?://[^\s]+/auth/invitations/([A-Za-z0-9_-]+)")
+#: Alice, the team's owner; the invited number is PHONE.
+ALICE_PHONE = US_PHONE
+
+
+def make_team(app: Flask) -> int:
+    """Alice (named, with a password) and her team Rocket; returns the team's id."""
+    with app.app_context():
+        users = get_state(app).users
+        alice = users.create(ALICE_PHONE, PASSWORD)
+        alice.name = "Alice"
+        team = Team(name="Rocket")
+        db.session.add(team)
+        db.session.flush()
+        db.session.add(Membership(team_id=team.id, user_id=alice.id, role="owner"))
+        db.session.commit()
+        return int(team.id)
+
+
+def alice(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    assert sign_in_with_password(client, ALICE_PHONE).status_code == 302
+    return client
+
+
+def invite(client: FlaskClient, team_id: int, phone: str = PHONE) -> TestResponse:
+    """Alice's form on her team's page."""
+    return submit(client, f"/teams/{team_id}", {"phone": phone}, to=f"/teams/{team_id}/invitations")
+
+
+def texted_link(outbox: list[SentSms], phone: str = PHONE) -> tuple[str, str]:
+    """The newest invitation texted to ``phone``: its path and its token."""
+    sent = [m for m in outbox if m.to == phone and m.usage == "OrganizationInvitation"]
+    assert sent, f"no invitation texted to {phone}"
+    found = LINK.search(sent[-1].text)
+    assert found is not None, sent[-1].text
+    return f"/auth/invitations/{found.group(1)}", found.group(1)
+
+
+def members(app: Flask, team_id: int) -> dict[str, str]:
+    """The team's members: phone -> role."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(User.phone, Membership.role)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.team_id == team_id)
+        ).all()
+        return {str(phone): role for phone, role in rows}
+
+
+def sign_up_from(client: FlaskClient, page: str, outbox: list[SentSms]) -> TestResponse:
+    """On the invitation page: "create an account", the code texted to the invited number,
+    then back to the page. Returns the invitation page as it then shows."""
+    shown = client.get(page)
+    assert shown.status_code == 200
+    started = client.post(f"{page}/sign-up", data={"csrf_token": csrf_of(shown.text)})
+    assert started.status_code == 302
+    assert started.location.startswith("/auth/sign-up/verify?next=")
+    verify = client.get(started.location)
+    assert verify.status_code == 200
+    done = client.post(
+        started.location,
+        data={"csrf_token": csrf_of(verify.text), "code": last_code(PHONE, "Register")},
+    )
+    assert done.status_code == 302
+    assert done.location == page  # back to the invitation
+    return client.get(page)
+
+
+def accept(client: FlaskClient, page: str, shown: TestResponse) -> TestResponse:
+    return client.post(f"{page}/accept", data={"csrf_token": csrf_of(shown.text)})
+
+
+@pytest.fixture
+def accepted_signals(make_team_app: AppFactory) -> Iterator[list[dict[str, Any]]]:
+    """What ``invitation_accepted`` receivers are given, beside the example's handler."""
+    received: list[dict[str, Any]] = []
+
+    def receiver(_app: Flask, **kwargs: Any) -> None:
+        received.append({**kwargs, "phone": kwargs["user"].phone})
+
+    invitation_accepted.connect(receiver)
+    yield received
+    invitation_accepted.disconnect(receiver)
+
+
+# The story -----------------------------------------------------------------------------------
+
+
+def test_invite_sign_up_with_the_number_and_become_a_member(
+    make_team_app: AppFactory, sms_outbox: list[SentSms], accepted_signals: list[dict[str, Any]]
+) -> None:
+    app = make_team_app()
+    team_id = make_team(app)
+    owner = alice(app)
+    assert invite(owner, team_id).status_code == 302
+
+    # The SMS: the inviter's name and a link, in the built-in text.
+    (sms,) = [m for m in sms_outbox if m.usage == "OrganizationInvitation"]
+    assert sms.to == PHONE
+    assert sms.text.startswith("Alice invited you. Open this link to accept: http://")
+    page, token = texted_link(sms_outbox)
+    assert sms.variables["link"] == f"http://localhost/auth/invitations/{token}"
+    assert sms.variables["inviter"] == "Alice"
+    assert sms.variables["data"] == {"team_id": team_id, "team": "Rocket", "role": "member"}
+
+    # The page says who invited whom to what (the example's own template) and asks for a code.
+    invited = app.test_client()
+    shown = invited.get(page)
+    assert shown.status_code == 200
+    assert "Alice invited <strong>+86 138 0013 8000</strong>" in shown.text
+    assert "to join the team <strong>Rocket</strong> as a member" in shown.text
+    assert "create an account" in shown.text
+    assert members(app, team_id) == {ALICE_PHONE: "owner"}
+
+    # Sign up with the invited number: the code goes to that number, and only there.
+    after = sign_up_from(invited, page, sms_outbox)
+    assert "Accept the invitation" in after.text
+    assert members(app, team_id) == {ALICE_PHONE: "owner"}  # the link alone made nothing
+
+    done = accept(invited, page, after)
+    assert done.status_code == 302
+    assert members(app, team_id) == {ALICE_PHONE: "owner", PHONE: "member"}
+    (signal,) = accepted_signals
+    assert signal["data"] == {"team_id": team_id, "team": "Rocket", "role": "member"}
+    assert signal["phone"] == PHONE
+    assert isinstance(signal["invitation"], Invitation)
+    assert signal["invitation"].inviter_name == "Alice"
+
+    # Once: the link is dead now, and Alice's list is empty.
+    again = invited.get(page)
+    assert again.status_code == 404
+    assert "no longer valid" in again.text
+    assert "Pending invitations" not in owner.get(f"/teams/{team_id}").text
+
+
+def test_an_existing_account_signs_in_by_code_and_accepts(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_team_app()
+    team_id = make_team(app)
+    with app.app_context():
+        get_state(app).users.create(PHONE, PASSWORD)
+        db.session.commit()
+    assert invite(alice(app), team_id).status_code == 302
+    page, _ = texted_link(sms_outbox)
+    invited = app.test_client()
+    shown = invited.get(page)
+    started = invited.post(f"{page}/sign-in", data={"csrf_token": csrf_of(shown.text)})
+    assert started.location.startswith("/auth/sign-in/code/verify?next=")
+    verify = invited.get(started.location)
+    done = invited.post(
+        started.location,
+        data={"csrf_token": csrf_of(verify.text), "code": last_code(PHONE, "SignIn")},
+    )
+    assert done.location == page
+    assert accept(invited, page, invited.get(page)).status_code == 302
+    assert members(app, team_id)[PHONE] == "member"
+
+
+def test_signed_in_with_another_number_the_page_says_so_and_offers_to_switch(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_team_app()
+    team_id = make_team(app)
+    owner = alice(app)
+    invite(owner, team_id)
+    page, _ = texted_link(sms_outbox)
+
+    # Alice opens the link herself: the invitation is for another number.
+    shown = owner.get(page)
+    assert shown.status_code == 200
+    assert "This invitation is for <strong>+86 138 0013 8000</strong>" in shown.text
+    assert "Accept the invitation" not in shown.text
+    refused = accept(owner, page, shown)
+    assert refused.status_code == 200  # the page again, nothing accepted
+    assert members(app, team_id) == {ALICE_PHONE: "owner"}
+
+    # Switching signs her out and shows the way in with the invited number.
+    switched = owner.post(f"{page}/switch", data={"csrf_token": csrf_of(shown.text)})
+    assert switched.location == page
+    after = owner.get(page)
+    assert "create an account" in after.text
+    assert owner.get("/auth/account").status_code == 302  # signed out
+
+
+# Tokens that open nothing all answer alike -----------------------------------------------------
+
+
+def invalid_answer(client: FlaskClient, path: str) -> tuple[int, str]:
+    response = client.get(path)
+    return response.status_code, response.text
+
+
+def test_replayed_expired_revoked_and_resent_tokens_answer_alike(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    clock = FakeClock()
+    app = make_team_app()
+    get_state(app).invitations.clock = clock
+    get_state(app).challenges.clock = clock
+    team_id = make_team(app)
+    owner = alice(app)
+    anyone = app.test_client()
+
+    unknown = invalid_answer(anyone, "/auth/invitations/" + "A" * 43)
+    assert unknown[0] == 404
+    assert invalid_answer(anyone, "/auth/invitations/not-a-token") == unknown
+
+    # Resent away: the first link dies, the second opens it.
+    invite(owner, team_id, PHONE)
+    first, _ = texted_link(sms_outbox)
+    (pending,) = _pending(app)
+    with app.test_request_context():
+        sms_otp.resend_invitation(pending.id)
+    second, _ = texted_link(sms_outbox)
+    assert first != second
+    assert invalid_answer(anyone, first) == unknown
+    assert anyone.get(second).status_code == 200
+
+    # Revoked.
+    with app.app_context():
+        assert sms_otp.revoke_invitation(pending.id)
+        assert not sms_otp.revoke_invitation(pending.id)
+    assert invalid_answer(anyone, second) == unknown
+
+    # Expired: open one second before, closed at its end.
+    invite(owner, team_id, OTHER_PHONE)
+    late, _ = texted_link(sms_outbox, OTHER_PHONE)
+    clock.advance(7 * 24 * 3600 - 1)
+    assert anyone.get(late).status_code == 200
+    clock.advance(1)
+    assert invalid_answer(anyone, late) == unknown
+
+    # Replayed: accepted once, then like the others.
+    clock.advance(-1)
+    fresh = app.test_client()
+    shown = fresh.get(late)
+    with app.app_context():
+        get_state(app).users.create(OTHER_PHONE, PASSWORD)
+        db.session.commit()
+    assert sign_in_with_password(fresh, OTHER_PHONE).status_code == 302
+    assert shown.status_code == 200
+    assert accept(fresh, late, fresh.get(late)).status_code == 302
+    assert invalid_answer(anyone, late) == unknown
+    # A valid form (the account page's token; its flash shown there) and a spent token.
+    replayed = accept(fresh, late, fresh.get("/auth/account"))
+    assert replayed.status_code == 404
+    status, signed_in_page = invalid_answer(fresh, late)
+    assert status == 404
+    assert without_csrf(replayed.text) == without_csrf(signed_in_page)
+
+
+def _pending(app: Flask) -> list[Invitation]:
+    with app.app_context():
+        alice_user = get_state(app).users.by_phone(ALICE_PHONE)
+        return sms_otp.pending_invitations(alice_user)
+
+
+# Budgets and leaks -----------------------------------------------------------------------------
+
+
+@pytest.mark.real_limits
+def test_the_per_inviter_budget_stops_an_account_texting_numbers(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_team_app(
+        SMS_OTP_INVITE_LIMIT_PER_INVITER="3/hour", SMS_OTP_SEND_LIMIT_PER_IP="100/hour"
+    )
+    team_id = make_team(app)
+    owner = alice(app)
+    numbers = [f"+44740012345{digit}" for digit in range(5)]
+    for number in numbers[:3]:
+        invite(owner, team_id, number)
+    assert len([m for m in sms_outbox if m.usage == "OrganizationInvitation"]) == 3
+    refused = invite(owner, team_id, numbers[3])
+    assert refused.status_code == 302
+    page = owner.get(f"/teams/{team_id}").text
+    assert "Too many requests" in page
+    assert len([m for m in sms_outbox if m.usage == "OrganizationInvitation"]) == 3
+    # A resend is an invitation too.
+    with app.test_request_context():
+        (first, *_rest) = _pending(app)
+        with pytest.raises(Exception, match="429"):
+            sms_otp.resend_invitation(first.id)
+    assert len(_pending(app)) == 3
+
+
+@pytest.mark.real_limits
+def test_an_invitation_spends_the_numbers_send_budget(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_team_app(SMS_OTP_SEND_LIMIT_PER_NUMBER="2/hour")
+    team_id = make_team(app)
+    owner = alice(app)
+    invite(owner, team_id)
+    invite(owner, team_id)
+    invite(owner, team_id)  # the number's budget is spent: no third SMS
+    assert len([m for m in sms_outbox if m.to == PHONE]) == 2
+    assert len(_pending(app)) == 2
+
+
+def test_no_token_in_the_database_or_the_logs(
+    make_team_app: AppFactory, sms_outbox: list[SentSms], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = make_team_app()
+    team_id = make_team(app)
+    owner = alice(app)
+    invite(owner, team_id)
+    page, token = texted_link(sms_outbox)
+    invited = app.test_client()
+    accept(invited, page, sign_up_from(invited, page, sms_outbox))
+    assert members(app, team_id)[PHONE] == "member"
+    with app.app_context():
+        dump = []
+        with db.engine.connect() as conn:
+            for table in db.metadata.sorted_tables:
+                dump += [repr(tuple(row)) for row in conn.execute(sa.select(table))]
+    text = "\n".join(dump)
+    assert "sms_otp_invitation" in {t.name for t in db.metadata.sorted_tables}
+    assert token not in text
+    assert token[:16] not in text
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "invitation" in logged  # the flow was logged, its token never
+    assert token not in logged
+    assert token[:16] not in logged
+
+
+def test_a_failed_send_keeps_no_invitation(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_team_app()
+    team_id = make_team(app)
+    owner = alice(app)
+    get_state(app).connector.fail_next()  # type: ignore[attr-defined]
+    invite(owner, team_id)
+    assert "could not be sent" in owner.get(f"/teams/{team_id}").text
+    assert _pending(app) == []
+
+
+# The app's code --------------------------------------------------------------------------------
+
+
+def test_invite_checks_its_arguments(make_team_app: AppFactory) -> None:
+    app = make_team_app()
+    with app.test_request_context():
+        with pytest.raises(TypeError):
+            sms_otp.invite(PHONE, data={"when": object()})
+        with pytest.raises(ValueError, match="expires_in"):
+            sms_otp.invite(PHONE, expires_in=10)
+        with pytest.raises(InvitationInvalid):
+            sms_otp.resend_invitation("nope")
+        invitation = sms_otp.invite(PHONE, inviter_name="  The   Rocket team ", expires_in=3600)
+    assert invitation.inviter_name == "The Rocket team"
+    assert invitation.inviter_id is None
+    assert invitation.url is not None
+    assert invitation.url.startswith("http://localhost/auth/invitations/")
+    assert (invitation.expires_at - invitation.created_at).total_seconds() == 3600
+    with app.app_context():
+        assert [i.id for i in sms_otp.pending_invitations()] == [invitation.id]
+
+
+def run_cli(app: Flask, *args: str) -> Result:
+    result = app.test_cli_runner().invoke(args=["sms-otp", *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_the_cli_lists_and_purges(make_team_app: AppFactory, sms_outbox: list[SentSms]) -> None:
+    clock = FakeClock()
+    app = make_team_app()
+    get_state(app).invitations.clock = clock
+    get_state(app).challenges.clock = clock
+    team_id = make_team(app)
+    assert run_cli(app, "invitations").output == "no pending invitations\n"
+    invite(alice(app), team_id)
+    (pending,) = _pending(app)
+    listed = run_cli(app, "invitations").output
+    assert pending.id in listed
+    assert "+*********8000" in listed
+    assert PHONE not in listed
+    assert "pending" in listed
+    clock.advance(8 * 24 * 3600)
+    assert run_cli(app, "invitations").output == "no pending invitations\n"
+    assert "expired" in run_cli(app, "invitations", "--all").output
+    assert run_cli(app, "invitations", "purge", "--days", "7").output.startswith("Deleted 0 ")
+    assert run_cli(app, "invitations", "purge", "--days", "0").output.startswith("Deleted 1 ")
+    assert run_cli(app, "invitations", "--all").output == "no invitations\n"
