@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from ..helpers import REQUIRE_SERVICES, AppFactory
@@ -60,6 +61,22 @@ def live_example(make_example_app: AppFactory) -> Iterator[str]:
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture
+def live_team(make_team_app: AppFactory) -> Iterator[tuple[str, Flask]]:
+    """The invitations example (examples/team_app) on http://127.0.0.1:<free port>, with the
+    memory connector. Yields the base URL and the app (to make its first users)."""
+    app = make_team_app(TESTING=False)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="team-app", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", app
     finally:
         server.shutdown()
         thread.join(timeout=10)
