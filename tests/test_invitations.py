@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,11 +18,13 @@ import sqlalchemy as sa
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
 from werkzeug.test import TestResponse
 
 from examples.team_app import Membership, Team, User, db, sms_otp
 from flask_sms_otp import Invitation, InvitationInvalid, invitation_accepted
 from flask_sms_otp.connectors.memory import SentSms
+from flask_sms_otp.errors import CaptchaFailed, SendsHeld
 from flask_sms_otp.state import get_state
 
 from .helpers import (
@@ -31,6 +34,7 @@ from .helpers import (
     US_PHONE,
     AppFactory,
     FakeClock,
+    Siteverify,
     csrf_of,
     last_code,
     sign_in_with_password,
@@ -427,3 +431,107 @@ def test_the_cli_lists_and_purges(make_team_app: AppFactory, sms_outbox: list[Se
     assert run_cli(app, "invitations", "purge", "--days", "7").output.startswith("Deleted 0 ")
     assert run_cli(app, "invitations", "purge", "--days", "0").output.startswith("Deleted 1 ")
     assert run_cli(app, "invitations", "--all").output == "no invitations\n"
+
+
+# Screening: the bot check and the pumping guard ---------------------------------------------
+
+
+SITE_KEY = "0x4AAAAAAAsitekey"
+CAPTCHA_SECRET = "0x4AAAAAAAsecret-never-shown"
+GOOD = "a-token-the-fake-accepts"
+
+
+def test_the_bot_check_applies_to_invitations(
+    make_app: AppFactory, httpserver: HTTPServer, sms_outbox: list[SentSms]
+) -> None:
+    siteverify = Siteverify(httpserver, CAPTCHA_SECRET, GOOD)
+    app = make_app(
+        SMS_OTP_CAPTCHA={
+            "provider": "turnstile",
+            "site_key": SITE_KEY,
+            "secret": CAPTCHA_SECRET,
+            "when": "always",
+            "endpoint": siteverify.url,
+        }
+    )
+    invitations = get_state(app).invitations
+    with app.test_request_context():
+        with pytest.raises(CaptchaFailed):
+            invitations.invite(PHONE)
+        with pytest.raises(CaptchaFailed):
+            invitations.invite(PHONE, captcha_token="a-bot's-guess")
+        assert sms_outbox == []
+        assert invitations.pending() == []
+        invitations.invite(PHONE, captcha_token=GOOD)
+    assert [m.usage for m in sms_outbox] == ["OrganizationInvitation"]
+    assert [form["response"] for form in siteverify.forms] == [["a-bot's-guess"], [GOOD]]
+
+
+def test_a_pumping_guard_hold_stops_invitations_there(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    clock = FakeClock()
+    app = make_app(clock=clock)
+    state = get_state(app)
+    assert state.guard is not None
+    with app.app_context(), state.db.engine.begin() as conn:
+        conn.execute(
+            sa.insert(state.models.GuardHold).values(
+                scope="country",
+                key="CN",
+                country="CN",
+                label="CN",
+                sent=20,
+                verified=0,
+                baseline=0.8,
+                held_at=clock(),
+                until=clock() + timedelta(hours=2),
+            )
+        )
+    with app.test_request_context():
+        with pytest.raises(SendsHeld):
+            state.invitations.invite(PHONE)  # a Chinese number: held
+        state.invitations.invite(OTHER_PHONE)  # a British one: not
+    assert [m.to for m in sms_outbox] == [OTHER_PHONE]
+
+
+def test_posts_without_a_form_token_or_with_a_dead_link_change_nothing(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_team_app()
+    team_id = make_team(app)
+    invite(alice(app), team_id)
+    page, _ = texted_link(sms_outbox)
+    texted = len(sms_outbox)
+    invited = app.test_client()
+    for action in ("sign-up", "sign-in", "switch", "accept"):
+        refused = invited.post(f"{page}/{action}")
+        assert refused.status_code == 400, action  # the app's CSRFProtect, or the page's
+    assert len(sms_outbox) == texted  # no code went out
+    shown = invited.get(page)
+    dead = "/auth/invitations/" + "B" * 43
+    for action in ("sign-up", "sign-in", "accept"):
+        answer = invited.post(f"{dead}/{action}", data={"csrf_token": csrf_of(shown.text)})
+        assert answer.status_code in (302, 404), action
+        if answer.status_code == 302:  # accept, not signed in: back to the (dead) page
+            assert answer.location == dead
+    assert len(sms_outbox) == texted
+    assert invited.get(page).status_code == 200  # still open
+
+
+def test_the_text_and_the_page_in_simplified_chinese(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(**{"SMS_OTP_SECURE_COOKIES": False})
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        invitation = get_state(app).invitations.invite(PHONE, inviter_name="小明")
+    (sms,) = sms_outbox
+    assert sms.text == f"小明 邀请了您。打开此链接即可接受：{invitation.url}"
+    assert invitation.url is not None
+    page = app.test_client().get(
+        invitation.url.removeprefix("http://localhost"), headers={"Accept-Language": "zh-CN"}
+    )
+    assert page.status_code == 200
+    assert "您收到了邀请" in page.text
+    assert "小明 邀请了 <strong>+86 138 0013 8000</strong>。" in page.text
+    assert "我是新用户：创建账户" in page.text
