@@ -397,7 +397,7 @@ class Invitations:
             variables=variables,
             client_ip=None,
             locale=language,
-            text=builtin_text_for(text, {**variables, "code": link}, language),
+            text=_builtin_text(text, {**variables, "code": link}, language),
         )
         self.delivery.send(
             _app(), message, challenge_id=invitation.id, resend=invitation.resends > 0
@@ -411,7 +411,7 @@ class Invitations:
         return utc(self.clock())
 
 
-def builtin_text_for(text: str, payload: dict[str, Any], locale: str | None) -> str:
+def _builtin_text(text: str, payload: dict[str, Any], locale: str | None) -> str:
     """The built-in invitation ``text`` translated into ``locale``, placeholders filled."""
     return render(translate(locale, text), payload)
 

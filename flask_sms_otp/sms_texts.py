@@ -73,6 +73,6 @@ INVITATION_TEXT_UNNAMED = N_("You are invited. Open this link to accept: {{link}
 
 def source_text(usage: str) -> str:
     """The English built-in text for ``usage``: its own, a notice's, else ``Generic``'s."""
-    if usage == Usage.ORGANIZATION_INVITATION:
-        return INVITATION_TEXT
+    if usage == Usage.ORGANIZATION_INVITATION:  # the invitations pick the named text themselves
+        return INVITATION_TEXT_UNNAMED
     return CODE_TEXTS.get(usage) or NOTICE_TEXTS.get(usage) or CODE_TEXTS[Usage.GENERIC.value]

@@ -24,7 +24,7 @@ from werkzeug.test import TestResponse
 from examples.team_app import Membership, Team, User, db, sms_otp
 from flask_sms_otp import Invitation, InvitationInvalid, invitation_accepted
 from flask_sms_otp.connectors.memory import SentSms
-from flask_sms_otp.errors import CaptchaFailed, SendsHeld
+from flask_sms_otp.errors import CaptchaFailed, RateLimited, SendsHeld
 from flask_sms_otp.state import get_state
 
 from .helpers import (
@@ -325,7 +325,7 @@ def test_the_per_inviter_budget_stops_an_account_texting_numbers(
     # A resend is an invitation too.
     with app.test_request_context():
         (first, *_rest) = _pending(app)
-        with pytest.raises(Exception, match="429"):
+        with pytest.raises(RateLimited):
             sms_otp.resend_invitation(first.id)
     assert len(_pending(app)) == 3
 
@@ -535,3 +535,12 @@ def test_the_text_and_the_page_in_simplified_chinese(
     assert "您收到了邀请" in page.text
     assert "小明 邀请了 <strong>+86 138 0013 8000</strong>。" in page.text
     assert "我是新用户：创建账户" in page.text
+
+
+def test_a_test_send_of_the_invitation_usage_leaves_no_placeholder(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app()
+    run_cli(app, "send-test", PHONE, "--usage", "OrganizationInvitation")
+    (sms,) = sms_outbox
+    assert sms.text == f"You are invited. Open this link to accept: {sms.code}"
