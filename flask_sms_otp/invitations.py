@@ -39,7 +39,12 @@ from .clock import Clock, utcnow
 from .connectors.base import SmsMessage
 from .connectors.templates import render
 from .delivery import Delivery
-from .errors import InvitationForAnotherNumber, InvitationInvalid, SignInRequired
+from .errors import (
+    DeliveryError,
+    InvitationForAnotherNumber,
+    InvitationInvalid,
+    SignInRequired,
+)
 from .i18n import message_locale, translate
 from .limits import RateLimits
 from .models import Models, as_utc, as_utc_or_none, utc
@@ -165,13 +170,14 @@ class Invitations:
         json.dumps(data, allow_nan=False)  # raises for what a JSON column cannot hold
         inviter_id = _user_id(invited_by)
         name = _name(invited_by, inviter_name)
+        token = secrets.token_urlsafe(32)
+        url = _link(token)  # before anything is spent: it needs a request or SERVER_NAME
         # The inviter's budget first: an account past it costs no number anything.
         self.limits.hit_invite(inviter_id or "app")
         e164 = self.challenges.admit(
             phone, Usage.ORGANIZATION_INVITATION, client_ip, captcha_token=captcha_token
         )
         now = self._now()
-        token = secrets.token_urlsafe(32)
         invitation = Invitation(
             id=secrets.token_urlsafe(16),
             phone=e164,
@@ -198,13 +204,16 @@ class Invitations:
                     resends=0,
                 )
             )
-        invitation = replace(invitation, url=_link(token))
+        invitation = replace(invitation, url=url)
         try:
             self._send(invitation, locale)
-        except Exception:
+        except DeliveryError as error:
             # Nobody got it: it must not sit in the inviter's list as if it had gone out.
-            with self.db.engine.begin() as conn:
-                conn.execute(sa.delete(self._table).where(self._table.c.id == invitation.id))
+            # (When the provider's answer was lost, the text may have left: it stays, to be
+            # resent or revoked.)
+            if not error.maybe_sent:
+                with self.db.engine.begin() as conn:
+                    conn.execute(sa.delete(self._table).where(self._table.c.id == invitation.id))
             raise
         return invitation
 
@@ -221,12 +230,13 @@ class Invitations:
         lifetime it was given, counted from now; metered like :meth:`invite`. Raises
         :class:`InvitationInvalid` unless it is pending (and ``invited_by``'s, when given)."""
         found = self._pending(invitation_id, invited_by)
+        token = secrets.token_urlsafe(32)
+        url = _link(token)
         self.limits.hit_invite(found.inviter_id or "app")
         self.challenges.admit(
             found.phone, Usage.ORGANIZATION_INVITATION, client_ip, captcha_token=captcha_token
         )
         now = self._now()
-        token = secrets.token_urlsafe(32)
         lifetime = found.expires_at - found.sent_at
         c = self._table.c
         with self.db.engine.begin() as conn:
@@ -247,7 +257,7 @@ class Invitations:
             sent_at=now,
             expires_at=now + lifetime,
             resends=found.resends + 1,
-            url=_link(token),
+            url=url,
         )
         self._send(invitation, locale)
         return invitation

@@ -22,7 +22,13 @@ from pytest_httpserver import HTTPServer
 from werkzeug.test import TestResponse
 
 from examples.team_app import Membership, Team, User, db, sms_otp
-from flask_sms_otp import Invitation, InvitationInvalid, invitation_accepted
+from flask_sms_otp import (
+    DeliveryError,
+    Invitation,
+    InvitationInvalid,
+    ProviderUnavailable,
+    invitation_accepted,
+)
 from flask_sms_otp.connectors.memory import SentSms
 from flask_sms_otp.errors import CaptchaFailed, RateLimited, SendsHeld
 from flask_sms_otp.state import get_state
@@ -544,3 +550,37 @@ def test_a_test_send_of_the_invitation_usage_leaves_no_placeholder(
     run_cli(app, "send-test", PHONE, "--usage", "OrganizationInvitation")
     (sms,) = sms_outbox
     assert sms.text == f"You are invited. Open this link to accept: {sms.code}"
+
+
+def test_a_send_that_may_have_left_keeps_its_invitation(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app()
+    state = get_state(app)
+    lost = ProviderUnavailable("read timeout", connector="memory", maybe_sent=True)
+    state.connector.fail_next(lost)  # type: ignore[attr-defined]
+    with app.test_request_context():
+        with pytest.raises(DeliveryError):
+            state.invitations.invite(PHONE)
+        (kept,) = state.invitations.pending()  # to resend or revoke
+        state.connector.fail_next()  # type: ignore[attr-defined]
+        with pytest.raises(DeliveryError):
+            state.invitations.invite(OTHER_PHONE)  # refused: nothing left, nothing kept
+        assert [each.id for each in state.invitations.pending()] == [kept.id]
+
+
+def test_outside_a_request_without_server_name_nothing_is_spent(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(SMS_OTP_INVITE_LIMIT_PER_INVITER="1/hour")
+    state = get_state(app)
+    with app.app_context():
+        with pytest.raises(RuntimeError):
+            state.invitations.invite(PHONE)
+        assert state.invitations.pending() == []
+    app.config["SERVER_NAME"] = "app.example"
+    with app.app_context():
+        sent = state.invitations.invite(PHONE)  # the budget of one is still there
+    assert sent.url is not None
+    assert sent.url.startswith("http://app.example/auth/invitations/")
+    assert sms_outbox[-1].variables["link"] == sent.url
