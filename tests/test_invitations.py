@@ -41,12 +41,13 @@ from .helpers import (
     AppFactory,
     FakeClock,
     Siteverify,
+    create_user,
     csrf_of,
     last_code,
     sign_in_with_password,
     submit,
 )
-from .pages.helpers import without_csrf
+from .pages.helpers import check_accessible, without_csrf
 
 LINK = re.compile(r"https?://[^\s]+/auth/invitations/([A-Za-z0-9_-]+)")
 #: Alice, the team's owner; the invited number is PHONE.
@@ -584,3 +585,71 @@ def test_outside_a_request_without_server_name_nothing_is_spent(
     assert sent.url is not None
     assert sent.url.startswith("http://app.example/auth/invitations/")
     assert sms_outbox[-1].variables["link"] == sent.url
+
+
+def test_the_team_page_resends_and_revokes_only_its_own_invitations(
+    make_team_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_team_app()
+    team_id = make_team(app)
+    owner = alice(app)
+    invite(owner, team_id)
+    first, _ = texted_link(sms_outbox)
+    (pending,) = _pending(app)
+    shown = owner.get(f"/teams/{team_id}")
+    assert "Pending invitations" in shown.text
+    base = f"/teams/{team_id}/invitations/{pending.id}"
+    assert owner.post(f"{base}/resend", data={"csrf_token": csrf_of(shown.text)}).status_code == 302
+    second, _ = texted_link(sms_outbox)
+    assert second != first
+    assert app.test_client().get(first).status_code == 404
+    assert app.test_client().get(second).status_code == 200
+
+    # Bob, a member of a team of his own, cannot touch Alice's invitation.
+    with app.app_context():
+        bob = get_state(app).users.create(OTHER_PHONE, PASSWORD)
+        db.session.add(Team(id=99, name="Bob's"))
+        db.session.flush()
+        db.session.add(Membership(team_id=99, user_id=bob.id, role="owner"))
+        db.session.commit()
+    other = app.test_client()
+    assert sign_in_with_password(other, OTHER_PHONE).status_code == 302
+    token = csrf_of(other.get("/teams/99").text)
+    for action in ("resend", "revoke"):
+        answer = other.post(
+            f"/teams/99/invitations/{pending.id}/{action}", data={"csrf_token": token}
+        )
+        assert answer.status_code == 404
+    assert app.test_client().get(second).status_code == 200
+
+    assert owner.post(f"{base}/revoke", data={"csrf_token": csrf_of(shown.text)}).status_code == 302
+    assert app.test_client().get(second).status_code == 404
+    assert "Pending invitations" not in owner.get(f"/teams/{team_id}").text
+
+
+def test_every_state_of_the_page_is_accessible(
+    make_app: AppFactory, sms_outbox: list[SentSms]
+) -> None:
+    app = make_app(SMS_OTP_SECURE_COOKIES=False)
+    create_user(app, US_PHONE)
+    create_user(app, PHONE)
+    with app.test_request_context():
+        invitation = get_state(app).invitations.invite(PHONE, inviter_name="Alice")
+    assert invitation.url is not None
+    page = invitation.url.removeprefix("http://localhost")
+    client = app.test_client()
+    confirm = client.get(page)
+    assert "Alice invited <strong>+86 138 0013 8000</strong>." in confirm.text
+    pages = [confirm]
+    assert sign_in_with_password(client, US_PHONE).status_code == 302
+    pages.append(client.get(page))  # another number
+    client.post(f"{page}/switch", data={"csrf_token": csrf_of(pages[-1].text)})
+    assert sign_in_with_password(client, PHONE).status_code == 302
+    pages.append(client.get(page))  # the invited number
+    pages.append(client.get("/auth/invitations/" + "C" * 43))  # a dead link
+    assert [shown.status_code for shown in pages] == [200, 200, 200, 404]
+    assert "create an account" in pages[0].text
+    assert "you are signed in with your phone ending in 0123" in pages[1].text
+    assert "Accept the invitation" in pages[2].text
+    for shown in pages:
+        check_accessible(shown.text)
