@@ -8,6 +8,8 @@ from .errors import (
     DeliveryFailed,
     InvalidCode,
     InvalidPhoneNumber,
+    InvitationForAnotherNumber,
+    InvitationInvalid,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -17,6 +19,7 @@ from .errors import (
     TooManyAttempts,
 )
 from .extension import SmsOtp
+from .invitations import Invitation
 from .phone import normalize_phone
 from .signals import (
     admin_action,
@@ -24,6 +27,7 @@ from .signals import (
     code_verified,
     delivery_failed,
     delivery_status,
+    invitation_accepted,
     mfa_changed,
     mfa_failed,
     password_changed,
@@ -47,6 +51,9 @@ __all__ = [
     "DeliveryResult",
     "InvalidCode",
     "InvalidPhoneNumber",
+    "Invitation",
+    "InvitationForAnotherNumber",
+    "InvitationInvalid",
     "IssuedChallenge",
     "PhoneUserMixin",
     "ProviderRateLimited",
@@ -66,6 +73,7 @@ __all__ = [
     "code_verified",
     "delivery_failed",
     "delivery_status",
+    "invitation_accepted",
     "mfa_changed",
     "mfa_failed",
     "normalize_phone",

@@ -28,6 +28,7 @@ from .challenges import IssuedChallenge
 from .connectors.receipts import MAX_BODY, ReceiptRequest, check_fresh
 from .errors import HttpError, InvalidRequest, ReceiptMalformed, ReceiptRejected, SignInRequired
 from .flows import Flows, MfaRequired, PhoneUser
+from .invitations import Invitation
 from .session_records import SessionRecord
 from .state import get_state
 
@@ -263,6 +264,21 @@ def end_other_sessions() -> tuple[str, int]:
     return "", 204
 
 
+@api_blueprint.get("/invitations/<token>")
+def invitation(token: str) -> Response:
+    """The open invitation this token opens (404 ``invitation_invalid`` for any other):
+    to sign up or sign in with its number, then accept it."""
+    return jsonify({"invitation": _invitation(get_state().invitations.find(token))})
+
+
+@api_blueprint.post("/invitations/<token>/accept")
+def accept_invitation(token: str) -> Response:
+    """Accept, signed in with the invited number (403 ``invitation_wrong_phone`` with
+    another)."""
+    accepted = get_state().invitations.accept(token, _signed_in())
+    return jsonify({"invitation": _invitation(accepted)})
+
+
 @api_blueprint.post("/sign-out")
 def sign_out() -> tuple[str, int]:
     sessions.sign_out()
@@ -445,6 +461,17 @@ def _session(record: SessionRecord) -> dict[str, Any]:
         "signed_in_at": _iso(record.created_at),
         "last_seen_at": _iso(record.last_seen_at),
         "current": record.current,
+    }
+
+
+def _invitation(invitation: Invitation) -> dict[str, Any]:
+    return {
+        "id": invitation.id,
+        "phone": invitation.phone,
+        "inviter_name": invitation.inviter_name,
+        "data": invitation.data,
+        "expires_at": _iso(invitation.expires_at),
+        "accepted_at": _iso(invitation.accepted_at) if invitation.accepted_at else None,
     }
 
 

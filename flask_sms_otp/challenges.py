@@ -45,7 +45,7 @@ from .models import Models, as_utc, as_utc_or_none, utc
 from .phone import normalize_with, test_code
 from .records import DeliveryRecords
 from .settings import Settings
-from .usage import HOLDER_USAGES, PROTECTED_USAGES, Usage
+from .usage import HOLDER_USAGES, PROTECTED_USAGES, SCREENED_USAGES, Usage
 
 #: Work done inside a successful verification's transaction (see :meth:`ChallengeService.verify`).
 AfterVerify = Callable[[sa.Connection, "VerifiedChallenge"], None]
@@ -202,9 +202,10 @@ class ChallengeService:
         :class:`InvalidPhoneNumber`, :class:`RateLimited` (429) or
         :class:`RateLimitUnavailable` (503, nothing sent while the storage is down).
 
-        A number anyone may name (:data:`~flask_sms_otp.usage.PROTECTED_USAGES`) is screened
-        first, before it can spend any budget: the bot check when asked for
-        (:class:`.CaptchaFailed`), and the pumping guard's holds (:class:`.SendsHeld`).
+        A number anyone may name (:data:`~flask_sms_otp.usage.SCREENED_USAGES`: the protected
+        usages and invitations) is screened first, before it can spend any budget: the bot
+        check when asked for (:class:`.CaptchaFailed`), and the pumping guard's holds
+        (:class:`.SendsHeld`).
         ``region`` reads a national number as one of that region's.
         """
         ip = _client_ip(client_ip)
@@ -216,7 +217,7 @@ class ChallengeService:
             raise
         if test_code(self.settings, e164, now) is None:  # a test number sends nothing
             usage = Usage(usage)
-            if usage in PROTECTED_USAGES:
+            if usage in SCREENED_USAGES:
                 self._screen(e164, ip, captcha_token, now)
             self._count_send(e164, usage, ip)
         return e164

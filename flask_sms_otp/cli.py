@@ -267,6 +267,46 @@ def guard_release_command(key: str | None, everything: bool) -> None:
             click.echo(f"Released {hold.scope} {hold.label} ({hold.key})")
 
 
+@sms_otp_cli.group("invitations", invoke_without_command=True)
+@click.option("--all", "closed", is_flag=True, help="Also list accepted, revoked and expired.")
+@click.pass_context
+@with_appcontext
+def invitations_command(ctx: click.Context, closed: bool) -> None:
+    """Invitations texted to numbers, newest first: pending ones (with --all, every one).
+    'invitations purge' deletes the closed ones."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state = _state()
+    now = state.challenges.clock()
+    found = state.invitations.every(closed=closed)
+    if not found:
+        click.echo("no invitations" if closed else "no pending invitations")
+        return
+    click.echo(f"{'id':<24}{'to':<18}{'inviter':<14}{'status':<10}{'expires':<18}sent")
+    for each in found:
+        click.echo(
+            f"{each.id:<24}{mask_phone(each.phone):<18}{each.inviter_id or 'app':<14}"
+            f"{each.status(now):<10}{each.expires_at.isoformat(timespec='minutes'):<18}"
+            f"{1 + each.resends}x"
+        )
+
+
+@invitations_command.command("purge")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Delete invitations closed (accepted, revoked or expired) this many days ago.",
+)
+@with_appcontext
+def invitations_purge_command(days: int) -> None:
+    """Delete invitations accepted, revoked or expired more than DAYS days ago."""
+    state = _state()
+    deleted = state.invitations.purge(state.challenges.clock() - timedelta(days=days))
+    click.echo(f"Deleted {deleted} invitations closed more than {days} days ago.")
+
+
 def _guard() -> PumpingGuard:
     guard = _state().guard
     if guard is None:

@@ -41,6 +41,7 @@ from .redaction import Redactor
 from .routing import Named, Router
 from .settings import Settings
 from .sms_texts import source_text
+from .usage import Usage
 
 logger = logging.getLogger("flask_sms_otp")
 
@@ -98,7 +99,11 @@ class Delivery:
         ``locale`` (a BCP 47 tag; the connector picks the template for it) and the
         built-in text rendered in that language. ``channel``: the person's choice (see
         :meth:`Router.by_channel`)."""
-        variables = {"minutes": max(1, math.ceil(self.settings.code_ttl / 60))}
+        variables: dict[str, Any] = {"minutes": max(1, math.ceil(self.settings.code_ttl / 60))}
+        if usage == Usage.ORGANIZATION_INVITATION:
+            # A code of this usage is a test send (``send-test``): invitations carry a link
+            # (:mod:`.invitations`), which the code stands in for.
+            variables["link"] = code
         return SmsMessage(
             to=to,
             usage=usage,

@@ -275,6 +275,20 @@ class SessionNotFound(HttpError, NotFound):
     error_code = "session_not_found"
 
 
+class InvitationInvalid(HttpError, NotFound):
+    """No open invitation has this token: unknown, expired, revoked, accepted, or replaced by
+    a resend (one answer for all)."""
+
+    error_code = "invitation_invalid"
+
+
+class InvitationForAnotherNumber(HttpError, Forbidden):
+    """The invitation is for another number than the signed-in user's: sign in with the
+    invited number (the invitation itself stays open)."""
+
+    error_code = "invitation_wrong_phone"
+
+
 class MethodDisabled(HttpError, NotFound):
     """The app turned this sign-in method off."""
 

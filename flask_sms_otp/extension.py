@@ -32,6 +32,7 @@ from .errors import ConfigurationError
 from .flows import Flows
 from .guard import PumpingGuard
 from .guards import signed_in, verify_identity_first
+from .invitations import Invitation, Invitations
 from .limits import RateLimits
 from .lockout import Lockout
 from .models import models_for
@@ -174,6 +175,17 @@ class SmsOtp:
             notices=Notices(delivery, limits),
             session_records=session_records,
         )
+        invitations = Invitations(
+            db=self.db,
+            models=models,
+            settings=settings,
+            challenges=challenges,
+            delivery=delivery,
+            limits=limits,
+            keys=challenges.codes.keys,
+            records=records,
+            clock=self.clock,
+        )
         app.extensions[EXTENSION_KEY] = SmsOtpState(
             settings=settings,
             connector=connector,
@@ -188,6 +200,7 @@ class SmsOtp:
             flows=flows,
             sender=sender,
             session_records=session_records,
+            invitations=invitations,
             guard=guard,
             admin_check=self._admin_check if settings.admin else None,
         )
@@ -313,6 +326,71 @@ class SmsOtp:
         return get_state().challenges.verify(
             challenge_id, code, usage=usage, phone=phone, user_id=user_id
         )
+
+    # Invitations ---------------------------------------------------------------------------
+
+    def invite(
+        self,
+        phone: str,
+        *,
+        invited_by: Any = None,
+        data: Any = None,
+        expires_in: int = 7 * 24 * 3600,
+        inviter_name: str | None = None,
+        client_ip: str | None = None,
+        locale: str | None = None,
+        captcha_token: str | None = None,
+    ) -> Invitation:
+        """Invite ``phone`` and text it a link to ``/auth/invitations/<token>``, where the
+        person signs up or signs in with that number and accepts; ``invitation_accepted``
+        then fires with ``data`` (the app's JSON: a team id, a role) for the app to add the
+        membership. Returns the :class:`Invitation` (``id``, ``url``, ``expires_at``).
+
+        ``invited_by``: the inviting user (``None``: the app itself), named in the SMS and
+        on the page by ``inviter_name`` (default: the user's ``name`` or ``display_name``).
+        ``expires_in``: seconds, 60 to 30 days. ``locale``: the SMS's language (default:
+        the request's). Metered like a code to that number (send limits, bot check,
+        pumping guard) and per inviter (``SMS_OTP_INVITE_LIMIT_PER_INVITER``). Must run in
+        a request, or with ``SERVER_NAME`` set, to build the link. The app's pending
+        ``db.session`` work is left alone.
+
+        Raises :class:`InvalidPhoneNumber`, ``RateLimited``, ``CaptchaFailed``,
+        ``SendsHeld``, :class:`DeliveryError` (nothing is kept then); ``TypeError`` or
+        ``ValueError`` for ``data`` that is not JSON or a lifetime out of range."""
+        return get_state().invitations.invite(
+            phone,
+            invited_by=invited_by,
+            data=data,
+            expires_in=expires_in,
+            inviter_name=inviter_name,
+            client_ip=client_ip,
+            locale=locale,
+            captcha_token=captcha_token,
+        )
+
+    def pending_invitations(self, invited_by: Any = None) -> list[Invitation]:
+        """``invited_by``'s pending invitations (``None``: the app's own), oldest first."""
+        return get_state().invitations.pending(invited_by)
+
+    def resend_invitation(
+        self,
+        invitation_id: str,
+        *,
+        invited_by: Any = None,
+        client_ip: str | None = None,
+        locale: str | None = None,
+    ) -> Invitation:
+        """Text a pending invitation again with a new link; the old link dies. Metered as
+        :meth:`invite`. ``invited_by``: refuse unless it is theirs. Raises
+        ``InvitationInvalid`` when it is not pending."""
+        return get_state().invitations.resend(
+            invitation_id, invited_by=invited_by, client_ip=client_ip, locale=locale
+        )
+
+    def revoke_invitation(self, invitation_id: str, *, invited_by: Any = None) -> bool:
+        """Close a pending invitation: its link answers like an unknown one. ``False`` when
+        none was pending (or, with ``invited_by``, none of theirs)."""
+        return get_state().invitations.revoke(invitation_id, invited_by=invited_by)
 
 
 # The key list comes from the settings table, never written by hand.

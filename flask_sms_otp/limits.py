@@ -16,6 +16,8 @@ The buckets, each with its own limits:
 - ``send-invalid``: input that is not an acceptable number, per client IP (one visitor's
   junk does not refuse the next visitor's typo).
 - ``notice-<Kind>``: at most one security notice of a kind per number per 10 minutes.
+- ``invite-inviter``: invitations texted per inviter (an account, or the app itself), on top
+  of the number's own send budget, which an invitation spends like any code.
 
 The per-code counters (attempts, consecutive failures) live in the database, not here, so
 they hold even when this storage is down.
@@ -59,6 +61,7 @@ class RateLimits:
         self.send_per_prefix = settings.send_limit_per_prefix
         self.password_per_account = settings.password_limit_per_account
         self.password_per_ip = settings.password_limit_per_ip
+        self.invite_per_inviter = settings.invite_limit_per_inviter
         self.notice_interval = parse_many(NOTICE_INTERVAL)
 
     def hit_send(self, e164: str, client_ip: str | None) -> None:
@@ -87,6 +90,10 @@ class RateLimits:
         one of each kind per number per 10 minutes."""
         self._apply(f"notice-{kind}", e164, self.notice_interval)
         self._apply("send-holder", e164, self.send_per_number)
+
+    def hit_invite(self, inviter: str) -> None:
+        """Count one invitation texted on behalf of ``inviter`` (a user id, or ``app``)."""
+        self._apply("invite-inviter", inviter, self.invite_per_inviter)
 
     def hit_password_attempt(self, phone_key: str, client_ip: str) -> None:
         """Count a password attempt for the IP; refuse if the account has failed too often.

@@ -187,6 +187,35 @@ class AdminActionColumns:
     detail: Mapped[str] = mapped_column(sa.String(500), default="")
 
 
+class InvitationColumns:
+    """An invitation texted to a number (:mod:`.invitations`): who asked, the app's data,
+    and its state. The link's token is kept only as a keyed digest, like a code."""
+
+    __tablename__ = "sms_otp_invitation"
+
+    #: Random and public (the inviter's list, the CLI): it opens nothing.
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    #: HMAC-SHA256(server key, token), hex: a new one at every resend.
+    token_digest: Mapped[str] = mapped_column(sa.String(64))
+    #: The invited number, E.164.
+    phone: Mapped[str] = mapped_column(sa.String(20))
+    #: The app user who invited, any id type as text; ``None`` for the app itself.
+    inviter_id: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    #: How the invitation names the inviter (the SMS and the page).
+    inviter_name: Mapped[str | None] = mapped_column(sa.String(120), default=None)
+    #: The app's own JSON (a team id, a role...), handed back when it is accepted.
+    data: Mapped[Any] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: When the link was last texted (a resend moves it, and the expiry with it).
+    sent_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    resends: Mapped[int] = mapped_column(sa.Integer, default=0)
+    accepted_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    #: The user who accepted it, any id type as text.
+    accepted_by: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class Models:
     """The model classes bound to one ``db``."""
@@ -197,6 +226,7 @@ class Models:
     SessionRecord: type[SessionRecordColumns]
     GuardHold: type[GuardHoldColumns]
     AdminAction: type[AdminActionColumns]
+    Invitation: type[InvitationColumns]
 
 
 _models_by_db: weakref.WeakKeyDictionary[SQLAlchemy, Models] = weakref.WeakKeyDictionary()
@@ -238,6 +268,13 @@ def models_for(db: SQLAlchemy) -> Models:
                 sa.Index("ix_sms_otp_session_last_seen_at", "last_seen_at"),
             )
 
+        class SmsOtpInvitation(InvitationColumns, base):  # type: ignore[misc]
+            __table_args__ = (
+                sa.Index("ix_sms_otp_invitation_token_digest", "token_digest", unique=True),
+                sa.Index("ix_sms_otp_invitation_inviter_id", "inviter_id"),
+                sa.Index("ix_sms_otp_invitation_expires_at", "expires_at"),
+            )
+
         models = Models(
             Challenge=SmsOtpChallenge,
             FailureCounter=SmsOtpFailureCounter,
@@ -245,6 +282,7 @@ def models_for(db: SQLAlchemy) -> Models:
             SessionRecord=SmsOtpSession,
             GuardHold=SmsOtpGuardHold,
             AdminAction=SmsOtpAdminAction,
+            Invitation=SmsOtpInvitation,
         )
         for model in (
             SmsOtpChallenge,
@@ -253,6 +291,7 @@ def models_for(db: SQLAlchemy) -> Models:
             SmsOtpSession,
             SmsOtpGuardHold,
             SmsOtpAdminAction,
+            SmsOtpInvitation,
         ):
             sa.event.listen(model, "load", _aware_on_load)
             sa.event.listen(model, "refresh", _aware_on_load)

@@ -42,6 +42,14 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "verification_required": (401, "Confirm the identity first (POST /verify-identity)."),
     "account_disabled": (403, "The password or code was right, but the account is not active."),
     "method_disabled": (404, "This sign-in method is turned off."),
+    "invitation_invalid": (
+        404,
+        "No open invitation has that token: unknown, expired, revoked, accepted or resent, alike.",
+    ),
+    "invitation_wrong_phone": (
+        403,
+        "The invitation is for another number than the signed-in user's.",
+    ),
     "session_not_found": (
         404,
         "No live session of this user has that id: unknown, ended or another user's, alike.",
@@ -339,10 +347,35 @@ def _paths(op: _Builder, settings: Settings) -> dict[str, Schema]:
                 signed_in=True,
             ),
         },
+        "/invitations/{token}": {
+            "parameters": [_TOKEN_PARAMETER],
+            "get": op.read(
+                "The open invitation the texted link's token opens.",
+                {200: _ref("InvitationAnswer")},
+                errors=("invitation_invalid",),
+            ),
+        },
+        "/invitations/{token}/accept": {
+            "parameters": [_TOKEN_PARAMETER],
+            "post": op.write(
+                "Accept the invitation, signed in with the invited number.",
+                {200: _ref("InvitationAnswer")},
+                ("invitation_invalid", "invitation_wrong_phone"),
+                signed_in=True,
+            ),
+        },
         "/sign-out": {
             "post": op.write("End this session.", {204: None}, ()),
         },
     }
+
+
+_TOKEN_PARAMETER: Schema = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "description": "The token of the texted invitation link."},
+}
 
 
 def _schemas(settings: Settings) -> dict[str, Schema]:
@@ -406,6 +439,18 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
             },
             exact=True,
         ),
+        "InvitationAnswer": _object(
+            invitation=_object(
+                id={"type": "string"},
+                phone={"type": "string", "description": "The invited number, E.164."},
+                inviter_name={"type": ["string", "null"]},
+                data={"description": "The app's JSON, as given to invite()."},
+                expires_at=_TIME,
+                accepted_at={**_TIME, "type": ["string", "null"]},
+                exact=True,
+            ),
+            exact=True,
+        ),
         "UserAnswer": _object(
             user=_object(
                 id={"type": "string"},
@@ -426,9 +471,14 @@ class _Builder:
         self.csrf = csrf
 
     def read(
-        self, summary: str, answers: dict[int, Schema | None], *, signed_in: bool = False
+        self,
+        summary: str,
+        answers: dict[int, Schema | None],
+        *,
+        signed_in: bool = False,
+        errors: tuple[str, ...] = (),
     ) -> Schema:
-        return self._operation(summary, answers, (), signed_in=signed_in, write=False)
+        return self._operation(summary, answers, errors, signed_in=signed_in, write=False)
 
     def write(
         self,

@@ -237,6 +237,12 @@ class Settings:
         parsers.rate_limits(),
         "SMS sends per block of 10,000 numbers",
     )
+    invite_limit_per_inviter: tuple[RateLimitItem, ...] = option(
+        "SMS_OTP_INVITE_LIMIT_PER_INVITER",
+        "5/hour;20/day",
+        parsers.rate_limits(),
+        "invitations (and their resends) each inviter may text",
+    )
     password_limit_per_account: tuple[RateLimitItem, ...] = option(
         "SMS_OTP_PASSWORD_LIMIT_PER_ACCOUNT",
         "5/5minutes;100/hour",

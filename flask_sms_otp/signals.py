@@ -25,6 +25,9 @@ Account events, with ``user`` (connect a receiver to notify the user by e-mail o
 - ``user_registered``; ``user_signed_in`` (``method``: "password", "code", "password+sms",
   "register"); ``sign_in_failed`` (``phone``, ``method``, no ``user``)
 - ``mfa_failed``: the second step failed too often and the pending sign-in ended
+- ``invitation_accepted``: ``invitation`` (an :class:`~flask_sms_otp.Invitation`),
+  ``data`` (the app's JSON given to ``invite``): add the membership here; what the receiver
+  changes on ``db.session`` is committed with the acceptance
 - ``password_reset``; ``password_changed``; ``phone_changed`` (``old_phone``, ``new_phone``);
   ``mfa_changed`` (``enabled``)
 """
@@ -53,3 +56,4 @@ password_reset = _signals.signal("password-reset")
 password_changed = _signals.signal("password-changed")
 phone_changed = _signals.signal("phone-changed")
 mfa_changed = _signals.signal("mfa-changed")
+invitation_accepted = _signals.signal("invitation-accepted")

@@ -31,10 +31,6 @@ CODE_TEXTS: dict[str, str] = {
         "Your password change verification code is {{code}}. "
         "The code will remain active for {{minutes}} minutes."
     ),
-    Usage.ORGANIZATION_INVITATION: N_(
-        "Your organization invitation code is {{code}}. "
-        "The code will remain active for {{minutes}} minutes."
-    ),
     Usage.GENERIC: N_(
         "Your verification code is {{code}}. The code will remain active for {{minutes}} minutes."
     ),
@@ -69,6 +65,14 @@ NOTICE_TEXTS: dict[str, str] = {
 }
 
 
+#: The texts of an invitation (flask_sms_otp.invitations), which carries a link, not a code:
+#: with the inviter's name, and without one.
+INVITATION_TEXT = N_("{{inviter}} invited you. Open this link to accept: {{link}}")
+INVITATION_TEXT_UNNAMED = N_("You are invited. Open this link to accept: {{link}}")
+
+
 def source_text(usage: str) -> str:
     """The English built-in text for ``usage``: its own, a notice's, else ``Generic``'s."""
+    if usage == Usage.ORGANIZATION_INVITATION:  # the invitations pick the named text themselves
+        return INVITATION_TEXT_UNNAMED
     return CODE_TEXTS.get(usage) or NOTICE_TEXTS.get(usage) or CODE_TEXTS[Usage.GENERIC.value]

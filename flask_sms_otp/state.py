@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .dispatch import Dispatcher
     from .flows import Flows
     from .guard import PumpingGuard
+    from .invitations import Invitations
     from .limits import RateLimits
     from .models import Models
     from .routing import Named
@@ -49,6 +50,7 @@ class SmsOtpState:
     flows: Flows
     sender: BackgroundSender
     session_records: SessionRecords
+    invitations: Invitations
     #: ``None`` with ``SMS_OTP_PUMPING_GUARD = False``.
     guard: PumpingGuard | None = None
     #: The app's ``is_admin(user) -> bool`` (``SmsOtp.admin_check``); ``None``: no admin pages.

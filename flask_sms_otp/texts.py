@@ -119,6 +119,12 @@ ERROR_TEXTS: dict[str, Wording] = {
     "verification_required": lambda data: _("Confirm it is you first."),
     "account_disabled": lambda data: _("This account is disabled."),
     "method_disabled": lambda data: _("This sign-in method is not available."),
+    "invitation_invalid": lambda data: _(
+        "This invitation is no longer valid. Ask the person who invited you for a new one."
+    ),
+    "invitation_wrong_phone": lambda data: _(
+        "This invitation is for another phone number. Sign in with that number to accept it."
+    ),
     "session_not_found": lambda data: _("This session does not exist or has already ended."),
     "no_phone": lambda data: _("The account has no phone number."),
     "last_sign_in_method": lambda data: _(

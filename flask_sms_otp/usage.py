@@ -30,6 +30,10 @@ ANONYMOUS_USAGES = frozenset({Usage.REGISTER, Usage.SIGN_IN, Usage.FORGOT_PASSWO
 #: Usages whose sends must not reveal whether the number has an account: their outcome never
 #: shows in the answer, nor in how long it takes (see :mod:`flask_sms_otp.dispatch`).
 PROTECTED_USAGES = ANONYMOUS_USAGES | {Usage.BIND_NEW_IDENTIFIER}
+#: Sends to a number someone else names, screened by the bot check and the pumping guard
+#: before they spend any budget: the protected usages, and invitations (which an account
+#: could otherwise turn into a pumping tool).
+SCREENED_USAGES = PROTECTED_USAGES | {Usage.ORGANIZATION_INVITATION}
 #: Usages for the signed-in user.
 SIGNED_IN_USAGES = frozenset(
     {Usage.USER_PERMISSION_VALIDATION, Usage.BIND_NEW_IDENTIFIER, Usage.BIND_MFA}

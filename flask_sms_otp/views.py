@@ -40,6 +40,8 @@ from .errors import (
     InvalidCode,
     InvalidPhoneNumber,
     InvalidRequest,
+    InvitationForAnotherNumber,
+    InvitationInvalid,
     MethodDisabled,
     SessionNotFound,
     SignInRequired,
@@ -478,6 +480,113 @@ def change_password() -> Response:
         flash(_("Your password was changed. Other devices were signed out."), "success")
         return redirect(url_for(".account"))
     return _page("sms_otp/change_password.html", form=form)
+
+
+# Invitations -------------------------------------------------------------------------------
+# The page a texted link opens. It shows the invitation, then hands the person to the code
+# flows with the invited number fixed (a code to it proves it is theirs) and back here to
+# accept, signed in with that number. Every token that opens nothing gets the same 404 page.
+
+
+@html_blueprint.get("/invitations/<token>")
+def invitation(token: str) -> Response:
+    return _invitation_page(token)
+
+
+@html_blueprint.post("/invitations/<token>/sign-up")
+def invitation_sign_up(token: str) -> Response:
+    """Sign up with the invited number: its code step, then back to this invitation."""
+    return _invitation_code(token, Usage.REGISTER, SIGN_UP)
+
+
+@html_blueprint.post("/invitations/<token>/sign-in")
+def invitation_sign_in(token: str) -> Response:
+    """Sign in by a code to the invited number, then back to this invitation."""
+    if "code" not in get_state().settings.sign_in_methods:
+        raise MethodDisabled()
+    return _invitation_code(token, Usage.SIGN_IN, SIGN_IN_CODE)
+
+
+@html_blueprint.post("/invitations/<token>/switch")
+def invitation_switch(token: str) -> Response:
+    """Signed in with another number: sign out, and back to the invitation."""
+    form = ActionForm()
+    if not _valid(form):
+        return _invitation_page(token, form, 400)
+    sessions.sign_out()
+    return redirect(url_for(".invitation", token=token))
+
+
+@html_blueprint.post("/invitations/<token>/accept")
+def accept_invitation(token: str) -> Response:
+    form = ActionForm()
+    if not _valid(form):
+        return _invitation_page(token, form, 400)
+    user = _user() if current_user.is_authenticated else None
+    if user is None:
+        return redirect(url_for(".invitation", token=token))
+    try:
+        get_state().invitations.accept(token, user)
+    except (InvitationInvalid, InvitationForAnotherNumber):
+        return _invitation_page(token)
+    flash(_("You accepted the invitation."), "success")
+    return _redirect_next()
+
+
+def _invitation_code(token: str, usage: Usage, step: CodeStep) -> Response:
+    form = ActionForm()
+    if not _valid(form):
+        return _invitation_page(token, form, 400)
+    try:
+        found = get_state().invitations.find(token)
+    except InvitationInvalid:
+        return _invitation_page(token)
+    here = url_for(".invitation", token=token)
+    try:
+        issued = _flows().request_code(
+            found.phone, usage, user=None, client_ip=_ip(), captcha_token=_captcha_token()
+        )
+    except HTTPException as error:
+        _raise_unless_for_page(error)
+        _show_error(form, error)
+        return _invitation_page(token, form, error.code or 400, error)
+    sessions.set_flow(step.flow, issued.id)
+    return redirect(url_for(step.verify, next=here))
+
+
+def _invitation_page(
+    token: str,
+    form: ActionForm | None = None,
+    status: int = 200,
+    error: HTTPException | None = None,
+) -> Response:
+    """The invitation, and what the visitor can do with it: accept (signed in with the
+    invited number), switch (signed in with another), or confirm the number by a code."""
+    try:
+        found = get_state().invitations.find(token)
+    except InvitationInvalid as invalid:
+        return _page(
+            "sms_otp/invitation_invalid.html", 404, error=invalid, message=texts.message(invalid)
+        )
+    user = _user() if current_user.is_authenticated else None
+    if user is None:
+        state = "confirm"
+    elif user.phone == found.phone:
+        state = "accept"
+    else:
+        state = "other_number"
+    return _page(
+        "sms_otp/invitation.html",
+        status,
+        error=error,
+        form=form if form is not None else ActionForm(formdata=None),
+        invitation=found,
+        token=token,
+        state=state,
+        phone=_pretty(found.phone),
+        your_phone=_masked(user.phone) if user is not None else None,
+        code_sign_in="code" in get_state().settings.sign_in_methods,
+    )
 
 
 # Code steps --------------------------------------------------------------------------------

@@ -140,3 +140,40 @@ def make_example_app(tmp_path: Any, app_limits: dict[str, Any]) -> Iterator[AppF
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def make_team_app(database_uri: str, app_limits: dict[str, Any]) -> Iterator[AppFactory]:
+    """``make_team_app(**config)``: the invitations example (examples/team_app), on SQLite
+    and on PostgreSQL (``database_uri``), with the memory connector and relaxed limits; its
+    tables are dropped afterwards."""
+    from examples.team_app import create_app, db
+
+    made: list[Flask] = []
+
+    def factory(**config: Any) -> Flask:
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "team-test",
+                "SQLALCHEMY_DATABASE_URI": database_uri,
+                "SMS_OTP_CONNECTOR": "memory",
+                "SMS_OTP_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+                "SMS_OTP_SECURE_COOKIES": False,
+                **app_limits,
+                **config,
+            }
+        )
+        with app.app_context():  # PostgreSQL is shared: start from empty tables
+            db.drop_all()
+            db.create_all()
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        get_state(app).sender.drain()
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()

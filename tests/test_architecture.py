@@ -81,6 +81,7 @@ LAYERS: dict[str, int] = {
     "devices.py": 5,
     "flows.py": 5,
     "operations.py": 5,
+    "invitations.py": 5,
     "session_records.py": 5,
     "sessions.py": 5,
     "users.py": 5,

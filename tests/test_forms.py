@@ -211,8 +211,14 @@ POST_PAGES: dict[str, Setup] = {
     "/auth/account/password": SIGNED_IN,
     "/auth/account/sessions/end-others": Setup(signed_in=True, token_page="/auth/account"),
     "/auth/account/sessions/<session_id>/end": Setup(signed_in=True, token_page="/auth/account"),
+    # An open invitation of the signed-in member's number (see ``fuzzed_site``).
+    "/auth/invitations/<token>/sign-up": Setup(token_page="/auth/sign-up"),
+    "/auth/invitations/<token>/sign-in": Setup(token_page="/auth/sign-up"),
+    "/auth/invitations/<token>/switch": Setup(signed_in=True, token_page="/auth/account"),
+    "/auth/invitations/<token>/accept": Setup(signed_in=True, token_page="/auth/account"),
 }
-#: A value for each page's URL variables: an id no session has.
+#: A value for each page's URL variables: an id no session has. ``<token>`` is the fuzzed
+#: site's invitation's (its config's ``FUZZED_INVITATION``).
 URL_VALUES = {"<session_id>": "not-a-session-id"}
 
 
@@ -328,6 +334,10 @@ def fuzzed_site(make_app: AppFactory, clock: FakeClock) -> Flask:
     app = make_app(clock=clock, **FUZZ_CONFIG)
     add_user(app)
     add_user(app, MFA_PHONE, mfa_enabled=True)
+    with app.test_request_context():
+        invitation = get_state(app).invitations.invite(US_PHONE, data={"team": "fuzz"})
+    assert invitation.url is not None
+    app.config["FUZZED_INVITATION"] = invitation.url.rsplit("/", 1)[1]
     return app
 
 
@@ -346,6 +356,7 @@ def test_no_post_to_a_page_is_a_server_error(
     client, csrf_token = prepared(fuzzed_site, url)
     for variable, value in URL_VALUES.items():
         url = url.replace(variable, value)
+    url = url.replace("<token>", fuzzed_site.config["FUZZED_INVITATION"])
     response = client.post(url, **data.draw(submissions(csrf_token)))
     assert response.status_code < 500, response.text[:500]
     assert "Traceback" not in response.text

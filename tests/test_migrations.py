@@ -51,6 +51,7 @@ SMS_OTP_TABLES = {
     "sms_otp_delivery",
     "sms_otp_guard_hold",
     "sms_otp_session",
+    "sms_otp_invitation",
 }
 #: What the mixin adds to the app's table; ``password_hash`` the app already had.
 ADDED_COLUMNS = {"phone", "mfa_enabled", "session_epoch"}

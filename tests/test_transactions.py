@@ -129,6 +129,25 @@ def test_pending_work_survives_send_code_and_goes_with_the_apps_rollback(
         assert verified.phone == PHONE
 
 
+def test_pending_work_survives_an_invitation_and_its_revocation(
+    build: Callable[..., Built], sms_outbox: list[SentSms]
+) -> None:
+    built = build()
+    with built.app.test_request_context():
+        order = built.Order(item="tea")
+        built.db.session.add(order)
+        invitation = built.sms_otp.invite(PHONE, data={"order": "tea"})
+        assert order in built.db.session.new  # still pending: nothing committed it
+        assert built.rows("orders") == 0
+        assert built.rows("sms_otp_invitation") == 1  # the extension's own write is committed
+        assert built.sms_otp.revoke_invitation(invitation.id)
+        assert order in built.db.session.new
+        built.db.session.rollback()  # the app changes its mind; the invitation is its own
+        assert built.rows("orders") == 0
+        assert built.rows("sms_otp_invitation") == 1
+        assert built.sms_otp.pending_invitations() == []
+
+
 @pytest.mark.postgres
 def test_flushed_work_is_not_committed_by_the_engine(
     postgres_uri: str, clock: FakeClock, app_limits: dict[str, Any], sms_outbox: list[SentSms]

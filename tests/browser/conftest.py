@@ -87,3 +87,19 @@ def served(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@pytest.fixture
+def live_team(make_team_app: AppFactory) -> Iterator[tuple[str, Flask]]:
+    """The invitations example (examples/team_app) on http://127.0.0.1:<free port>, with the
+    memory connector. Yields the base URL and the app (to make its first users)."""
+    app = make_team_app(TESTING=False)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="team-app", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", app
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
