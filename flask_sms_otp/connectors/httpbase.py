@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
@@ -199,6 +199,35 @@ class HttpConnector(SmsConnector):
 
     def unavailable(self, message: str, **kwargs: Any) -> ProviderUnavailable:
         return ProviderUnavailable(message, connector=self.name, **kwargs)
+
+    def coded_failure(
+        self,
+        response: httpx.Response,
+        code: str | None,
+        text: str | None,
+        *,
+        unavailable: Collection[str] = (),
+        rate_limited: bool = False,
+        summary: str | None = None,
+    ) -> DeliveryError:
+        """The verdict on a provider's own error ``code`` (``text``: its message, already
+        redacted): a code in ``unavailable`` is a failure on the provider's side, to try
+        again later; any other gets :meth:`error_for_status`'s verdict from the HTTP status
+        (a rate limit when ``rate_limited``)."""
+        if code in unavailable:
+            return self.unavailable(
+                f"provider error: {summary or text or code}",
+                status_code=response.status_code,
+                provider_code=code,
+                provider_message=text,
+            )
+        return self.error_for_status(
+            response,
+            provider_code=code,
+            provider_message=text,
+            rate_limited=rate_limited,
+            summary=summary,
+        )
 
     def error_for_status(
         self,

@@ -237,19 +237,12 @@ class SnsConnector(HttpConnector):
             return self.error_for_status(
                 response, provider_message=self.provider_text(response.text)
             )
-        text = self.provider_text(text)
-        if code in UNAVAILABLE_CODES:
-            return self.unavailable(
-                f"provider error: {text or code}",
-                status_code=response.status_code,
-                provider_code=code,
-                provider_message=text,
-            )
         # OptedOut (the number replied STOP), InvalidParameter (not a number SNS serves),
         # AuthorizationError: refusals, so a route moves on to its next connector.
-        return self.error_for_status(
+        return self.coded_failure(
             response,
-            provider_code=code,
-            provider_message=text,
+            code,
+            self.provider_text(text),
+            unavailable=UNAVAILABLE_CODES,
             rate_limited=code in RATE_LIMIT_CODES,
         )

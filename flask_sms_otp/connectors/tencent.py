@@ -242,17 +242,11 @@ class TencentConnector(HttpConnector):
         # Tencent's own verdict: its text (else code) and the RequestId its support asks for.
         suffix = f" (RequestId {request_id})" if isinstance(request_id, str) and request_id else ""
         summary = (text or code or "unknown error") + suffix
-        if code in UNAVAILABLE_CODES:
-            return self.unavailable(
-                f"provider error: {summary}",
-                status_code=response.status_code,
-                provider_code=code,
-                provider_message=text,
-            )
-        return self.error_for_status(
+        return self.coded_failure(
             response,
-            provider_code=code,
-            provider_message=text,
+            code,
+            text,
+            unavailable=UNAVAILABLE_CODES,
             rate_limited=rate_limited,
             summary=summary,
         )

@@ -150,17 +150,11 @@ class WhatsAppConnector(HttpConnector):
         if isinstance(details, str) and details and details != text:
             text = f"{text}: {details}" if text else details
         text = self.provider_text(text) if isinstance(text, str) else None
-        if code in UNAVAILABLE_CODES:
-            return self.unavailable(
-                f"provider error: {text or code}",
-                status_code=response.status_code,
-                provider_code=code,
-                provider_message=text,
-            )
         # 131026 (not on WhatsApp) and every other refusal: a route tries its next connector.
-        return self.error_for_status(
+        return self.coded_failure(
             response,
-            provider_code=code,
-            provider_message=text,
+            code,
+            text,
+            unavailable=UNAVAILABLE_CODES,
             rate_limited=code in RATE_LIMIT_CODES,
         )
