@@ -41,7 +41,7 @@ from .redaction import Redactor
 from .routing import Named, Router
 from .settings import Settings
 from .sms_texts import source_text
-from .usage import Usage
+from .usage import LINK_USAGES, Usage
 
 logger = logging.getLogger("flask_sms_otp")
 
@@ -167,7 +167,7 @@ class Delivery:
         if through is not None:
             route = [self.router.named[through]]
         else:
-            route = self._route(message.to, challenge_id, message.channel)
+            route = self._route(message, challenge_id)
         if not route:
             unrouted = ProviderRejected("no route serves this number's region", connector="route")
             return self.failed(message, unrouted, challenge_id=challenge_id)
@@ -194,10 +194,14 @@ class Delivery:
             )
         return Outcome(message, challenge_id, resend, tuple(tries))
 
-    def _route(self, to: str, challenge_id: str | None, channel: str | None) -> list[Named]:
-        """The route for ``to``, as the person's ``channel`` orders it; after a try that
-        may have sent the challenge's code, the connectors after that one come first."""
-        route = self.router.by_channel(self.router.route_for(to), channel)
+    def _route(self, message: SmsMessage, challenge_id: str | None) -> list[Named]:
+        """The route for the message's number, as the person's channel orders it, without
+        the connectors that carry only codes when it carries a link (unless nothing else
+        serves the number); after a try that may have sent the challenge's code, the
+        connectors after that one come first."""
+        route = self.router.by_channel(self.router.route_for(message.to), message.channel)
+        if message.usage in LINK_USAGES:
+            route = [entry for entry in route if not entry.connector.codes_only] or route
         if len(route) > 1 and challenge_id is not None and self.records is not None:
             unsure = self.records.unsure_connector(challenge_id)
             labels = [entry.label for entry in route]

@@ -34,6 +34,9 @@ PROTECTED_USAGES = ANONYMOUS_USAGES | {Usage.BIND_NEW_IDENTIFIER}
 #: before they spend any budget: the protected usages, and invitations (which an account
 #: could otherwise turn into a pumping tool).
 SCREENED_USAGES = PROTECTED_USAGES | {Usage.ORGANIZATION_INVITATION}
+#: Usages whose message carries a link, not a one-time code (an invitation): connectors that
+#: carry nothing but codes (``SmsConnector.codes_only``) are passed over for them.
+LINK_USAGES = frozenset({Usage.ORGANIZATION_INVITATION.value})
 #: Usages for the signed-in user.
 SIGNED_IN_USAGES = frozenset(
     {Usage.USER_PERMISSION_VALIDATION, Usage.BIND_NEW_IDENTIFIER, Usage.BIND_MFA}

@@ -352,3 +352,25 @@ def test_a_resend_body_that_is_not_an_object_is_a_400(
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_request"
     assert len(fakes.requests()) == 1
+
+
+def test_an_invitation_skips_whatsapp_whose_templates_carry_only_codes(
+    make_app: AppFactory, httpserver: HTTPServer, fakes: Fakes
+) -> None:
+    """An authentication template has room for a code, not a link: an invitation on a route
+    that starts with WhatsApp goes by SMS, even to a number on WhatsApp, with no failed try
+    recorded first."""
+    app = channel_app(make_app, httpserver)
+    fakes.on_whatsapp.add(INDIAN.removeprefix("+"))
+    with app.test_request_context():
+        invitation = get_state(app).invitations.invite(INDIAN, inviter_name="Alice")
+    wait_for_sends(app)
+    assert invitation.url is not None
+    [(which, fields)] = fakes.requests()
+    assert which == "sns"
+    assert invitation.url in fields["Message"]
+    assert records(app) == [("sns", "sent")]
+    # A code to the same number still goes by WhatsApp first.
+    ApiClient(app).request_code(INDIAN, "Register")
+    wait_for_sends(app)
+    assert [which for which, _ in fakes.requests()] == ["sns", "whatsapp"]

@@ -93,6 +93,10 @@ class SmsConnector(ABC):
     #: True when the provider wants to hear which of its messages' codes were used
     #: (:meth:`report_verified`), as Twilio Verify does for codes it did not make.
     reports_verified: ClassVar[bool] = False
+    #: True when the provider carries nothing but a one-time code (a WhatsApp
+    #: authentication template, Twilio Verify): a route passes it over for a message that
+    #: carries a link instead (``usage.LINK_USAGES``, an invitation).
+    codes_only: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from ..errors import DeliveryError, ProviderRejected
+from ..usage import LINK_USAGES
 from .base import DeliveryResult, SmsMessage
 from .httpbase import HttpConnector, basic_auth
 from .twilio import form_urlencode, json_field
@@ -34,6 +35,7 @@ class TwilioVerifyConnector(HttpConnector):
     name = "twilio_verify"
     secret_fields = frozenset({"authToken"})
     reports_verified = True
+    codes_only = True
 
     def configure(self, config: Mapping[str, Any]) -> None:
         self.account_sid = self.require_str(config, "accountSID")
@@ -48,8 +50,8 @@ class TwilioVerifyConnector(HttpConnector):
         return (self._authorization.removeprefix("Basic "),)
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        if not message.code:
-            # A notice has no code, and Verify sends nothing but codes.
+        if not message.code or message.usage in LINK_USAGES:
+            # A notice has no code, an invitation a link, and Verify sends nothing but codes.
             raise DeliveryError("Twilio Verify sends only codes", connector=self.name)
         to = message.to if message.to.startswith("+") else f"+{message.to}"
         body = form_urlencode([("To", to), ("Channel", "sms"), ("CustomCode", message.code)])

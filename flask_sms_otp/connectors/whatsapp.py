@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from ..errors import DeliveryError
+from ..usage import LINK_USAGES
 from .base import DeliveryResult, SmsMessage
 from .httpbase import HttpConnector
 from .templates import find_template, validate_templates
@@ -67,6 +68,7 @@ def template_message(to: str, name: str, language: str, code: str) -> bytes:
 class WhatsAppConnector(HttpConnector):
     name = "whatsapp"
     channel = "whatsapp"
+    codes_only = True
     secret_fields = frozenset({"accessToken"})
 
     def configure(self, config: Mapping[str, Any]) -> None:
@@ -82,8 +84,9 @@ class WhatsAppConnector(HttpConnector):
         self.messages_url = f"{self.number_url}/messages"
 
     def send(self, message: SmsMessage) -> DeliveryResult:
-        if not message.code:
-            # An authentication template carries a code; a notice has none.
+        if not message.code or message.usage in LINK_USAGES:
+            # An authentication template carries a code; a notice has none, an invitation
+            # a link (which Meta would show as the code to copy).
             raise DeliveryError(
                 "WhatsApp authentication templates carry only codes", connector=self.name
             )
