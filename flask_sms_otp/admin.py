@@ -326,6 +326,33 @@ def unlock() -> Response:
     return redirect(url_for(".locks"))
 
 
+@admin_blueprint.post("/locks/clear-limits")
+def clear_limits() -> Response:
+    """Clear the send limits of a number listed as at them (the row's keyed digest)."""
+    form = UnlockForm()
+    if not form.validate():
+        abort(400)
+    state = get_state()
+    now = state.challenges.clock()
+    found = next(
+        (
+            entry
+            for entry in operations.numbers_at_limits(state, now)
+            if hmac.compare_digest(_token(entry.phone), str(form.token.data or ""))
+        ),
+        None,
+    )
+    if found is None:
+        flash(_("That number is no longer at a send limit."), "error")
+        return redirect(url_for(".locks"))
+    operations.clear_send_limits(state, found.phone)
+    masked = mask_phone(found.phone)
+    reached = ", ".join(f"{lim.bucket} {lim.limit}" for lim in found.reached)
+    _audit(audit.CLEAR_LIMITS, masked, reached)
+    flash(_("Cleared the send limits of %(phone)s.", phone=masked), "success")
+    return redirect(url_for(".locks"))
+
+
 @admin_blueprint.post("/locks/number")
 def number() -> Response:
     """Look a number up (its lock and send limits), or clear them: the number is posted,
@@ -365,11 +392,16 @@ def _locks_page(form: NumberForm, status: int = 200, **context: Any) -> Response
         | {"token": _token(lock.phone)}
         for lock in found
     ]
+    at_limits = [
+        {"phone": mask_phone(entry.phone), "reached": entry.reached, "token": _token(entry.phone)}
+        for entry in operations.numbers_at_limits(state, state.challenges.clock())
+    ]
     context.setdefault("looked_up", None)
     return _page(
         "sms_otp/admin/locks.html",
         status,
         locks=shown,
+        at_limits=at_limits,
         form=form,
         unlock_form=ActionForm(formdata=None),
         limits_on=state.limits.enabled,

@@ -222,6 +222,46 @@ def send_limits(state: SmsOtpState, e164: str) -> list[LimitState]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class AtLimit:
+    """A number at one of its send limits, or in a block at its own: the limits reached."""
+
+    phone: str
+    reached: tuple[LimitState, ...]
+
+
+def numbers_at_limits(state: SmsOtpState, now: datetime, candidates: int = 200) -> list[AtLimit]:
+    """The numbers at a send limit now, or whose block is, most asked for first.
+
+    The rate-limit storage cannot list its keys, so the candidates are the numbers that
+    were asked for codes within the longest send window (the challenges kept in the
+    database: ``purge`` removes old ones), at most ``candidates`` of them; each is then
+    read from the limiter, which counts nothing."""
+    limits = state.limits
+    if not limits.enabled:
+        return []
+    items = [*limits.send_per_number, *limits.send_per_prefix]
+    if not items:
+        return []
+    window = timedelta(seconds=max(item.get_expiry() for item in items))
+    Challenge = state.models.Challenge
+    asked = sa.func.count().label("asked")
+    with state.db.engine.connect() as conn:
+        phones = conn.execute(
+            sa.select(Challenge.phone, asked)
+            .where(Challenge.created_at >= now - window)
+            .group_by(Challenge.phone)
+            .order_by(asked.desc(), Challenge.phone)
+            .limit(candidates)
+        ).scalars()
+        found = []
+        for phone in phones:
+            reached = tuple(limit for limit in send_limits(state, phone) if limit.reached)
+            if reached:
+                found.append(AtLimit(phone, reached))
+    return found
+
+
 def clear_send_limits(state: SmsOtpState, e164: str) -> None:
     """Empty ``e164``'s send buckets and its block's, as if nothing had been sent there."""
     limits = state.limits

@@ -32,6 +32,7 @@ from .helpers import (
     TWILIO_CONFIG,
     US_PHONE,
     VONAGE_CONFIG,
+    ApiClient,
     AppFactory,
     FakeClock,
     add_user,
@@ -49,6 +50,7 @@ ADMIN_URLS = [
     ("POST", "/holds/release"),
     ("GET", "/locks"),
     ("POST", "/locks/unlock"),
+    ("POST", "/locks/clear-limits"),
     ("POST", "/locks/number"),
     ("GET", "/audit"),
 ]
@@ -333,6 +335,44 @@ def test_a_numbers_send_limits_are_looked_up_and_cleared(
     assert not re.search(r'class="bad">', cleared.text)
     (row,) = audit_rows(site)
     assert (row.action, row.target) == ("clear_limits", "+********3456")
+    with site.app_context():
+        get_state(site).limits.hit_send(OTHER_PHONE, None)  # not refused any more
+
+
+@pytest.mark.real_limits
+def test_numbers_at_their_send_limits_are_listed_masked_and_cleared(
+    site: Flask, operator: FlaskClient, actions: list[Any], sms_outbox: list[SentSms]
+) -> None:
+    """The limiter cannot list its keys: the page finds the numbers asked for codes lately
+    that are at a limit, shows them masked, and clears one by its row's keyed digest."""
+    assert ApiClient(site).send_code(OTHER_PHONE, "SignIn").status_code == 202
+    page = operator.get(ADMIN + "/locks")  # one a minute: the number is at its limit
+    assert "No number is at a send limit." not in page.text
+    row = re.search(r'<tr class="bad">\s*<td>(\+\*+3456)</td>\s*<td>([^<]*)</td>', page.text)
+    assert row is not None, page.text
+    assert "1 per 1 minute (send-number)" in row[2]
+    assert OTHER_PHONE not in page.text
+    assert OTHER_PHONE[1:] not in page.text
+    tokens = re.findall(
+        r'action="/auth/admin/locks/clear-limits">.*?name="token" value="([^"]+)"',
+        page.text,
+        re.S,
+    )
+    assert len(tokens) == 1
+    forged = operator.post(
+        ADMIN + "/locks/clear-limits", data={"csrf_token": csrf_of(page.text), "token": "0" * 32}
+    )
+    assert forged.status_code == 302
+    assert audit_rows(site) == []
+    assert actions == []
+    assert "No number is at a send limit." not in operator.get(ADMIN + "/locks").text
+    done = operator.post(
+        ADMIN + "/locks/clear-limits", data={"csrf_token": csrf_of(page.text), "token": tokens[0]}
+    )
+    assert done.status_code == 302
+    (audited,) = audit_rows(site)
+    assert (audited.action, audited.target) == ("clear_limits", "+********3456")
+    assert "No number is at a send limit." in operator.get(ADMIN + "/locks").text
     with site.app_context():
         get_state(site).limits.hit_send(OTHER_PHONE, None)  # not refused any more
 
