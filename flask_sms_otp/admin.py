@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -304,19 +305,9 @@ def locks() -> Response:
 
 @admin_blueprint.post("/locks/unlock")
 def unlock() -> Response:
-    form = UnlockForm()
-    if not form.validate():
-        abort(400)
     state = get_state()
     now = state.challenges.clock()
-    lock = next(
-        (
-            found
-            for found in operations.locked_numbers(state, now)
-            if hmac.compare_digest(_token(found.phone), str(form.token.data or ""))
-        ),
-        None,
-    )
+    lock = _posted_row(operations.locked_numbers(state, now))
     if lock is None or not operations.unlock(state, lock.phone, now):
         flash(_("That number is no longer locked."), "error")
         return redirect(url_for(".locks"))
@@ -329,19 +320,8 @@ def unlock() -> Response:
 @admin_blueprint.post("/locks/clear-limits")
 def clear_limits() -> Response:
     """Clear the send limits of a number listed as at them (the row's keyed digest)."""
-    form = UnlockForm()
-    if not form.validate():
-        abort(400)
     state = get_state()
-    now = state.challenges.clock()
-    found = next(
-        (
-            entry
-            for entry in operations.numbers_at_limits(state, now)
-            if hmac.compare_digest(_token(entry.phone), str(form.token.data or ""))
-        ),
-        None,
-    )
+    found = _posted_row(operations.numbers_at_limits(state, state.challenges.clock()))
     if found is None:
         flash(_("That number is no longer at a send limit."), "error")
         return redirect(url_for(".locks"))
@@ -407,6 +387,24 @@ def _locks_page(form: NumberForm, status: int = 200, **context: Any) -> Response
         limits_on=state.limits.enabled,
         **context,
     )
+
+
+class _NumberRow(Protocol):
+    @property
+    def phone(self) -> str: ...
+
+
+R = TypeVar("R", bound=_NumberRow)
+
+
+def _posted_row(rows: Iterable[R]) -> R | None:
+    """The row of ``rows`` whose keyed digest (:func:`_token`) the form posted; a 400 for a
+    post without its CSRF token."""
+    form = UnlockForm()
+    if not form.validate():
+        abort(400)
+    posted = str(form.token.data or "")
+    return next((row for row in rows if hmac.compare_digest(_token(row.phone), posted)), None)
 
 
 def _token(e164: str) -> str:
